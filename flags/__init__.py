@@ -1,0 +1,1 @@
+"""flags: absl flag definitions shared by the command-line scripts, grouped by stage."""

@@ -1,0 +1,1 @@
+"""Tests for every stage; run with `python -m pytest tests`."""

@@ -101,7 +101,7 @@ def total_loss(images, renders, photo_mask, delta_normals, delta_depth, uv_mask,
 def weights_from_flags(flag_values):
   """Loss weights dict from flags/detail_flags.py values."""
   f = flag_values
-  return {'photo': f.photo_weight, 'smooth': f.smooth_weight,
-          'disp_reg': f.disp_reg_weight, 'smooth_normal': f.smooth_normal_weight,
-          'smooth_depth': f.smooth_depth_weight,
-          'disp_normal': f.disp_normal_weight, 'disp_depth': f.disp_depth_weight}
+  return {'photo': f.detail_photo_weight, 'smooth': f.detail_smooth_weight,
+          'disp_reg': f.detail_disp_reg_weight, 'smooth_normal': f.detail_smooth_normal_weight,
+          'smooth_depth': f.detail_smooth_depth_weight,
+          'disp_normal': f.detail_disp_normal_weight, 'disp_depth': f.detail_disp_depth_weight}

@@ -24,7 +24,7 @@ def define_flags():
           'Face model for bfm.load(): "synthetic", "sfm", "ict" or a .npz path.')
   _define('integer', 'detail_image_size', 64,
           'Side of the square input image in pixels (Chen20 fine stage: 300).')
-  _define('integer', 'uv_size', 64,
+  _define('integer', 'detail_uv_size', 64,
           'UV map side in texels, a power of two (Chen20 and the paper: 512; '
           'the default is small so that `python detail/train.py` runs on a CPU).')
   _define('string', 'coarse_checkpoint', None,
@@ -54,18 +54,18 @@ def define_flags():
           'At inference, symmetric padding is applied when |yaw| exceeds this.')
 
   # --- Loss weights (Eq. 12-13, 19-20; Chen20 run_train.sh fine model) -------
-  _define('float', 'photo_weight', 1.0, 'a1: photometric loss weight (Chen20 1.0).')
-  _define('float', 'smooth_weight', 1.0,
+  _define('float', 'detail_photo_weight', 1.0, 'a1: photometric loss weight (Chen20 1.0).')
+  _define('float', 'detail_smooth_weight', 1.0,
           'a2: smoothness loss weight (Eq. 12); Chen20 --smooth_weight 1.0.')
-  _define('float', 'disp_reg_weight', 1.0,
+  _define('float', 'detail_disp_reg_weight', 1.0,
           'a3: weight of R_disp (Eq. 12); its terms carry w_dn, w_dz.')
-  _define('float', 'smooth_normal_weight', 1.0,
+  _define('float', 'detail_smooth_normal_weight', 1.0,
           'b1: smoothness of displacement normals (Chen20 --smooth_normal_weight 1.0).')
-  _define('float', 'smooth_depth_weight', 0.01,
+  _define('float', 'detail_smooth_depth_weight', 0.01,
           'b2: smoothness of the UV displacement depth (Chen20 --smooth_uv_weight 0.01).')
-  _define('float', 'disp_normal_weight', 0.001,
+  _define('float', 'detail_disp_normal_weight', 0.001,
           'w_dn: regulariser on normal change (Chen20 --disp_normal_weight 0.001).')
-  _define('float', 'disp_depth_weight', 0.001,
+  _define('float', 'detail_disp_depth_weight', 0.001,
           'w_dz: regulariser on displacement depth (Chen20 --disp_weight 0.001).')
 
   # --- Optimiser and schedule (Chen20 fine model; paper appendix C) ----------

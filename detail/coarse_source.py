@@ -1,0 +1,73 @@
+"""Training batches for the detail stage: images and frozen coarse coefficients.
+
+Images come from coarse/synthetic_data.py (faces rendered from the model, with
+ground-truth coefficients). The coarse coefficients the detail stage builds on
+come from the frozen coarse network of a coarse checkpoint (--coarse_checkpoint).
+Without one -- a fresh install -- they are the synthetic data's ground-truth
+coefficients, and the log says so (Chen20's fine-stage script instead fails
+without its coarse checkpoint, its issue #19).
+"""
+
+import os
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from coarse import coefficients as coefficients_lib
+from coarse import synthetic_data
+
+
+class CoarseSource:
+  """Batches (images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D]).
+
+  Args:
+    model: bfm.MorphableModel.
+    image_size: side of the square images in pixels.
+    batch_size: B.
+    coarse_checkpoint: None (use ground truth) or a coarse checkpoint file or
+      folder; a given path that holds no checkpoint raises FileNotFoundError.
+    seed: seed of the synthetic stream.
+  """
+
+  def __init__(self, model, image_size, batch_size, coarse_checkpoint=None, seed=0):
+    self.model = model
+    self.image_size = int(image_size)
+    self.batch_size = int(batch_size)
+    self._rng = np.random.RandomState(seed)
+    self._coarse_net = None
+    if coarse_checkpoint:
+      self._coarse_net = self._load_coarse(coarse_checkpoint)
+    else:
+      logging.warning(
+          'No --coarse_checkpoint given: the detail stage needs a frozen coarse '
+          'model (train it with `python coarse/train.py` and pass its checkpoint '
+          'with --coarse_checkpoint). Falling back to the synthetic data\'s '
+          'GROUND-TRUTH coarse coefficients, which only works with synthetic data.')
+
+  def _load_coarse(self, path):
+    from coarse import coarse_model  # the coarse VGG regressor
+    looked = path
+    if os.path.isdir(path):
+      path = tf.train.latest_checkpoint(path)
+    if path is None or not (os.path.exists(path) or os.path.exists(path + '.index')):
+      raise FileNotFoundError(
+          '--coarse_checkpoint: no coarse checkpoint at %r (need the output of '
+          '`python coarse/train.py`)' % looked)
+    net = coarse_model.load(path, self.model)
+    logging.info('Coarse coefficients from frozen coarse checkpoint %s', path)
+    return net
+
+  def coefficients(self, vector):
+    """[B,D] flat vector -> coarse.coefficients.Coefficients."""
+    return coefficients_lib.Coefficients.from_vector(self.model, vector)
+
+  def next_batch(self):
+    batch = synthetic_data.sample_batch(self.model, self.batch_size,
+                                        self.image_size, rng=self._rng)
+    images = tf.convert_to_tensor(batch.images, tf.float32)
+    if self._coarse_net is None:
+      vector = batch.coefficients.to_vector()
+    else:
+      vector = self._coarse_net(images, training=False)
+    return images, tf.convert_to_tensor(vector, tf.float32)

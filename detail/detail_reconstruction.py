@@ -1,0 +1,166 @@
+"""Detail inference for given coarse coefficients and images (Sec. 3.3-3.4).
+
+  images + coarse coefficients
+    -> coarse face (coarse/face_reconstruction.py, the one coefficients->render path)
+    -> unwrap input image and coarse render into UV (renderer/uv.py)
+    -> [large pose] replace the self-occluded UV half by the mirrored frontal half
+    -> network input (Chen20: normalised difference; or both images)
+    -> RI2ITN displacement map (tanh) -> dense displaced mesh -> render.
+
+`DetailReconstructor.__call__` is what detail/train.py optimises and what the
+reconstruct command calls.
+"""
+
+import collections
+import math
+
+import tensorflow as tf
+
+from coarse import face_reconstruction
+from detail import displacement as displacement_lib
+from detail import losses
+from detail import ri2itn
+from detail import symmetric_padding
+from renderer import uv as uv_lib
+
+INPUT_CHANNELS = {'difference': 3, 'concat': 6}
+
+DetailOutput = collections.namedtuple('DetailOutput', [
+    'detailed',          # displacement.DetailedFace
+    'coarse',            # coarse.face_reconstruction.CoarseFace
+    'displacement_uv',   # [B,S,S,1] network output in (-1, 1)
+    'uv_image',          # [B,S,S,3] unwrapped input image (after padding)
+    'uv_render',         # [B,S,S,3] unwrapped coarse render (after padding)
+    'network_input',     # [B,S,S,3 or 6]
+    'padded',            # [B] bool, whether symmetric padding was applied
+])
+
+
+def network_input(uv_image, uv_render, mode):
+  """Forms the RI2ITN input from the two unwrapped images in [0,1].
+
+  'difference' (default, Chen20 face_model.py: generator((input-127.5)/127.5,
+  (render-127.5)/127.5) then input - render): 2 * (uv_image - uv_render),
+  [B,S,S,3]. 'concat' (paper Fig. 3-4 feed both): both mapped to [-1,1],
+  [B,S,S,6].
+  """
+  a = uv_image * 2.0 - 1.0
+  b = uv_render * 2.0 - 1.0
+  if mode == 'difference':
+    return a - b
+  if mode == 'concat':
+    return tf.concat([a, b], -1)
+  raise ValueError('network_input: mode must be "difference" or "concat", got %r'
+                   % (mode,))
+
+
+class DetailReconstructor:
+  """Everything of the detail stage that depends on the face model and UV size.
+
+  Args:
+    model: bfm.MorphableModel.
+    uv_size: UV side S (power of two).
+    network: an RI2ITN; default a new one for uv_size with num_passes and
+      share_weights.
+    input_mode: 'difference' (Chen20) or 'concat'.
+    displacement_scale_mm: mm per unit of the tanh output.
+    yaw_threshold_deg: for pad='auto', pad images with |yaw| above this.
+  """
+
+  def __init__(self, model, uv_size, network=None, input_mode='difference',
+               displacement_scale_mm=1.0, yaw_threshold_deg=30.0, num_passes=2,
+               share_weights=True):
+    if input_mode not in INPUT_CHANNELS:
+      raise ValueError('DetailReconstructor: input_mode must be one of %s, got %r'
+                       % (sorted(INPUT_CHANNELS), input_mode))
+    self.model = model
+    self.uv_size = int(uv_size)
+    self.input_mode = input_mode
+    self.displacement_scale_mm = float(displacement_scale_mm)
+    self.yaw_threshold = math.radians(yaw_threshold_deg)
+    self.network = network or ri2itn.RI2ITN(
+        uv_size=self.uv_size, num_passes=num_passes, share_weights=share_weights)
+    if self.network.uv_size != self.uv_size:
+      raise ValueError('DetailReconstructor: network uv_size %d != uv_size %d'
+                       % (self.network.uv_size, self.uv_size))
+    self.applier = displacement_lib.DisplacementApplier(model, self.uv_size)
+    self.padding = symmetric_padding.SymmetricPadding(model, self.uv_size)
+    self.uv_face_mask = tf.constant(self.applier.face_uv_mask[..., None], tf.float32)
+
+  def unwrap(self, images, coarse_face):
+    """([B,S,S,3] unwrapped images, [B,S,S,3] unwrapped coarse render)."""
+    m = self.model
+    uv_image, _ = uv_lib.unwrap_image(images, coarse_face.screen_vertices,
+                                      m.triangles, m.uv, self.uv_size)
+    uv_render, _ = uv_lib.unwrap_image(coarse_face.image, coarse_face.screen_vertices,
+                                       m.triangles, m.uv, self.uv_size)
+    return uv_image, uv_render
+
+  def __call__(self, images, coeffs, pad='auto', training=False):
+    """Runs the detail stage.
+
+    Args:
+      images: [B,H,W,3] float32 in [0,1] (the images the coefficients fit).
+      coeffs: coarse.coefficients.Coefficients for the batch.
+      pad: 'always' (large-pose training), 'auto' (|yaw| > threshold,
+        inference) or 'never' (small pose).
+    Returns: DetailOutput.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4 or images.shape[-1] != 3:
+      raise ValueError('DetailReconstructor: images must be [B,H,W,3], got %s'
+                       % images.shape)
+    image_size = (int(images.shape[1]), int(images.shape[2]))
+    coarse_face = face_reconstruction.reconstruct(self.model, coeffs, image_size)
+    uv_image, uv_render = self.unwrap(images, coarse_face)
+    yaw = coeffs.pose[:, 1]
+    if pad == 'always':
+      side = symmetric_padding.occluded_side(yaw)
+    elif pad == 'auto':
+      side = symmetric_padding.occluded_side(yaw) * tf.cast(
+          tf.abs(yaw) > self.yaw_threshold, tf.float32)
+    elif pad == 'never':
+      side = tf.zeros_like(yaw)
+    else:
+      raise ValueError('DetailReconstructor: pad must be always/auto/never, got %r'
+                       % (pad,))
+    uv_image = symmetric_padding.pad_occluded_half(
+        uv_image, self.padding.sides, self.padding.mirror_coords, side)
+    uv_render = symmetric_padding.pad_occluded_half(
+        uv_render, self.padding.sides, self.padding.mirror_coords, side)
+    net_in = network_input(uv_image, uv_render, self.input_mode)
+    disp_uv = self.network(net_in, training=training)
+    detailed = self.applier.render(
+        coarse_face.vertices, coarse_face.albedo, coeffs.pose, coeffs.lighting,
+        disp_uv, image_size, self.displacement_scale_mm)
+    return DetailOutput(detailed=detailed, coarse=coarse_face,
+                        displacement_uv=disp_uv, uv_image=uv_image,
+                        uv_render=uv_render, network_input=net_in,
+                        padded=tf.not_equal(side, 0.0))
+
+  def loss(self, images, output, weights):
+    """Eq. 12 for a DetailOutput; returns (total, dict of terms)."""
+    det = output.detailed
+    mesh = self.applier.mesh
+    delta_n = mesh.to_uv(det.normals - det.coarse_normals)
+    delta_z = mesh.to_uv(det.displacement)
+    return losses.total_loss(images, det.image, det.photo_mask, delta_n, delta_z,
+                             self.uv_face_mask, weights)
+
+
+def write_obj(path, vertices, triangles, normals=None):
+  """Writes one mesh as Wavefront OBJ (vertices [M,3] mm, triangles [T,3]
+  0-based, optional unit normals [M,3])."""
+  import numpy as np  # local: only needed for export
+  vertices = np.asarray(vertices)
+  with open(path, 'w') as f:
+    for v in vertices:
+      f.write('v %.6f %.6f %.6f\n' % tuple(v))
+    if normals is not None:
+      for n in np.asarray(normals):
+        f.write('vn %.6f %.6f %.6f\n' % tuple(n))
+      for t in np.asarray(triangles) + 1:
+        f.write('f %d//%d %d//%d %d//%d\n' % (t[0], t[0], t[1], t[1], t[2], t[2]))
+    else:
+      for t in np.asarray(triangles) + 1:
+        f.write('f %d %d %d\n' % tuple(t))

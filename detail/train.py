@@ -1,0 +1,197 @@
+r"""Trains RI2ITN, the detail stage (paper Sec. 3.3-3.4, appendix C).
+
+  python detail/train.py                 # small pose: 20,000 steps
+  python detail/train.py --large_pose    # large pose: from the small-pose
+                                         # RI2ITN, 5,000 more steps with
+                                         # symmetric UV padding on every image
+
+The coarse stage is frozen. Its coefficients come from a coarse checkpoint
+(--coarse_checkpoint); without one (fresh install) they are the synthetic data's
+ground-truth coefficients, and the log says so. Checkpoints, TensorBoard scalars
+and image grids go to <--detail_dir>/small_pose or /large_pose; rerunning the
+same command resumes from the latest checkpoint there.
+
+Optimiser (Chen20 controller.py, fine model): Adam, learning rate 1e-5 decayed
+by 0.99 every 5000 steps down to 1e-7, gradients clipped to [-1, 1].
+"""
+
+import os
+import sys
+import time
+
+if __package__ in (None, ''):  # run as `python detail/train.py`
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+import bfm
+from detail import coarse_source
+from detail import detail_reconstruction
+from detail import losses
+from detail import ri2itn
+from flags import detail_flags
+
+detail_flags.define_flags()
+FLAGS = flags.FLAGS
+
+SMALL_POSE_STEPS = 20000  # paper appendix C
+LARGE_POSE_STEPS = 5000   # paper appendix C
+
+
+class NonFiniteLossError(RuntimeError):
+  pass
+
+
+def _learning_rate(step):
+  """Chen20: max(exponential_decay(lr, step, decay_steps, rate), min_lr)."""
+  lr = FLAGS.detail_learning_rate * FLAGS.detail_lr_decay_rate ** (
+      tf.cast(step, tf.float32) / FLAGS.detail_lr_decay_steps)
+  return tf.maximum(lr, FLAGS.detail_min_learning_rate)
+
+
+def _image_grid(images, max_images=4):
+  """[B,H,W,C] -> [1, H, W*min(B,4), C] side-by-side strip."""
+  images = images[:max_images]
+  return tf.concat(tf.unstack(images), axis=1)[None]
+
+
+def build_reconstructor(model):
+  network = ri2itn.RI2ITN(uv_size=FLAGS.detail_uv_size,
+                          num_passes=FLAGS.ri2itn_passes,
+                          share_weights=FLAGS.ri2itn_share_weights)
+  return detail_reconstruction.DetailReconstructor(
+      model, FLAGS.detail_uv_size, network=network,
+      input_mode=FLAGS.uv_input_mode,
+      displacement_scale_mm=FLAGS.displacement_scale_mm,
+      yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg)
+
+
+def _init_from_small_pose(network, stage_root):
+  """--large_pose: loads the small-pose RI2ITN weights or says where it looked."""
+  path = FLAGS.small_pose_checkpoint
+  looked = path
+  if path is None:
+    looked = os.path.join(stage_root, 'small_pose')
+    path = tf.train.latest_checkpoint(looked)
+  elif os.path.isdir(path):
+    path = tf.train.latest_checkpoint(path)
+  if path is None:
+    raise FileNotFoundError(
+        '--large_pose needs the small-pose RI2ITN checkpoint (train it first with '
+        '`python detail/train.py`), or pass --small_pose_checkpoint. Looked in: %s'
+        % looked)
+  tf.train.Checkpoint(network=network).restore(path).expect_partial()
+  logging.info('Large pose: initialised RI2ITN from small-pose checkpoint %s', path)
+  return path
+
+
+def train(argv=()):
+  del argv
+  large = FLAGS.large_pose
+  stage = 'large_pose' if large else 'small_pose'
+  out_dir = os.path.join(FLAGS.detail_dir, stage)
+  os.makedirs(out_dir, exist_ok=True)
+  steps = FLAGS.detail_steps or (LARGE_POSE_STEPS if large else SMALL_POSE_STEPS)
+  model = bfm.load(FLAGS.detail_model)
+  recon = build_reconstructor(model)
+  source = coarse_source.CoarseSource(
+      model, FLAGS.detail_image_size, FLAGS.detail_batch_size,
+      coarse_checkpoint=FLAGS.coarse_checkpoint, seed=FLAGS.detail_seed)
+  weights = losses.weights_from_flags(FLAGS)
+  pad = 'always' if large else 'never'
+
+  step = tf.Variable(0, dtype=tf.int64, name='step', trainable=False)
+  optimizer = tf.keras.optimizers.Adam(learning_rate=lambda: _learning_rate(step))
+  # Build the network variables before restoring.
+  recon.network(tf.zeros([1, recon.uv_size, recon.uv_size,
+                          detail_reconstruction.INPUT_CHANNELS[recon.input_mode]]))
+  ckpt = tf.train.Checkpoint(network=recon.network, optimizer=optimizer, step=step)
+  manager = tf.train.CheckpointManager(ckpt, out_dir, max_to_keep=3)
+  if manager.latest_checkpoint:
+    ckpt.restore(manager.latest_checkpoint)
+    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, int(step))
+  elif large:
+    _init_from_small_pose(recon.network, FLAGS.detail_dir)
+
+  variables = recon.network.trainable_variables
+  clip = FLAGS.detail_grad_clip
+
+  optimizer.build(variables)
+
+  @tf.function(reduce_retracing=True)
+  def compute_gradients(images, coeff_vector):
+    coeffs = source.coefficients(coeff_vector)
+    with tf.GradientTape() as tape:
+      out = recon(images, coeffs, pad=pad, training=True)
+      total, terms = recon.loss(images, out, weights)
+    grads = tape.gradient(total, variables)
+    finite = tf.math.is_finite(total)
+    for g in grads:
+      finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+    return terms, grads, finite, out
+
+  @tf.function(reduce_retracing=True)
+  def apply_gradients(grads):
+    grads = [tf.clip_by_value(g, -clip, clip) for g in grads]  # Chen20 clipping
+    optimizer.apply_gradients(zip(grads, variables))
+    step.assign_add(1)
+
+  def train_step(images, coeff_vector):
+    terms, grads, finite, out = compute_gradients(images, coeff_vector)
+    if bool(finite):  # NaN guard: never apply a non-finite update.
+      apply_gradients(grads)
+    return terms, finite, out
+
+  writer = tf.summary.create_file_writer(os.path.join(out_dir, 'logs'))
+  start_step = int(step)
+  t0 = time.time()
+  history = []
+  while int(step) < steps:
+    images, coeff_vector = source.next_batch()
+    terms, finite, out = train_step(images, coeff_vector)
+    if not bool(finite):
+      raise NonFiniteLossError(
+          'detail/train.py: non-finite loss or gradient at step %d (terms %s); '
+          'last good checkpoint: %s' % (int(step), {k: float(v) for k, v in
+                                                    terms.items()},
+                                        manager.latest_checkpoint))
+    s = int(step)
+    history.append(float(terms['total']))
+    if s % FLAGS.detail_log_every == 0 or s == steps or s == start_step + 1:
+      done = s - start_step
+      per_step = (time.time() - t0) / max(done, 1)
+      logging.info('[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f)  '
+                   '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),
+                   float(terms['photo']), float(terms['smooth']),
+                   float(terms['disp_reg']), per_step, per_step * (steps - s))
+      with writer.as_default(step=s):
+        for k, v in terms.items():
+          tf.summary.scalar('loss/' + k, v)
+        tf.summary.scalar('learning_rate', _learning_rate(step))
+    if s % FLAGS.detail_image_every == 0 or s == steps:
+      with writer.as_default(step=s):
+        tf.summary.image('render/input_coarse_detail', tf.concat([
+            _image_grid(images), _image_grid(out.coarse.image),
+            _image_grid(out.detailed.image)], axis=1))
+        tf.summary.image('uv/image_render', tf.concat([
+            _image_grid(out.uv_image), _image_grid(out.uv_render)], axis=1))
+        disp = out.displacement_uv * 0.5 + 0.5
+        tf.summary.image('uv/displacement', _image_grid(disp))
+    if s % FLAGS.detail_save_every == 0 or s == steps:
+      manager.save(checkpoint_number=s)
+  writer.flush()
+  logging.info('[%s] finished at step %d; checkpoint %s', stage, int(step),
+               manager.latest_checkpoint)
+  return history
+
+
+def main(argv):
+  train(argv)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,85 @@
+"""Tests for detail/displacement.py (dense UV mesh, displacement application)."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+import bfm
+from detail import displacement
+from renderer import camera
+
+UV_SIZE = 64
+IMAGE_SIZE = (64, 64)
+
+
+class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.model = bfm.load('synthetic')
+    cls.applier = displacement.DisplacementApplier(cls.model, UV_SIZE)
+
+  def _coarse(self, batch=1):
+    model = self.model
+    rng = np.random.RandomState(0)
+    id_c = tf.constant(rng.normal(size=[batch, model.num_id]) * 0.5, tf.float32)
+    exp_c = tf.constant(rng.normal(size=[batch, model.num_exp]) * 0.5, tf.float32)
+    verts = model.vertices(id_c, exp_c)
+    albedo = tf.constant(np.tile(model.mean_albedo[None], [batch, 1, 1]))
+    return verts, albedo
+
+  def test_zero_displacement_keeps_geometry(self):
+    verts, _ = self._coarse(2)
+    zero = tf.zeros([2, UV_SIZE, UV_SIZE, 1])
+    dense, displaced, disp = self.applier.apply(verts, zero)
+    self.assertAllEqual(dense, displaced)
+    self.assertAllEqual(disp, tf.zeros_like(disp))
+
+  def test_known_displacement_moves_detail_vertices_along_z(self):
+    verts, _ = self._coarse(1)
+    amount = 0.5
+    disp_uv = tf.fill([1, UV_SIZE, UV_SIZE, 1], amount)
+    dense, displaced, disp = self.applier.apply(verts, disp_uv,
+                                                displacement_scale_mm=2.0)
+    move = (displaced - dense).numpy()[0]
+    # x and y never move; z moves by amount * scale * (soft) detail mask.
+    self.assertAllClose(move[:, :2], np.zeros_like(move[:, :2]))
+    weight = self.applier.detail_mask.numpy()[:, 0]
+    self.assertAllClose(move[:, 2], amount * 2.0 * weight, atol=1e-5)
+    inside = weight > 0.999
+    outside = weight < 1e-6
+    self.assertGreater(inside.sum(), 10)
+    self.assertGreater(outside.sum(), 10)  # eyes, nose, eyebrows, face border
+    self.assertAllClose(move[inside, 2], np.full(inside.sum(), 1.0), atol=1e-3)
+    self.assertAllClose(move[outside, 2], np.zeros(outside.sum()), atol=1e-5)
+
+  def test_zero_displacement_render_matches_coarse_render(self):
+    from renderer import mesh_renderer
+    from renderer import shading
+    verts, albedo = self._coarse(1)
+    pose = tf.constant([[0.0, 0.2, 0.0, 0.0, 0.0, np.log(64 / 224.0 * 0 + 1.0)]],
+                       tf.float32)
+    # A scale that makes the face fill most of the 64 px image.
+    extent = float(np.ptp(self.model.mean_shape[:, 1]))
+    pose = tf.tensor_scatter_nd_update(pose, [[0, 5]], [np.log(224.0 * 0.8 / extent)])
+    lighting = tf.constant(np.r_[[0.8], np.zeros(8), [0.8], np.zeros(8),
+                                 [0.8], np.zeros(8)][None], tf.float32)
+    face = self.applier.render(verts, albedo, pose, lighting,
+                               tf.zeros([1, UV_SIZE, UV_SIZE, 1]), IMAGE_SIZE)
+    normals = self.model.vertex_normals(verts)
+    colors = shading.sh_shade(albedo, normals, lighting)
+    screen = camera.orthographic_project(verts, pose, IMAGE_SIZE)
+    coarse = mesh_renderer.render(screen, self.model.triangles, colors, IMAGE_SIZE)
+    both = (face.mask * coarse.mask).numpy()[0, ..., 0] > 0.5
+    face_pixels = (coarse.mask.numpy()[0, ..., 0] > 0.5).sum()
+    self.assertGreater(both.sum(), 0.5 * face_pixels)
+    diff = np.abs(face.image.numpy()[0] - coarse.image.numpy()[0])[both]
+    # The dense mesh resamples the coarse one at 64^2 texels: small differences
+    # of interpolated albedo/normals only.
+    self.assertLess(float(np.mean(diff)), 0.02)
+    self.assertLess(float(np.percentile(diff, 90)), 0.05)
+
+
+if __name__ == '__main__':
+  tf.test.main()

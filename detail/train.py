@@ -62,7 +62,10 @@ def _image_grid(images, max_images=4):
 def build_reconstructor(model):
   network = ri2itn.RI2ITN(uv_size=FLAGS.detail_uv_size,
                           num_passes=FLAGS.ri2itn_passes,
-                          share_weights=FLAGS.ri2itn_share_weights)
+                          share_weights=FLAGS.ri2itn_share_weights,
+                          channels=([int(c) for c in FLAGS.ri2itn_channels]
+                                    if FLAGS.ri2itn_channels else None),
+                          stem_channels=FLAGS.ri2itn_stem_channels)
   return detail_reconstruction.DetailReconstructor(
       model, FLAGS.detail_uv_size, network=network,
       input_mode=FLAGS.uv_input_mode,
@@ -181,6 +184,10 @@ def train(argv=()):
             _image_grid(out.uv_image), _image_grid(out.uv_render)], axis=1))
         disp = out.displacement_uv * 0.5 + 0.5
         tf.summary.image('uv/displacement', _image_grid(disp))
+      detail_reconstruction.write_obj(
+          os.path.join(out_dir, 'detail_step%d.obj' % s),
+          out.detailed.vertices[0].numpy(), recon.applier.triangles,
+          out.detailed.normals[0].numpy())
     if s % FLAGS.detail_save_every == 0 or s == steps:
       manager.save(checkpoint_number=s)
   writer.flush()

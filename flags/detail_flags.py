@@ -38,6 +38,12 @@ def define_flags():
   _define('bool', 'ri2itn_share_weights', True,
           'Share encoder/decoder/feedback weights across passes (recursive '
           'network). False gives every pass its own weights.')
+  _define('list', 'ri2itn_channels', None,
+          'Widths of the stride-2 convolutions (comma list); default Chen20\'s '
+          '32,64,128,256,512,512,512,512,512 cut to log2(uv_size) levels. '
+          'Small values are for tests only.')
+  _define('integer', 'ri2itn_stem_channels', 16,
+          'Width of the first stride-1 convolution (Chen20: 16).')
   _define('enum', 'uv_input_mode', 'difference', ['difference', 'concat'],
           'Network input: "difference" = Chen20 (face_model.py): normalised '
           'unwrapped input minus unwrapped coarse render, 3 channels; "concat" = '

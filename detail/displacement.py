@@ -26,8 +26,8 @@ from renderer import uv as uv_lib
 DetailedFace = collections.namedtuple('DetailedFace', [
     'vertices',         # [B,M,3] mm, model space, displaced dense mesh
     'coarse_vertices',  # [B,M,3] mm, dense mesh before displacement
-    'normals',          # [B,M,3] unit, recomputed on the displaced mesh
-    'coarse_normals',   # [B,M,3] unit, of the undisplaced dense mesh
+    'normals',          # [B,M,3] unit, model space, of the displaced mesh
+    'coarse_normals',   # [B,M,3] unit, model space, of the undisplaced mesh
     'albedo',           # [B,M,3] in [0,1]
     'displacement',     # [B,M,1] mm applied along model z (already masked)
     'screen_vertices',  # [B,M,3] px
@@ -126,7 +126,10 @@ class DisplacementApplier:
     tris = self.triangles
     normals = mesh_geometry.vertex_normals(displaced, tris)
     coarse_normals = mesh_geometry.vertex_normals(dense_coarse, tris)
-    colors = shading.sh_shade(dense_albedo, normals, lighting)
+    # SH lighting is defined in the camera frame (renderer/shading.py).
+    rotation = camera.rotation_matrix(pose[:, :3])
+    camera_normals = tf.einsum('bij,bnj->bni', rotation, normals)
+    colors = shading.sh_shade(dense_albedo, camera_normals, lighting)
     screen = camera.orthographic_project(displaced, pose, image_size)
     batch = tf.shape(displaced)[0]
     eyes = tf.tile(self.wo_eyes_mask[None], [batch, 1, 1])

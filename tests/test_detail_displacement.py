@@ -22,6 +22,10 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
+    try:
+      from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
+    except ImportError as e:
+      raise unittest.SkipTest('rasterizer op not built: %s' % e)
     cls.model = bfm.load('synthetic')
     cls.applier = displacement.DisplacementApplier(cls.model, UV_SIZE)
 
@@ -63,17 +67,19 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     from renderer import mesh_renderer
     from renderer import shading
     verts, albedo = self._coarse(1)
-    pose = tf.constant([[0.0, 0.2, 0.0, 0.0, 0.0, np.log(64 / 224.0 * 0 + 1.0)]],
-                       tf.float32)
-    # A scale that makes the face fill most of the 64 px image.
+    # Yaw 0.2 rad; scale so that the face height is ~80% of the 64 px image
+    # (camera.orthographic_project: exp(log_scale) * W / 224 px per mm).
     extent = float(np.ptp(self.model.mean_shape[:, 1]))
-    pose = tf.tensor_scatter_nd_update(pose, [[0, 5]], [np.log(224.0 * 0.8 / extent)])
+    pose = tf.constant([[0.0, 0.2, 0.0, 0.0, 0.0,
+                         np.log(0.8 * 224.0 / extent)]], tf.float32)
     lighting = tf.constant(np.r_[[0.8], np.zeros(8), [0.8], np.zeros(8),
                                  [0.8], np.zeros(8)][None], tf.float32)
     face = self.applier.render(verts, albedo, pose, lighting,
                                tf.zeros([1, UV_SIZE, UV_SIZE, 1]), IMAGE_SIZE)
     normals = self.model.vertex_normals(verts)
-    colors = shading.sh_shade(albedo, normals, lighting)
+    rotation = camera.rotation_matrix(pose[:, :3])
+    colors = shading.sh_shade(albedo, tf.einsum('bij,bnj->bni', rotation, normals),
+                              lighting)
     screen = camera.orthographic_project(verts, pose, IMAGE_SIZE)
     coarse = mesh_renderer.render(screen, self.model.triangles, colors, IMAGE_SIZE)
     both = (face.mask * coarse.mask).numpy()[0, ..., 0] > 0.5

@@ -103,13 +103,15 @@ def differentiable_barycentrics(clip_vertices, triangles, triangle_ids):
   return tf.where(foreground, bary, tf.zeros_like(bary))
 
 
-def interpolate(attributes, triangles, triangle_ids, barycentrics):
+def interpolate(attributes, triangles, triangle_ids, barycentrics=None):
   """Interpolates per-vertex attributes at every pixel.
 
   Args:
     attributes: [B, N, C] float32 per-vertex attributes.
     triangles: [T, 3] int32.
-    triangle_ids: [B, H, W] int32, -1 on background (a Fragments' ids).
+    triangle_ids: [B, H, W] int32, -1 on background; or a
+      rasterize_op.Fragments when `barycentrics` is None (then its own,
+      non-differentiable barycentrics are used).
     barycentrics: [B, H, W, 3] float32 (from differentiable_barycentrics for
       gradients w.r.t. positions, or the op's own for attributes only).
 
@@ -117,6 +119,12 @@ def interpolate(attributes, triangles, triangle_ids, barycentrics):
     [B, H, W, C] float32, zero on background pixels. Differentiable w.r.t.
     attributes and barycentrics.
   """
+  if barycentrics is None:
+    if not hasattr(triangle_ids, 'barycentrics'):
+      raise ValueError('interpolate: pass barycentrics, or a Fragments as '
+                       'triangle_ids')
+    triangle_ids, barycentrics = (triangle_ids.triangle_ids,
+                                  triangle_ids.barycentrics)
   attributes = tf.convert_to_tensor(attributes, tf.float32)
   if attributes.shape.rank != 3:
     raise ValueError('interpolate: attributes must be [B, N, C], got shape %s'
@@ -133,8 +141,3 @@ def interpolate(attributes, triangles, triangle_ids, barycentrics):
   foreground = triangle_ids[..., None] >= 0
   return tf.where(foreground, values, tf.zeros_like(values))
 
-
-def interpolate_fragments(attributes, triangles, fragments):
-  """`interpolate` with a rasterize_op.Fragments (non-differentiable bary)."""
-  return interpolate(attributes, triangles, fragments.triangle_ids,
-                     fragments.barycentrics)

@@ -127,6 +127,22 @@ class InterpolateTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(np.abs(theoretical[0]).max(), 0.5)
     self.assertAllClose(theoretical[0], numerical[0], atol=1e-3)
 
+  @unittest.skipIf(_OP_MISSING, _OP_MISSING)
+  def test_matches_op_barycentrics(self):
+    # Perspective clip vertices: our recomputed barycentrics equal the op's.
+    w = np.array([1.0, 2.0, 0.5, 1.5, 3.0], np.float32)
+    ndc = camera.screen_to_clip(_SCREEN, _SIZE, 10.0).numpy()[..., :3]
+    clip = np.concatenate([ndc * w[:, None], w[None, :, None]], -1)
+    fragments = rasterize_op.rasterize(clip, _TRIANGLES, _SIZE)
+    bary = interpolate.differentiable_barycentrics(clip, _TRIANGLES,
+                                                   fragments.triangle_ids)
+    self.assertAllClose(bary, fragments.barycentrics, atol=1e-5)
+    attributes = np.random.RandomState(3).rand(1, 5, 2).astype(np.float32)
+    self.assertAllClose(
+        interpolate.interpolate(attributes, _TRIANGLES, fragments),
+        interpolate.interpolate(attributes, _TRIANGLES,
+                                fragments.triangle_ids, bary), atol=1e-5)
+
   def test_bad_input(self):
     with self.assertRaisesRegex(ValueError, 'clip_vertices'):
       interpolate.differentiable_barycentrics(np.zeros([1, 3, 2]), _TRIANGLES,

@@ -1,4 +1,4 @@
-"""Cameras: rotation, Chen20's orthographic camera, a pinhole camera, clip space.
+"""Cameras: rotation, Chen20's orthographic camera, pinhole camera, clip space.
 
 Coordinate frames (see /work/contract.md):
   * Model space: millimetres, x towards the subject's left (image right in a

@@ -23,12 +23,16 @@ RenderOutput.__doc__ = """Result of `render`.
 """
 
 
-def _rasterize(clip_vertices, triangles, image_size, cull_backfaces):
-  # Imported lazily so that the pure-TF parts of renderer/ import without the
-  # compiled op.
-  from renderer.rasterize_op import rasterize  # pylint: disable=g-import-not-at-top
-  return rasterize(clip_vertices, triangles, image_size,
-                   cull_backfaces=cull_backfaces)
+def rasterize_fragments(clip_vertices, triangles, image_size,
+                        cull_backfaces):
+  """renderer.rasterize_op.rasterize, imported on first use.
+
+  Imported lazily so that the pure-TF parts of renderer/ (cameras, shading,
+  interpolation) work without the compiled op.
+  """
+  from renderer import rasterize_op  # pylint: disable=g-import-not-at-top
+  return rasterize_op.rasterize(clip_vertices, triangles, image_size,
+                                cull_backfaces=cull_backfaces)
 
 
 def render_clip(clip_vertices, triangles, attributes, image_size,
@@ -62,8 +66,8 @@ def render_clip(clip_vertices, triangles, attributes, image_size,
       None not in clip_vertices.shape[:2]):
     raise ValueError('render: attributes %s and vertices %s must agree in '
                      '[B, N]' % (attributes.shape, clip_vertices.shape))
-  fragments = _rasterize(tf.stop_gradient(clip_vertices), triangles,
-                         image_size, cull_backfaces)
+  fragments = rasterize_fragments(tf.stop_gradient(clip_vertices),
+                                  triangles, image_size, cull_backfaces)
   triangle_ids = fragments.triangle_ids
   bary = interpolate_lib.differentiable_barycentrics(clip_vertices, triangles,
                                                      triangle_ids)

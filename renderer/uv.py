@@ -49,8 +49,8 @@ def rasterize_uv(uv, triangles, uv_size):
   uv, triangles = _check_uv(uv, triangles, uv_size, 'rasterize_uv')
   clip = tf.concat([2.0 * uv - 1.0, tf.zeros_like(uv[:, :1]),
                     tf.ones_like(uv[:, :1])], axis=-1)[None]
-  fragments = mesh_renderer._rasterize(clip, triangles, (uv_size, uv_size),  # pylint: disable=protected-access
-                                       cull_backfaces=False)
+  fragments = mesh_renderer.rasterize_fragments(
+      clip, triangles, (uv_size, uv_size), cull_backfaces=False)
   ids = fragments.triangle_ids
   bary = interpolate_lib.differentiable_barycentrics(clip, triangles, ids)
   return ids[0], bary[0]

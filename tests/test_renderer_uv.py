@@ -33,7 +33,8 @@ def _grid_mesh(n=5, low=0.1, high=0.9):
   triangles = []
   for j in range(n - 1):
     for i in range(n - 1):
-      a, b, c, d = j * n + i, j * n + i + 1, (j + 1) * n + i + 1, (j + 1) * n + i
+      a, b = j * n + i, j * n + i + 1
+      c, d = (j + 1) * n + i + 1, (j + 1) * n + i
       if i < (n - 1) // 2:
         triangles += [[a, b, c], [a, c, d]]
       else:

@@ -112,8 +112,24 @@ class DetailReconstructor:
                        % images.shape)
     image_size = (int(images.shape[1]), int(images.shape[2]))
     coarse_face = face_reconstruction.reconstruct(self.model, coeffs, image_size)
+    return self.from_coarse_face(images, coarse_face, coeffs.pose, coeffs.lighting,
+                                 pad=pad, training=training)
+
+  def from_coarse_face(self, images, coarse_face, pose, lighting, pad='auto',
+                       training=False):
+    """The detail stage given an already reconstructed coarse face.
+
+    Args:
+      images: [B,H,W,3] float32 in [0,1].
+      coarse_face: needs .vertices [B,N,3] mm, .screen_vertices [B,N,3] px,
+        .albedo [B,N,3], .image [B,H,W,3] (coarse render), as CoarseFace.
+      pose: [B,6]; lighting: [B,27] (the coarse coefficients).
+      pad, training: as in __call__.
+    Returns: DetailOutput.
+    """
+    image_size = (int(images.shape[1]), int(images.shape[2]))
     uv_image, uv_render = self.unwrap(images, coarse_face)
-    yaw = coeffs.pose[:, 1]
+    yaw = pose[:, 1]
     if pad == 'always':
       side = symmetric_padding.occluded_side(yaw)
     elif pad == 'auto':
@@ -131,7 +147,7 @@ class DetailReconstructor:
     net_in = network_input(uv_image, uv_render, self.input_mode)
     disp_uv = self.network(net_in, training=training)
     detailed = self.applier.render(
-        coarse_face.vertices, coarse_face.albedo, coeffs.pose, coeffs.lighting,
+        coarse_face.vertices, coarse_face.albedo, pose, lighting,
         disp_uv, image_size, self.displacement_scale_mm)
     return DetailOutput(detailed=detailed, coarse=coarse_face,
                         displacement_uv=disp_uv, uv_image=uv_image,

@@ -33,6 +33,7 @@ from detail import coarse_source
 from detail import detail_reconstruction
 from detail import losses
 from detail import ri2itn
+from detail import summaries
 from flags import detail_flags
 
 detail_flags.define_flags()
@@ -108,10 +109,14 @@ def train(argv=()):
   pad = 'always' if large else 'never'
 
   step = tf.Variable(0, dtype=tf.int64, name='step', trainable=False)
-  optimizer = tf.keras.optimizers.Adam(learning_rate=lambda: _learning_rate(step))
+  # Chen20: tf.train.AdamOptimizer defaults (epsilon 1e-8).
+  optimizer = tf.keras.optimizers.Adam(learning_rate=lambda: _learning_rate(step),
+                                       epsilon=1e-8)
   # Build the network variables before restoring.
   recon.network(tf.zeros([1, recon.uv_size, recon.uv_size,
                           detail_reconstruction.INPUT_CHANNELS[recon.input_mode]]))
+  variables = recon.network.trainable_variables
+  optimizer.build(variables)  # before restoring, so its slots restore too
   ckpt = tf.train.Checkpoint(network=recon.network, optimizer=optimizer, step=step)
   manager = tf.train.CheckpointManager(ckpt, out_dir, max_to_keep=3)
   if manager.latest_checkpoint:
@@ -120,10 +125,7 @@ def train(argv=()):
   elif large:
     _init_from_small_pose(recon.network, FLAGS.detail_dir)
 
-  variables = recon.network.trainable_variables
   clip = FLAGS.detail_grad_clip
-
-  optimizer.build(variables)
 
   @tf.function(reduce_retracing=True)
   def compute_gradients(images, coeff_vector):
@@ -135,7 +137,12 @@ def train(argv=()):
     finite = tf.math.is_finite(total)
     for g in grads:
       finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-    return terms, grads, finite, out
+    visuals = {'coarse': out.coarse.image, 'detail': out.detailed.image,
+               'uv_image': out.uv_image, 'uv_render': out.uv_render,
+               'displacement': out.displacement_uv,
+               'vertices': out.detailed.vertices[0],
+               'normals': out.detailed.normals[0]}
+    return terms, grads, finite, visuals
 
   @tf.function(reduce_retracing=True)
   def apply_gradients(grads):
@@ -171,23 +178,23 @@ def train(argv=()):
                    '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),
                    float(terms['photo']), float(terms['smooth']),
                    float(terms['disp_reg']), per_step, per_step * (steps - s))
-      with writer.as_default(step=s):
+      with writer.as_default():
         for k, v in terms.items():
-          tf.summary.scalar('loss/' + k, v)
-        tf.summary.scalar('learning_rate', _learning_rate(step))
+          summaries.scalar('loss/' + k, v, s)
+        summaries.scalar('learning_rate', _learning_rate(step), s)
     if s % FLAGS.detail_image_every == 0 or s == steps:
-      with writer.as_default(step=s):
-        tf.summary.image('render/input_coarse_detail', tf.concat([
-            _image_grid(images), _image_grid(out.coarse.image),
-            _image_grid(out.detailed.image)], axis=1))
-        tf.summary.image('uv/image_render', tf.concat([
-            _image_grid(out.uv_image), _image_grid(out.uv_render)], axis=1))
-        disp = out.displacement_uv * 0.5 + 0.5
-        tf.summary.image('uv/displacement', _image_grid(disp))
+      with writer.as_default():
+        summaries.image('render/input_coarse_detail', tf.concat([
+            _image_grid(images), _image_grid(out['coarse']),
+            _image_grid(out['detail'])], axis=1), s)
+        summaries.image('uv/image_render', tf.concat([
+            _image_grid(out['uv_image']), _image_grid(out['uv_render'])], axis=1), s)
+        disp = out['displacement'] * 0.5 + 0.5
+        summaries.image('uv/displacement', _image_grid(disp), s)
       detail_reconstruction.write_obj(
           os.path.join(out_dir, 'detail_step%d.obj' % s),
-          out.detailed.vertices[0].numpy(), recon.applier.triangles,
-          out.detailed.normals[0].numpy())
+          out['vertices'].numpy(), recon.applier.triangles,
+          out['normals'].numpy())
     if s % FLAGS.detail_save_every == 0 or s == steps:
       manager.save(checkpoint_number=s)
   writer.flush()

@@ -11,10 +11,11 @@ from absl import flags
 FLAGS = flags.FLAGS
 
 
-def _define(kind, name, default, help_text, **kwargs):
+def _define(kind, name, default, *args, **kwargs):
+  """DEFINE_<kind>(name, default, *args) unless another module defined name."""
   if name in FLAGS:  # already defined (e.g. by a shared flags module)
     return
-  getattr(flags, 'DEFINE_' + kind)(name, default, help_text, **kwargs)
+  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
 
 
 def define_flags():

@@ -49,6 +49,13 @@ def _deconv(filters, strides, name):
                                       name=name)
 
 
+def _track_as_attributes(owner, prefix, layers):
+  """Also stores list items as attributes: tf.train.Checkpoint sees a Keras 3
+  layer's attribute sub-layers but not the items of its Python lists."""
+  for k, layer in enumerate(layers):
+    setattr(owner, '%s%d' % (prefix, k), layer)
+
+
 class UVEncoderDecoder(keras.layers.Layer):
   """One pass of Chen20's UV encoder-decoder with optional feedback inputs.
 
@@ -74,6 +81,8 @@ class UVEncoderDecoder(keras.layers.Layer):
     self.decoder = [_deconv(self.widths[s], 2, 'deconv%d' % (s + 1))
                     for s in range(self.num_levels)]
     self.output_deconv = _deconv(1, 1, 'deconv0')  # Eq. 9
+    _track_as_attributes(self, 'encoder_', self.encoder)
+    _track_as_attributes(self, 'decoder_', self.decoder)
 
   def call(self, inputs, feedback=None):
     if feedback is not None and len(feedback) != self.num_levels:
@@ -118,9 +127,8 @@ class DenseFeedback(keras.layers.Layer):
         self.chains[(i, j)] = [
             _conv(self.widths[k], 2, 'feedback_%d_%d_step%d' % (i, j, k - j))
             for k in range(j + 1, i + 1)]
-    # Keep the layers tracked by Keras (dicts with tuple keys are not).
-    self._chain_list = [conv for key in sorted(self.chains)
-                        for conv in self.chains[key]]
+    for (i, j), chain in sorted(self.chains.items()):
+      _track_as_attributes(self, 'conv_%d_%d_step' % (i, j), chain)
 
   def call(self, features):
     out = []
@@ -181,6 +189,8 @@ class RI2ITN(keras.Model):
       num_feedback = 1 if self.share_weights else self.num_passes - 1
     self.feedbacks = [DenseFeedback(widths, name='feedback%d' % (t + 2))
                       for t in range(num_feedback)]
+    _track_as_attributes(self, 'pass_', self.passes)
+    _track_as_attributes(self, 'feedback_', self.feedbacks)
     # Eq. 10 fusion; initialised to the mean of the passes so that t = 1 is
     # exactly Chen20's tanh(deconv0(...)) at initialisation.
     self.fusion = keras.layers.Conv2D(

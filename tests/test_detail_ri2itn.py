@@ -1,5 +1,7 @@
 """Tests for detail/ri2itn.py (RI2ITN, Eq. 6-10)."""
 
+import os
+
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
@@ -75,6 +77,21 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
     for v, g in zip(variables, grads):
       self.assertIsNotNone(g, v.path)
       self.assertGreater(float(tf.reduce_max(tf.abs(g))), 0.0, v.path)
+
+  @parameterized.parameters(True, False)
+  def test_checkpoint_round_trip_restores_every_weight(self, share):
+    x = tf.random.normal([1, 16, 16, 3], seed=6)
+    kwargs = dict(uv_size=16, num_passes=2, share_weights=share, channels=SMALL,
+                  stem_channels=4)
+    net = ri2itn.RI2ITN(**kwargs)
+    net(x)
+    path = tf.train.Checkpoint(network=net).save(
+        os.path.join(self.get_temp_dir(), 'ckpt'))
+    other = ri2itn.RI2ITN(**kwargs)
+    other(x)
+    self.assertNotAllClose(net(x), other(x))
+    tf.train.Checkpoint(network=other).restore(path).assert_consumed()
+    self.assertAllEqual(net(x), other(x))
 
   def test_bad_size_raises(self):
     with self.assertRaisesRegex(ValueError, 'power of two'):

@@ -104,7 +104,8 @@ def train(argv=()):
   recon = build_reconstructor(model)
   source = coarse_source.CoarseSource(
       model, FLAGS.detail_image_size, FLAGS.detail_batch_size,
-      coarse_checkpoint=FLAGS.coarse_checkpoint, seed=FLAGS.detail_seed)
+      coarse_checkpoint=FLAGS.coarse_checkpoint, seed=FLAGS.detail_seed,
+      num_images=FLAGS.detail_num_images or None)
   weights = losses.weights_from_flags(FLAGS)
   pad = 'always' if large else 'never'
 

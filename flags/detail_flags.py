@@ -32,6 +32,9 @@ def define_flags():
           'Coarse-stage checkpoint (frozen). Without it, the coarse coefficients '
           'are taken from the synthetic data ground truth and the log says so.')
   _define('integer', 'detail_seed', 0, 'Seed of the synthetic data stream.')
+  _define('integer', 'detail_num_images', 1000,
+          'Size of the fixed synthetic training set, cycled through (paper Sec. '
+          '5.2: 1,000 CelebA images); 0 = a new random batch every step.')
 
   # --- RI2ITN (Sec. 3.3, Eq. 6-10) -------------------------------------------
   _define('integer', 'ri2itn_passes', 2,

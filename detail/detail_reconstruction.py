@@ -13,7 +13,9 @@ reconstruct command calls.
 
 import collections
 import math
+import os
 
+import numpy as np
 import tensorflow as tf
 
 from coarse import face_reconstruction
@@ -86,6 +88,27 @@ class DetailReconstructor:
     self.applier = displacement_lib.DisplacementApplier(model, self.uv_size)
     self.padding = symmetric_padding.SymmetricPadding(model, self.uv_size)
     self.uv_face_mask = tf.constant(self.applier.face_uv_mask[..., None], tf.float32)
+
+  def restore(self, checkpoint):
+    """Loads RI2ITN weights written by detail/train.py.
+
+    Args:
+      checkpoint: a checkpoint prefix or a folder (its latest checkpoint), e.g.
+        results/detail/large_pose.
+    Returns: the checkpoint path used. Raises FileNotFoundError naming the
+      path when there is none.
+    """
+    path = checkpoint
+    if checkpoint and os.path.isdir(checkpoint):
+      path = tf.train.latest_checkpoint(checkpoint)
+    if not path or not tf.io.gfile.exists(path + '.index'):
+      raise FileNotFoundError(
+          'DetailReconstructor.restore: no RI2ITN checkpoint at %r (train one '
+          'with `python detail/train.py [--large_pose]`)' % (checkpoint,))
+    self.network(tf.zeros([1, self.uv_size, self.uv_size,
+                           INPUT_CHANNELS[self.input_mode]]))
+    tf.train.Checkpoint(network=self.network).restore(path).expect_partial()
+    return path
 
   def unwrap(self, images, coarse_face):
     """([B,S,S,3] unwrapped images, [B,S,S,3] unwrapped coarse render)."""
@@ -167,7 +190,6 @@ class DetailReconstructor:
 def write_obj(path, vertices, triangles, normals=None):
   """Writes one mesh as Wavefront OBJ (vertices [M,3] mm, triangles [T,3]
   0-based, optional unit normals [M,3])."""
-  import numpy as np  # local: only needed for export
   vertices = np.asarray(vertices)
   with open(path, 'w') as f:
     for v in vertices:

@@ -33,15 +33,22 @@ class CoarseSource:
       must be a multiple of batch_size.
   """
 
-  def __init__(self, model, image_size, batch_size, coarse_checkpoint=None, seed=0,
+  def __init__(self,
+               model,
+               image_size,
+               batch_size,
+               coarse_checkpoint=None,
+               seed=0,
                num_images=None):
     self.model = model
     self.image_size = int(image_size)
     self.batch_size = int(batch_size)
     self._rng = np.random.RandomState(seed)
-    if num_images is not None and (num_images <= 0 or num_images % self.batch_size):
-      raise ValueError('CoarseSource: num_images (%r) must be a positive multiple '
-                       'of batch_size (%d)' % (num_images, self.batch_size))
+    if num_images is not None and (num_images <= 0 or
+                                   num_images % self.batch_size):
+      raise ValueError(
+          'CoarseSource: num_images (%r) must be a positive multiple '
+          'of batch_size (%d)' % (num_images, self.batch_size))
     self._num_batches = None if num_images is None else num_images // self.batch_size
     self._cache = {}
     self._batch_index = 0
@@ -53,14 +60,16 @@ class CoarseSource:
           'No --coarse_checkpoint given: the detail stage needs a frozen coarse '
           'model (train it with `python coarse/train.py` and pass its checkpoint '
           'with --coarse_checkpoint). Falling back to the synthetic data\'s '
-          'GROUND-TRUTH coarse coefficients, which only works with synthetic data.')
+          'GROUND-TRUTH coarse coefficients, which only works with synthetic data.'
+      )
 
   def _load_coarse(self, path):
     from coarse import coarse_model  # the coarse VGG regressor
     looked = path
     if os.path.isdir(path):
       path = tf.train.latest_checkpoint(path)
-    if path is None or not (os.path.exists(path) or os.path.exists(path + '.index')):
+    if path is None or not (os.path.exists(path) or
+                            os.path.exists(path + '.index')):
       raise FileNotFoundError(
           '--coarse_checkpoint: no coarse checkpoint at %r (need the output of '
           '`python coarse/train.py`)' % looked)
@@ -80,8 +89,10 @@ class CoarseSource:
       self._batch_index += 1
       if key in self._cache:
         return self._cache[key]
-    batch = synthetic_data.sample_batch(self.model, self.batch_size,
-                                        self.image_size, rng=self._rng)
+    batch = synthetic_data.sample_batch(self.model,
+                                        self.batch_size,
+                                        self.image_size,
+                                        rng=self._rng)
     result = (tf.convert_to_tensor(batch.images, tf.float32),
               tf.convert_to_tensor(batch.coefficients.to_vector(), tf.float32))
     if key is not None:

@@ -27,8 +27,9 @@ class DenseUVMesh:
     if texel_mask.ndim == 3:
       texel_mask = texel_mask[..., 0]
     if texel_mask.ndim != 2 or texel_mask.shape[0] != texel_mask.shape[1]:
-      raise ValueError('DenseUVMesh: texel_mask must be [S,S] or [S,S,1], got %s'
-                       % (texel_mask.shape,))
+      raise ValueError(
+          'DenseUVMesh: texel_mask must be [S,S] or [S,S,1], got %s' %
+          (texel_mask.shape,))
     if not texel_mask.any():
       raise ValueError('DenseUVMesh: texel_mask is empty')
     size = texel_mask.shape[0]
@@ -38,10 +39,10 @@ class DenseUVMesh:
     self.flat_index = (rows * size + cols).astype(np.int32)
     index = -np.ones([size, size], np.int64)
     index[rows, cols] = np.arange(len(rows))
-    a = index[:-1, :-1]   # (r, c)
-    b = index[1:, :-1]    # (r+1, c)   below
-    c = index[:-1, 1:]    # (r, c+1)   right
-    d = index[1:, 1:]     # (r+1, c+1)
+    a = index[:-1, :-1]  # (r, c)
+    b = index[1:, :-1]  # (r+1, c)   below
+    c = index[:-1, 1:]  # (r, c+1)   right
+    d = index[1:, 1:]  # (r+1, c+1)
     tris = []
     full = (a >= 0) & (b >= 0) & (c >= 0) & (d >= 0)
     # (r,c),(r+1,c),(r,c+1) and (r+1,c),(r+1,c+1),(r,c+1): CCW with v up.
@@ -50,8 +51,8 @@ class DenseUVMesh:
     # Blocks with exactly three corners inside get the one triangle they hold.
     corners = {'a': a, 'b': b, 'c': c, 'd': d}
     three = sum((x >= 0).astype(int) for x in corners.values()) == 3
-    for missing, tri in (('a', (b, d, c)), ('b', (a, d, c)),
-                         ('c', (a, b, d)), ('d', (a, b, c))):
+    for missing, tri in (('a', (b, d, c)), ('b', (a, d, c)), ('c', (a, b, d)),
+                         ('d', (a, b, c))):
       sel = three & (corners[missing] < 0)
       tris.append(np.stack([t[sel] for t in tri], -1))
     self.triangles = np.concatenate(tris, 0).astype(np.int32)
@@ -72,7 +73,8 @@ class DenseUVMesh:
     batch = tf.shape(values)[0]
     channels = values.shape[-1]
     flat = tf.transpose(values, [1, 0, 2])  # [M,B,C]
-    out = tf.scatter_nd(self.flat_index[:, None], flat,
-                        tf.stack([self.uv_size * self.uv_size, batch, channels]))
+    out = tf.scatter_nd(
+        self.flat_index[:, None], flat,
+        tf.stack([self.uv_size * self.uv_size, batch, channels]))
     out = tf.transpose(out, [1, 0, 2])
     return tf.reshape(out, [batch, self.uv_size, self.uv_size, channels])

@@ -27,15 +27,17 @@ from renderer import uv as uv_lib
 
 INPUT_CHANNELS = {'difference': 3, 'concat': 6}
 
-DetailOutput = collections.namedtuple('DetailOutput', [
-    'detailed',          # displacement.DetailedFace
-    'coarse',            # coarse.face_reconstruction.CoarseFace
-    'displacement_uv',   # [B,S,S,1] network output in (-1, 1)
-    'uv_image',          # [B,S,S,3] unwrapped input image (after padding)
-    'uv_render',         # [B,S,S,3] unwrapped coarse render (after padding)
-    'network_input',     # [B,S,S,3 or 6]
-    'padded',            # [B] bool, whether symmetric padding was applied
-])
+DetailOutput = collections.namedtuple(
+    'DetailOutput',
+    [
+        'detailed',  # displacement.DetailedFace
+        'coarse',  # coarse.face_reconstruction.CoarseFace
+        'displacement_uv',  # [B,S,S,1] network output in (-1, 1)
+        'uv_image',  # [B,S,S,3] unwrapped input image (after padding)
+        'uv_render',  # [B,S,S,3] unwrapped coarse render (after padding)
+        'network_input',  # [B,S,S,3 or 6]
+        'padded',  # [B] bool, whether symmetric padding was applied
+    ])
 
 
 def network_input(uv_image, uv_render, mode):
@@ -52,8 +54,8 @@ def network_input(uv_image, uv_render, mode):
     return a - b
   if mode == 'concat':
     return tf.concat([a, b], -1)
-  raise ValueError('network_input: mode must be "difference" or "concat", got %r'
-                   % (mode,))
+  raise ValueError(
+      'network_input: mode must be "difference" or "concat", got %r' % (mode,))
 
 
 class DetailReconstructor:
@@ -69,25 +71,34 @@ class DetailReconstructor:
     yaw_threshold_deg: for pad='auto', pad images with |yaw| above this.
   """
 
-  def __init__(self, model, uv_size, network=None, input_mode='difference',
-               displacement_scale_mm=1.0, yaw_threshold_deg=30.0, num_passes=2,
+  def __init__(self,
+               model,
+               uv_size,
+               network=None,
+               input_mode='difference',
+               displacement_scale_mm=1.0,
+               yaw_threshold_deg=30.0,
+               num_passes=2,
                share_weights=True):
     if input_mode not in INPUT_CHANNELS:
-      raise ValueError('DetailReconstructor: input_mode must be one of %s, got %r'
-                       % (sorted(INPUT_CHANNELS), input_mode))
+      raise ValueError(
+          'DetailReconstructor: input_mode must be one of %s, got %r' %
+          (sorted(INPUT_CHANNELS), input_mode))
     self.model = model
     self.uv_size = int(uv_size)
     self.input_mode = input_mode
     self.displacement_scale_mm = float(displacement_scale_mm)
     self.yaw_threshold = math.radians(yaw_threshold_deg)
-    self.network = network or ri2itn.RI2ITN(
-        uv_size=self.uv_size, num_passes=num_passes, share_weights=share_weights)
+    self.network = network or ri2itn.RI2ITN(uv_size=self.uv_size,
+                                            num_passes=num_passes,
+                                            share_weights=share_weights)
     if self.network.uv_size != self.uv_size:
-      raise ValueError('DetailReconstructor: network uv_size %d != uv_size %d'
-                       % (self.network.uv_size, self.uv_size))
+      raise ValueError('DetailReconstructor: network uv_size %d != uv_size %d' %
+                       (self.network.uv_size, self.uv_size))
     self.applier = displacement_lib.DisplacementApplier(model, self.uv_size)
     self.padding = symmetric_padding.SymmetricPadding(model, self.uv_size)
-    self.uv_face_mask = tf.constant(self.applier.face_uv_mask[..., None], tf.float32)
+    self.uv_face_mask = tf.constant(self.applier.face_uv_mask[..., None],
+                                    tf.float32)
 
   def restore(self, checkpoint):
     """Loads RI2ITN weights written by detail/train.py.
@@ -105,8 +116,9 @@ class DetailReconstructor:
       raise FileNotFoundError(
           'DetailReconstructor.restore: no RI2ITN checkpoint at %r (train one '
           'with `python detail/train.py [--large_pose]`)' % (checkpoint,))
-    self.network(tf.zeros([1, self.uv_size, self.uv_size,
-                           INPUT_CHANNELS[self.input_mode]]))
+    self.network(
+        tf.zeros(
+            [1, self.uv_size, self.uv_size, INPUT_CHANNELS[self.input_mode]]))
     tf.train.Checkpoint(network=self.network).restore(path).expect_partial()
     return path
 
@@ -115,8 +127,9 @@ class DetailReconstructor:
     m = self.model
     uv_image, _ = uv_lib.unwrap_image(images, coarse_face.screen_vertices,
                                       m.triangles, m.uv, self.uv_size)
-    uv_render, _ = uv_lib.unwrap_image(coarse_face.image, coarse_face.screen_vertices,
-                                       m.triangles, m.uv, self.uv_size)
+    uv_render, _ = uv_lib.unwrap_image(coarse_face.image,
+                                       coarse_face.screen_vertices, m.triangles,
+                                       m.uv, self.uv_size)
     return uv_image, uv_render
 
   def __call__(self, images, coeffs, pad='auto', training=False):
@@ -131,14 +144,24 @@ class DetailReconstructor:
     """
     images = tf.convert_to_tensor(images, tf.float32)
     if images.shape.rank != 4 or images.shape[-1] != 3:
-      raise ValueError('DetailReconstructor: images must be [B,H,W,3], got %s'
-                       % images.shape)
+      raise ValueError('DetailReconstructor: images must be [B,H,W,3], got %s' %
+                       images.shape)
     image_size = (int(images.shape[1]), int(images.shape[2]))
-    coarse_face = face_reconstruction.reconstruct(self.model, coeffs, image_size)
-    return self.from_coarse_face(images, coarse_face, coeffs.pose, coeffs.lighting,
-                                 pad=pad, training=training)
+    coarse_face = face_reconstruction.reconstruct(self.model, coeffs,
+                                                  image_size)
+    return self.from_coarse_face(images,
+                                 coarse_face,
+                                 coeffs.pose,
+                                 coeffs.lighting,
+                                 pad=pad,
+                                 training=training)
 
-  def from_coarse_face(self, images, coarse_face, pose, lighting, pad='auto',
+  def from_coarse_face(self,
+                       images,
+                       coarse_face,
+                       pose,
+                       lighting,
+                       pad='auto',
                        training=False):
     """The detail stage given an already reconstructed coarse face.
 
@@ -161,20 +184,26 @@ class DetailReconstructor:
     elif pad == 'never':
       side = tf.zeros_like(yaw)
     else:
-      raise ValueError('DetailReconstructor: pad must be always/auto/never, got %r'
-                       % (pad,))
-    uv_image = symmetric_padding.pad_occluded_half(
-        uv_image, self.padding.sides, self.padding.mirror_coords, side)
-    uv_render = symmetric_padding.pad_occluded_half(
-        uv_render, self.padding.sides, self.padding.mirror_coords, side)
+      raise ValueError(
+          'DetailReconstructor: pad must be always/auto/never, got %r' % (pad,))
+    uv_image = symmetric_padding.pad_occluded_half(uv_image, self.padding.sides,
+                                                   self.padding.mirror_coords,
+                                                   side)
+    uv_render = symmetric_padding.pad_occluded_half(uv_render,
+                                                    self.padding.sides,
+                                                    self.padding.mirror_coords,
+                                                    side)
     net_in = network_input(uv_image, uv_render, self.input_mode)
     disp_uv = self.network(net_in, training=training)
-    detailed = self.applier.render(
-        coarse_face.vertices, coarse_face.albedo, pose, lighting,
-        disp_uv, image_size, self.displacement_scale_mm)
-    return DetailOutput(detailed=detailed, coarse=coarse_face,
-                        displacement_uv=disp_uv, uv_image=uv_image,
-                        uv_render=uv_render, network_input=net_in,
+    detailed = self.applier.render(coarse_face.vertices, coarse_face.albedo,
+                                   pose, lighting, disp_uv, image_size,
+                                   self.displacement_scale_mm)
+    return DetailOutput(detailed=detailed,
+                        coarse=coarse_face,
+                        displacement_uv=disp_uv,
+                        uv_image=uv_image,
+                        uv_render=uv_render,
+                        network_input=net_in,
                         padded=tf.not_equal(side, 0.0))
 
   def loss(self, images, output, weights):
@@ -183,8 +212,8 @@ class DetailReconstructor:
     mesh = self.applier.mesh
     delta_n = mesh.to_uv(det.normals - det.coarse_normals)
     delta_z = mesh.to_uv(det.displacement)
-    return losses.total_loss(images, det.image, det.photo_mask, delta_n, delta_z,
-                             self.uv_face_mask, weights)
+    return losses.total_loss(images, det.image, det.photo_mask, delta_n,
+                             delta_z, self.uv_face_mask, weights)
 
 
 def write_obj(path, vertices, triangles, normals=None):
@@ -198,7 +227,8 @@ def write_obj(path, vertices, triangles, normals=None):
       for n in np.asarray(normals):
         f.write('vn %.6f %.6f %.6f\n' % tuple(n))
       for t in np.asarray(triangles) + 1:
-        f.write('f %d//%d %d//%d %d//%d\n' % (t[0], t[0], t[1], t[1], t[2], t[2]))
+        f.write('f %d//%d %d//%d %d//%d\n' %
+                (t[0], t[0], t[1], t[1], t[2], t[2]))
     else:
       for t in np.asarray(triangles) + 1:
         f.write('f %d %d %d\n' % tuple(t))

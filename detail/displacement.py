@@ -22,19 +22,20 @@ from renderer import mesh_renderer
 from renderer import shading
 from renderer import uv as uv_lib
 
-
-DetailedFace = collections.namedtuple('DetailedFace', [
-    'vertices',         # [B,M,3] mm, model space, displaced dense mesh
-    'coarse_vertices',  # [B,M,3] mm, dense mesh before displacement
-    'normals',          # [B,M,3] unit, model space, of the displaced mesh
-    'coarse_normals',   # [B,M,3] unit, model space, of the undisplaced mesh
-    'albedo',           # [B,M,3] in [0,1]
-    'displacement',     # [B,M,1] mm applied along model z (already masked)
-    'screen_vertices',  # [B,M,3] px
-    'image',            # [B,H,W,3] render of the displaced mesh in [0,1]
-    'mask',             # [B,H,W,1] float32 coverage of that render
-    'photo_mask',       # [B,H,W,1] coverage times the rendered 'wo_eyes' mask
-])
+DetailedFace = collections.namedtuple(
+    'DetailedFace',
+    [
+        'vertices',  # [B,M,3] mm, model space, displaced dense mesh
+        'coarse_vertices',  # [B,M,3] mm, dense mesh before displacement
+        'normals',  # [B,M,3] unit, model space, of the displaced mesh
+        'coarse_normals',  # [B,M,3] unit, model space, of the undisplaced mesh
+        'albedo',  # [B,M,3] in [0,1]
+        'displacement',  # [B,M,1] mm applied along model z (already masked)
+        'screen_vertices',  # [B,M,3] px
+        'image',  # [B,H,W,3] render of the displaced mesh in [0,1]
+        'mask',  # [B,H,W,1] float32 coverage of that render
+        'photo_mask',  # [B,H,W,1] coverage times the rendered 'wo_eyes' mask
+    ])
 
 
 class DisplacementApplier:
@@ -51,15 +52,17 @@ class DisplacementApplier:
     self.uv_size = int(uv_size)
     for key in ('face', 'detail', 'wo_eyes'):
       if key not in model.masks:
-        raise ValueError('DisplacementApplier: model %r has no %r mask'
-                         % (model.name, key))
-    face_uv = np.asarray(uv_lib.uv_mask(model.uv, model.triangles,
-                                        model.masks['face'], self.uv_size))
+        raise ValueError('DisplacementApplier: model %r has no %r mask' %
+                         (model.name, key))
+    face_uv = np.asarray(
+        uv_lib.uv_mask(model.uv, model.triangles, model.masks['face'],
+                       self.uv_size))
     self.face_uv_mask = (face_uv[..., 0] > 0.5)
     self.mesh = dense_uv_mesh.DenseUVMesh(self.face_uv_mask)
     self.triangles = self.mesh.triangles
-    masks = np.stack([model.masks[k].astype(np.float32)
-                      for k in ('detail', 'wo_eyes')], -1)[None]
+    masks = np.stack(
+        [model.masks[k].astype(np.float32) for k in ('detail', 'wo_eyes')],
+        -1)[None]
     masks_uv, _ = uv_lib.render_to_uv(tf.constant(masks), model.uv,
                                       model.triangles, self.uv_size)
     dense_masks = self.mesh.sample(masks_uv)[0]  # [M,2], soft at borders
@@ -100,18 +103,26 @@ class DisplacementApplier:
     Returns: (dense coarse vertices [B,M,3], displaced [B,M,3], applied
       displacement [B,M,1] mm).
     """
-    if displacement_uv.shape[1] != self.uv_size or displacement_uv.shape[-1] != 1:
+    if displacement_uv.shape[1] != self.uv_size or displacement_uv.shape[
+        -1] != 1:
       raise ValueError('DisplacementApplier.apply: displacement_uv must be '
-                       '[B,%d,%d,1], got %s' % (self.uv_size, self.uv_size,
-                                                displacement_uv.shape))
+                       '[B,%d,%d,1], got %s' %
+                       (self.uv_size, self.uv_size, displacement_uv.shape))
     dense, _ = self.dense_attributes(coarse_vertices)
     disp = self.mesh.sample(displacement_uv) * displacement_scale_mm
     disp = disp * self.detail_mask[None]
-    displaced = dense + tf.concat([tf.zeros_like(disp), tf.zeros_like(disp), disp], -1)
+    displaced = dense + tf.concat(
+        [tf.zeros_like(disp), tf.zeros_like(disp), disp], -1)
     return dense, displaced, disp
 
-  def render(self, coarse_vertices, albedo, pose, lighting, displacement_uv,
-             image_size, displacement_scale_mm=1.0):
+  def render(self,
+             coarse_vertices,
+             albedo,
+             pose,
+             lighting,
+             displacement_uv,
+             image_size,
+             displacement_scale_mm=1.0):
     """Displaces, shades (coarse SH lighting) and renders with the coarse pose.
 
     Args:
@@ -137,8 +148,13 @@ class DisplacementApplier:
                                image_size)
     image = out.image[..., :3]
     photo_mask = out.mask * tf.cast(out.image[..., 3:4] > 0.5, tf.float32)
-    return DetailedFace(
-        vertices=displaced, coarse_vertices=dense_coarse, normals=normals,
-        coarse_normals=coarse_normals, albedo=dense_albedo, displacement=disp,
-        screen_vertices=screen, image=image, mask=out.mask,
-        photo_mask=photo_mask)
+    return DetailedFace(vertices=displaced,
+                        coarse_vertices=dense_coarse,
+                        normals=normals,
+                        coarse_normals=coarse_normals,
+                        albedo=dense_albedo,
+                        displacement=disp,
+                        screen_vertices=screen,
+                        image=image,
+                        mask=out.mask,
+                        photo_mask=photo_mask)

@@ -29,17 +29,18 @@ def photometric_loss(images, renders, mask):
   """
   dist = tf.sqrt(tf.reduce_sum(tf.square(images - renders) * mask, -1) + _EPS)
   dist = dist * mask[..., 0]
-  per_image = tf.reduce_sum(dist, [1, 2]) / (tf.reduce_sum(mask, [1, 2, 3]) + _EPS)
+  per_image = tf.reduce_sum(dist,
+                            [1, 2]) / (tf.reduce_sum(mask, [1, 2, 3]) + _EPS)
   return tf.reduce_mean(per_image)
 
 
 def _neighbour_pairs(x):
   """Yields (a, b) slices of x [B,S,S,C] for the 4 neighbour directions of the
   8-neighbourhood (each unordered pair once)."""
-  yield x[:, :, 1:], x[:, :, :-1]            # horizontal
-  yield x[:, 1:, :], x[:, :-1, :]            # vertical
-  yield x[:, 1:, 1:], x[:, :-1, :-1]         # diagonal
-  yield x[:, 1:, :-1], x[:, :-1, 1:]         # anti-diagonal
+  yield x[:, :, 1:], x[:, :, :-1]  # horizontal
+  yield x[:, 1:, :], x[:, :-1, :]  # vertical
+  yield x[:, 1:, 1:], x[:, :-1, :-1]  # diagonal
+  yield x[:, 1:, :-1], x[:, :-1, 1:]  # anti-diagonal
 
 
 def neighbour_smoothness(uv_map, uv_mask):
@@ -53,9 +54,11 @@ def neighbour_smoothness(uv_map, uv_mask):
   uv_mask = tf.broadcast_to(uv_mask, tf.concat([tf.shape(uv_map)[:3], [1]], 0))
   total = 0.0
   count = 0.0
-  for (a, b), (ma, mb) in zip(_neighbour_pairs(uv_map), _neighbour_pairs(uv_mask)):
+  for (a, b), (ma, mb) in zip(_neighbour_pairs(uv_map),
+                              _neighbour_pairs(uv_mask)):
     w = ma * mb
-    total += tf.reduce_sum(tf.reduce_sum(tf.square(a - b), -1, keepdims=True) * w)
+    total += tf.reduce_sum(
+        tf.reduce_sum(tf.square(a - b), -1, keepdims=True) * w)
     count += tf.reduce_sum(w)
   return total / (count + _EPS)
 
@@ -75,12 +78,15 @@ def smoothness_loss(delta_normals, delta_depth, uv_mask, b1, b2):
 
 def displacement_regulariser(delta_normals, delta_depth, uv_mask, w_dn, w_dz):
   """R_disp, Eq. 20: masked mean of clipped |dn|^2 and dz^2 (Chen20 disp_loss)."""
-  uv_mask = tf.broadcast_to(uv_mask, tf.concat([tf.shape(delta_depth)[:3], [1]], 0))
+  uv_mask = tf.broadcast_to(uv_mask,
+                            tf.concat([tf.shape(delta_depth)[:3], [1]], 0))
   denom = tf.reduce_sum(uv_mask) + _EPS
   dn = tf.clip_by_value(
-      tf.reduce_sum(tf.square(delta_normals), -1, keepdims=True), 0.0, _DISP_CLIP)
+      tf.reduce_sum(tf.square(delta_normals), -1, keepdims=True), 0.0,
+      _DISP_CLIP)
   dz = tf.clip_by_value(tf.square(delta_depth), 0.0, _DISP_CLIP)
-  return (w_dn * tf.reduce_sum(dn * uv_mask) + w_dz * tf.reduce_sum(dz * uv_mask)) / denom
+  return (w_dn * tf.reduce_sum(dn * uv_mask) +
+          w_dz * tf.reduce_sum(dz * uv_mask)) / denom
 
 
 def total_loss(images, renders, photo_mask, delta_normals, delta_depth, uv_mask,
@@ -90,18 +96,28 @@ def total_loss(images, renders, photo_mask, delta_normals, delta_depth, uv_mask,
   disp_depth (w_dz). Returns (total scalar, dict of the terms)."""
   w = weights if isinstance(weights, dict) else vars(weights)
   l_p = photometric_loss(images, renders, photo_mask)
-  l_s = smoothness_loss(delta_normals, delta_depth, uv_mask,
-                        w['smooth_normal'], w['smooth_depth'])
+  l_s = smoothness_loss(delta_normals, delta_depth, uv_mask, w['smooth_normal'],
+                        w['smooth_depth'])
   r_disp = displacement_regulariser(delta_normals, delta_depth, uv_mask,
                                     w['disp_normal'], w['disp_depth'])
   total = w['photo'] * l_p + w['smooth'] * l_s + w['disp_reg'] * r_disp
-  return total, {'photo': l_p, 'smooth': l_s, 'disp_reg': r_disp, 'total': total}
+  return total, {
+      'photo': l_p,
+      'smooth': l_s,
+      'disp_reg': r_disp,
+      'total': total
+  }
 
 
 def weights_from_flags(flag_values):
   """Loss weights dict from flags/detail_flags.py values."""
   f = flag_values
-  return {'photo': f.detail_photo_weight, 'smooth': f.detail_smooth_weight,
-          'disp_reg': f.detail_disp_reg_weight, 'smooth_normal': f.detail_smooth_normal_weight,
-          'smooth_depth': f.detail_smooth_depth_weight,
-          'disp_normal': f.detail_disp_normal_weight, 'disp_depth': f.detail_disp_depth_weight}
+  return {
+      'photo': f.detail_photo_weight,
+      'smooth': f.detail_smooth_weight,
+      'disp_reg': f.detail_disp_reg_weight,
+      'smooth_normal': f.detail_smooth_normal_weight,
+      'smooth_depth': f.detail_smooth_depth_weight,
+      'disp_normal': f.detail_disp_normal_weight,
+      'disp_depth': f.detail_disp_depth_weight
+  }

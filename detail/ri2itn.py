@@ -40,12 +40,18 @@ CHEN20_CHANNELS = (32, 64, 128, 256, 512, 512, 512, 512, 512)
 
 
 def _conv(filters, strides, name, kernel_size=3):
-  return keras.layers.Conv2D(filters, kernel_size, strides=strides, padding='same',
+  return keras.layers.Conv2D(filters,
+                             kernel_size,
+                             strides=strides,
+                             padding='same',
                              name=name)
 
 
 def _deconv(filters, strides, name):
-  return keras.layers.Conv2DTranspose(filters, 3, strides=strides, padding='same',
+  return keras.layers.Conv2DTranspose(filters,
+                                      3,
+                                      strides=strides,
+                                      padding='same',
                                       name=name)
 
 
@@ -75,19 +81,23 @@ class UVEncoderDecoder(keras.layers.Layer):
     # widths[s] = channels of x_s and of decoder feature f at scale s.
     self.widths = (self.stem_channels,) + self.channels
     self.stem = _conv(self.stem_channels, 1, 'conv0')
-    self.encoder = [_conv(c, 2, 'conv%d' % (s + 1))
-                    for s, c in enumerate(self.channels)]
+    self.encoder = [
+        _conv(c, 2, 'conv%d' % (s + 1)) for s, c in enumerate(self.channels)
+    ]
     # decoder[s] maps scale s+1 -> scale s, output width widths[s].
-    self.decoder = [_deconv(self.widths[s], 2, 'deconv%d' % (s + 1))
-                    for s in range(self.num_levels)]
+    self.decoder = [
+        _deconv(self.widths[s], 2, 'deconv%d' % (s + 1))
+        for s in range(self.num_levels)
+    ]
     self.output_deconv = _deconv(1, 1, 'deconv0')  # Eq. 9
     _track_as_attributes(self, 'encoder_', self.encoder)
     _track_as_attributes(self, 'decoder_', self.decoder)
 
   def call(self, inputs, feedback=None):
     if feedback is not None and len(feedback) != self.num_levels:
-      raise ValueError('UVEncoderDecoder: feedback must have %d entries, got %d'
-                       % (self.num_levels, len(feedback)))
+      raise ValueError(
+          'UVEncoderDecoder: feedback must have %d entries, got %d' %
+          (self.num_levels, len(feedback)))
     # Encoder, Eq. 7: x_s = E_s(x_{s-1}) + D_ense(f^{t-1}) at scale s.
     x = tf.nn.relu(self.stem(inputs))
     if feedback is not None:
@@ -126,7 +136,8 @@ class DenseFeedback(keras.layers.Layer):
       for j in range(i):
         self.chains[(i, j)] = [
             _conv(self.widths[k], 2, 'feedback_%d_%d_step%d' % (i, j, k - j))
-            for k in range(j + 1, i + 1)]
+            for k in range(j + 1, i + 1)
+        ]
     for (i, j), chain in sorted(self.chains.items()):
       _track_as_attributes(self, 'conv_%d_%d_step' % (i, j), chain)
 
@@ -159,13 +170,18 @@ class RI2ITN(keras.Model):
     stem_channels: width of the first stride-1 convolution (Chen20: 16).
   """
 
-  def __init__(self, uv_size=512, num_passes=2, share_weights=True,
-               channels=None, stem_channels=CHEN20_STEM_CHANNELS, **kwargs):
+  def __init__(self,
+               uv_size=512,
+               num_passes=2,
+               share_weights=True,
+               channels=None,
+               stem_channels=CHEN20_STEM_CHANNELS,
+               **kwargs):
     super().__init__(**kwargs)
     uv_size = int(uv_size)
     if uv_size < 2 or uv_size & (uv_size - 1):
-      raise ValueError('RI2ITN: uv_size must be a power of two >= 2, got %d'
-                       % uv_size)
+      raise ValueError('RI2ITN: uv_size must be a power of two >= 2, got %d' %
+                       uv_size)
     if int(num_passes) < 1:
       raise ValueError('RI2ITN: num_passes must be >= 1, got %r' % num_passes)
     levels = int(round(math.log2(uv_size)))
@@ -181,20 +197,26 @@ class RI2ITN(keras.Model):
     self.share_weights = bool(share_weights)
     self.channels = channels
     num_nets = 1 if self.share_weights else self.num_passes
-    self.passes = [UVEncoderDecoder(channels, stem_channels, name='pass%d' % t)
-                   for t in range(num_nets)]
+    self.passes = [
+        UVEncoderDecoder(channels, stem_channels, name='pass%d' % t)
+        for t in range(num_nets)
+    ]
     widths = self.passes[0].widths[:len(channels)]
     num_feedback = 0
     if self.num_passes > 1:
       num_feedback = 1 if self.share_weights else self.num_passes - 1
-    self.feedbacks = [DenseFeedback(widths, name='feedback%d' % (t + 2))
-                      for t in range(num_feedback)]
+    self.feedbacks = [
+        DenseFeedback(widths, name='feedback%d' % (t + 2))
+        for t in range(num_feedback)
+    ]
     _track_as_attributes(self, 'pass_', self.passes)
     _track_as_attributes(self, 'feedback_', self.feedbacks)
     # Eq. 10 fusion; initialised to the mean of the passes so that t = 1 is
     # exactly Chen20's tanh(deconv0(...)) at initialisation.
     self.fusion = keras.layers.Conv2D(
-        1, 1, name='fusion',
+        1,
+        1,
+        name='fusion',
         kernel_initializer=keras.initializers.Constant(1.0 / self.num_passes))
 
   def _net(self, t):
@@ -202,10 +224,11 @@ class RI2ITN(keras.Model):
 
   def call(self, uv_inputs):
     shape = uv_inputs.shape
-    if shape.rank != 4 or (shape[1] is not None and shape[1] != self.uv_size) or (
-        shape[2] is not None and shape[2] != self.uv_size):
-      raise ValueError('RI2ITN: expected input [B,%d,%d,C], got %s'
-                       % (self.uv_size, self.uv_size, shape))
+    if shape.rank != 4 or (shape[1] is not None and shape[1]
+                           != self.uv_size) or (shape[2] is not None and
+                                                shape[2] != self.uv_size):
+      raise ValueError('RI2ITN: expected input [B,%d,%d,C], got %s' %
+                       (self.uv_size, self.uv_size, shape))
     outputs = []
     feedback = None  # Eq. 6, case t = 1: no feedback.
     for t in range(self.num_passes):
@@ -218,7 +241,9 @@ class RI2ITN(keras.Model):
     return tf.tanh(self.fusion(fused))  # Eq. 10
 
 
-def chen20_uv_network(uv_size, channels=None, stem_channels=CHEN20_STEM_CHANNELS):
+def chen20_uv_network(uv_size,
+                      channels=None,
+                      stem_channels=CHEN20_STEM_CHANNELS):
   """Chen20's base network alone: tanh(deconv0(encoder-decoder)).
 
   Returns (encoder_decoder_layer, fn) where fn(x [B,S,S,C]) -> [B,S,S,1].

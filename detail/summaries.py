@@ -22,7 +22,9 @@ def _metadata(plugin, data_class):
 
 def scalar(name, value, step):
   """Writes a float32 scalar to the default summary writer."""
-  return tf.summary.write(name, tf.cast(tf.reshape(value, []), tf.float32), step=step,
+  return tf.summary.write(name,
+                          tf.cast(tf.reshape(value, []), tf.float32),
+                          step=step,
                           metadata=_metadata('scalars', _DATA_CLASS_SCALAR))
 
 
@@ -31,11 +33,15 @@ def image(name, images, step, max_outputs=3):
   images = tf.convert_to_tensor(images)[:max_outputs]
   if images.shape[-1] == 1:
     images = tf.tile(images, [1, 1, 1, 3])
-  encoded = tf.map_fn(
-      lambda im: tf.io.encode_png(tf.image.convert_image_dtype(
+  encoded = tf.map_fn(lambda im: tf.io.encode_png(
+      tf.image.convert_image_dtype(
           tf.clip_by_value(im, 0.0, 1.0), tf.uint8, saturate=True)),
-      images, fn_output_signature=tf.string)
+                      images,
+                      fn_output_signature=tf.string)
   shape = tf.shape(images)
   dims = tf.stack([tf.as_string(shape[2]), tf.as_string(shape[1])])
-  return tf.summary.write(name, tf.concat([dims, encoded], 0), step=step,
-                          metadata=_metadata('images', _DATA_CLASS_BLOB_SEQUENCE))
+  return tf.summary.write(name,
+                          tf.concat([dims, encoded], 0),
+                          step=step,
+                          metadata=_metadata('images',
+                                             _DATA_CLASS_BLOB_SEQUENCE))

@@ -19,7 +19,7 @@ import tensorflow as tf
 from renderer import camera
 from renderer import uv as uv_lib
 
-LEFT = 1    # subject's left half, model x > 0
+LEFT = 1  # subject's left half, model x > 0
 RIGHT = -1  # subject's right half, model x < 0
 
 
@@ -35,7 +35,8 @@ def occluded_side(yaw):
   if yaw.shape.rank != 1:
     raise ValueError('occluded_side: yaw must be [B], got %s' % yaw.shape)
   zeros = tf.zeros_like(yaw)
-  rotation = camera.rotation_matrix(tf.stack([zeros, yaw, zeros], -1))  # [B,3,3]
+  rotation = camera.rotation_matrix(tf.stack([zeros, yaw, zeros],
+                                             -1))  # [B,3,3]
   # z (towards the viewer) of the rotated +x direction: < 0 => +x half faces away.
   z_of_left = rotation[:, 2, 0]
   return -tf.sign(z_of_left)
@@ -64,13 +65,13 @@ def pad_occluded_half(uv_maps, sides, mirror_coords, occluded):
   """
   uv_maps = tf.convert_to_tensor(uv_maps, tf.float32)
   if uv_maps.shape.rank != 4:
-    raise ValueError('pad_occluded_half: uv_maps must be [B,S,S,C], got %s'
-                     % uv_maps.shape)
+    raise ValueError('pad_occluded_half: uv_maps must be [B,S,S,C], got %s' %
+                     uv_maps.shape)
   size = uv_maps.shape[1]
   if sides.shape[0] != size or mirror_coords.shape[0] != size:
     raise ValueError('pad_occluded_half: uv_maps (%s), sides (%s) and '
-                     'mirror_coords (%s) must have the same UV size'
-                     % (uv_maps.shape, sides.shape, mirror_coords.shape))
+                     'mirror_coords (%s) must have the same UV size' %
+                     (uv_maps.shape, sides.shape, mirror_coords.shape))
   occluded = tf.reshape(tf.cast(occluded, tf.float32), [-1, 1, 1, 1])
   replace = tf.logical_and(tf.equal(sides[None], occluded),
                            tf.not_equal(occluded, 0.0))
@@ -87,8 +88,9 @@ class SymmetricPadding:
   def __init__(self, model, uv_size):
     self.uv_size = int(uv_size)
     self.sides = side_map(model, self.uv_size)
-    self.mirror_coords = tf.convert_to_tensor(uv_lib.uv_mirror_coordinates(
-        model.uv, model.triangles, model.symmetry, self.uv_size), tf.float32)
+    self.mirror_coords = tf.convert_to_tensor(
+        uv_lib.uv_mirror_coordinates(model.uv, model.triangles, model.symmetry,
+                                     self.uv_size), tf.float32)
 
   def pad(self, uv_maps, yaw):
     return pad_occluded_half(uv_maps, self.sides, self.mirror_coords,

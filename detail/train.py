@@ -20,12 +20,12 @@ import sys
 import time
 
 if __package__ in (None, ''):  # run as `python detail/train.py`
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  sys.path.insert(0,
+                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
 from absl import logging
-import numpy as np
 import tensorflow as tf
 
 import bfm
@@ -40,7 +40,7 @@ detail_flags.define_flags()
 FLAGS = flags.FLAGS
 
 SMALL_POSE_STEPS = 20000  # paper appendix C
-LARGE_POSE_STEPS = 5000   # paper appendix C
+LARGE_POSE_STEPS = 5000  # paper appendix C
 
 
 class NonFiniteLossError(RuntimeError):
@@ -49,7 +49,7 @@ class NonFiniteLossError(RuntimeError):
 
 def _learning_rate(step):
   """Chen20: max(exponential_decay(lr, step, decay_steps, rate), min_lr)."""
-  lr = FLAGS.detail_learning_rate * FLAGS.detail_lr_decay_rate ** (
+  lr = FLAGS.detail_learning_rate * FLAGS.detail_lr_decay_rate**(
       tf.cast(step, tf.float32) / FLAGS.detail_lr_decay_steps)
   return tf.maximum(lr, FLAGS.detail_min_learning_rate)
 
@@ -68,7 +68,9 @@ def build_reconstructor(model):
                                     if FLAGS.ri2itn_channels else None),
                           stem_channels=FLAGS.ri2itn_stem_channels)
   return detail_reconstruction.DetailReconstructor(
-      model, FLAGS.detail_uv_size, network=network,
+      model,
+      FLAGS.detail_uv_size,
+      network=network,
       input_mode=FLAGS.uv_input_mode,
       displacement_scale_mm=FLAGS.displacement_scale_mm,
       yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg)
@@ -89,7 +91,8 @@ def _init_from_small_pose(network, stage_root):
         '`python detail/train.py`), or pass --small_pose_checkpoint. Looked in: %s'
         % looked)
   tf.train.Checkpoint(network=network).restore(path).expect_partial()
-  logging.info('Large pose: initialised RI2ITN from small-pose checkpoint %s', path)
+  logging.info('Large pose: initialised RI2ITN from small-pose checkpoint %s',
+               path)
   return path
 
 
@@ -99,30 +102,40 @@ def train(argv=()):
   stage = 'large_pose' if large else 'small_pose'
   out_dir = os.path.join(FLAGS.detail_dir, stage)
   os.makedirs(out_dir, exist_ok=True)
-  steps = FLAGS.detail_steps or (LARGE_POSE_STEPS if large else SMALL_POSE_STEPS)
+  steps = FLAGS.detail_steps or (LARGE_POSE_STEPS
+                                 if large else SMALL_POSE_STEPS)
   model = bfm.load(FLAGS.detail_model)
   recon = build_reconstructor(model)
-  source = coarse_source.CoarseSource(
-      model, FLAGS.detail_image_size, FLAGS.detail_batch_size,
-      coarse_checkpoint=FLAGS.coarse_checkpoint, seed=FLAGS.detail_seed,
-      num_images=FLAGS.detail_num_images or None)
+  source = coarse_source.CoarseSource(model,
+                                      FLAGS.detail_image_size,
+                                      FLAGS.detail_batch_size,
+                                      coarse_checkpoint=FLAGS.coarse_checkpoint,
+                                      seed=FLAGS.detail_seed,
+                                      num_images=FLAGS.detail_num_images or
+                                      None)
   weights = losses.weights_from_flags(FLAGS)
   pad = 'always' if large else 'never'
 
   step = tf.Variable(0, dtype=tf.int64, name='step', trainable=False)
   # Chen20: tf.train.AdamOptimizer defaults (epsilon 1e-8).
-  optimizer = tf.keras.optimizers.Adam(learning_rate=lambda: _learning_rate(step),
-                                       epsilon=1e-8)
+  optimizer = tf.keras.optimizers.Adam(
+      learning_rate=lambda: _learning_rate(step), epsilon=1e-8)
   # Build the network variables before restoring.
-  recon.network(tf.zeros([1, recon.uv_size, recon.uv_size,
-                          detail_reconstruction.INPUT_CHANNELS[recon.input_mode]]))
+  recon.network(
+      tf.zeros([
+          1, recon.uv_size, recon.uv_size,
+          detail_reconstruction.INPUT_CHANNELS[recon.input_mode]
+      ]))
   variables = recon.network.trainable_variables
   optimizer.build(variables)  # before restoring, so its slots restore too
-  ckpt = tf.train.Checkpoint(network=recon.network, optimizer=optimizer, step=step)
+  ckpt = tf.train.Checkpoint(network=recon.network,
+                             optimizer=optimizer,
+                             step=step)
   manager = tf.train.CheckpointManager(ckpt, out_dir, max_to_keep=3)
   if manager.latest_checkpoint:
     ckpt.restore(manager.latest_checkpoint)
-    logging.info('Resumed from %s at step %d', manager.latest_checkpoint, int(step))
+    logging.info('Resumed from %s at step %d', manager.latest_checkpoint,
+                 int(step))
   elif large:
     _init_from_small_pose(recon.network, FLAGS.detail_dir)
 
@@ -138,11 +151,15 @@ def train(argv=()):
     finite = tf.math.is_finite(total)
     for g in grads:
       finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-    visuals = {'coarse': out.coarse.image, 'detail': out.detailed.image,
-               'uv_image': out.uv_image, 'uv_render': out.uv_render,
-               'displacement': out.displacement_uv,
-               'vertices': out.detailed.vertices[0],
-               'normals': out.detailed.normals[0]}
+    visuals = {
+        'coarse': out.coarse.image,
+        'detail': out.detailed.image,
+        'uv_image': out.uv_image,
+        'uv_render': out.uv_render,
+        'displacement': out.displacement_uv,
+        'vertices': out.detailed.vertices[0],
+        'normals': out.detailed.normals[0]
+    }
     return terms, grads, finite, visuals
 
   @tf.function(reduce_retracing=True)
@@ -167,35 +184,45 @@ def train(argv=()):
     if not bool(finite):
       raise NonFiniteLossError(
           'detail/train.py: non-finite loss or gradient at step %d (terms %s); '
-          'last good checkpoint: %s' % (int(step), {k: float(v) for k, v in
-                                                    terms.items()},
-                                        manager.latest_checkpoint))
+          'last good checkpoint: %s' % (int(step), {
+              k: float(v) for k, v in terms.items()
+          }, manager.latest_checkpoint))
     s = int(step)
     history.append(float(terms['total']))
     if s % FLAGS.detail_log_every == 0 or s == steps or s == start_step + 1:
       done = s - start_step
       per_step = (time.time() - t0) / max(done, 1)
-      logging.info('[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f)  '
-                   '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),
-                   float(terms['photo']), float(terms['smooth']),
-                   float(terms['disp_reg']), per_step, per_step * (steps - s))
+      logging.info(
+          '[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f)  '
+          '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),
+          float(terms['photo']), float(terms['smooth']),
+          float(terms['disp_reg']), per_step, per_step * (steps - s))
       with writer.as_default():
         for k, v in terms.items():
           summaries.scalar('loss/' + k, v, s)
         summaries.scalar('learning_rate', _learning_rate(step), s)
     if s % FLAGS.detail_image_every == 0 or s == steps:
       with writer.as_default():
-        summaries.image('render/input_coarse_detail', tf.concat([
-            _image_grid(images), _image_grid(out['coarse']),
-            _image_grid(out['detail'])], axis=1), s)
-        summaries.image('uv/image_render', tf.concat([
-            _image_grid(out['uv_image']), _image_grid(out['uv_render'])], axis=1), s)
+        summaries.image(
+            'render/input_coarse_detail',
+            tf.concat([
+                _image_grid(images),
+                _image_grid(out['coarse']),
+                _image_grid(out['detail'])
+            ],
+                      axis=1), s)
+        summaries.image(
+            'uv/image_render',
+            tf.concat(
+                [_image_grid(out['uv_image']),
+                 _image_grid(out['uv_render'])],
+                axis=1), s)
         disp = out['displacement'] * 0.5 + 0.5
         summaries.image('uv/displacement', _image_grid(disp), s)
       detail_reconstruction.write_obj(
-          os.path.join(out_dir, 'detail_step%d.obj' % s),
-          out['vertices'].numpy(), recon.applier.triangles,
-          out['normals'].numpy())
+          os.path.join(out_dir,
+                       'detail_step%d.obj' % s), out['vertices'].numpy(),
+          recon.applier.triangles, out['normals'].numpy())
     if s % FLAGS.detail_save_every == 0 or s == steps:
       manager.save(checkpoint_number=s)
   writer.flush()

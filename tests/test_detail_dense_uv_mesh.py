@@ -35,12 +35,12 @@ class DenseUVMeshTest(tf.test.TestCase):
     mesh = dense_uv_mesh.DenseUVMesh(mask)
     uv_map = tf.random.normal([2, 6, 6, 3], seed=1)
     back = mesh.to_uv(mesh.sample(uv_map))
-    self.assertAllClose(back, uv_map * mask[None, :, :, None].astype(np.float32))
+    self.assertAllClose(back,
+                        uv_map * mask[None, :, :, None].astype(np.float32))
 
   def test_empty_mask_raises(self):
     with self.assertRaisesRegex(ValueError, 'empty'):
       dense_uv_mesh.DenseUVMesh(np.zeros([4, 4], bool))
-
 
 
 if __name__ == '__main__':

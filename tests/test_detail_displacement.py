@@ -33,7 +33,8 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     model = self.model
     rng = np.random.RandomState(0)
     id_c = tf.constant(rng.normal(size=[batch, model.num_id]) * 0.5, tf.float32)
-    exp_c = tf.constant(rng.normal(size=[batch, model.num_exp]) * 0.5, tf.float32)
+    exp_c = tf.constant(
+        rng.normal(size=[batch, model.num_exp]) * 0.5, tf.float32)
     verts = model.vertices(id_c, exp_c)
     albedo = tf.constant(np.tile(model.mean_albedo[None], [batch, 1, 1]))
     return verts, albedo
@@ -49,7 +50,8 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     verts, _ = self._coarse(1)
     amount = 0.5
     disp_uv = tf.fill([1, UV_SIZE, UV_SIZE, 1], amount)
-    dense, displaced, disp = self.applier.apply(verts, disp_uv,
+    dense, displaced, disp = self.applier.apply(verts,
+                                                disp_uv,
                                                 displacement_scale_mm=2.0)
     move = (displaced - dense).numpy()[0]
     # x and y never move; z moves by amount * scale * (soft) detail mask.
@@ -72,16 +74,20 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     extent = float(np.ptp(self.model.mean_shape[:, 1]))
     pose = tf.constant([[0.0, 0.2, 0.0, 0.0, 0.0,
                          np.log(0.8 * 224.0 / extent)]], tf.float32)
-    lighting = tf.constant(np.r_[[0.8], np.zeros(8), [0.8], np.zeros(8),
-                                 [0.8], np.zeros(8)][None], tf.float32)
+    lighting = tf.constant(
+        np.r_[[0.8], np.zeros(8), [0.8],
+              np.zeros(8), [0.8],
+              np.zeros(8)][None], tf.float32)
     face = self.applier.render(verts, albedo, pose, lighting,
                                tf.zeros([1, UV_SIZE, UV_SIZE, 1]), IMAGE_SIZE)
     normals = self.model.vertex_normals(verts)
     rotation = camera.rotation_matrix(pose[:, :3])
-    colors = shading.sh_shade(albedo, tf.einsum('bij,bnj->bni', rotation, normals),
+    colors = shading.sh_shade(albedo,
+                              tf.einsum('bij,bnj->bni', rotation, normals),
                               lighting)
     screen = camera.orthographic_project(verts, pose, IMAGE_SIZE)
-    coarse = mesh_renderer.render(screen, self.model.triangles, colors, IMAGE_SIZE)
+    coarse = mesh_renderer.render(screen, self.model.triangles, colors,
+                                  IMAGE_SIZE)
     both = (face.mask * coarse.mask).numpy()[0, ..., 0] > 0.5
     face_pixels = (coarse.mask.numpy()[0, ..., 0] > 0.5).sum()
     self.assertGreater(both.sum(), 0.5 * face_pixels)

@@ -16,14 +16,17 @@ class DetailLossesTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_photometric_known_difference_and_mask(self):
     images = tf.zeros([2, 8, 8, 3])
-    renders = tf.concat([tf.fill([2, 8, 8, 1], 0.1), tf.zeros([2, 8, 8, 2])], -1)
+    renders = tf.concat([tf.fill([2, 8, 8, 1], 0.1),
+                         tf.zeros([2, 8, 8, 2])], -1)
     mask = np.zeros([2, 8, 8, 1], np.float32)
     mask[:, :4] = 1.0
     # Outside the mask the render is wildly different: must not count.
     renders = renders + tf.constant(1.0 - mask) * 5.0
-    self.assertAllClose(losses.photometric_loss(images, renders, mask), 0.1,
+    self.assertAllClose(losses.photometric_loss(images, renders, mask),
+                        0.1,
                         atol=1e-4)
-    self.assertAllClose(losses.photometric_loss(images, images, mask), 0.0,
+    self.assertAllClose(losses.photometric_loss(images, images, mask),
+                        0.0,
                         atol=2e-4)
 
   @parameterized.parameters(4, 9)
@@ -32,22 +35,23 @@ class DetailLossesTest(tf.test.TestCase, parameterized.TestCase):
     mask = tf.ones([size, size, 1])
     # Horizontal and both diagonal pairs differ by `slope`, vertical by 0.
     n_h = size * (size - 1)
-    n_d = (size - 1) ** 2
-    expected = slope ** 2 * (n_h + 2 * n_d) / (2 * n_h + 2 * n_d)
+    n_d = (size - 1)**2
+    expected = slope**2 * (n_h + 2 * n_d) / (2 * n_h + 2 * n_d)
     self.assertAllClose(losses.neighbour_smoothness(_ramp(size, slope), mask),
                         expected)
-    self.assertAllClose(losses.neighbour_smoothness(tf.ones([1, size, size, 2]), mask),
-                        0.0)
+    self.assertAllClose(
+        losses.neighbour_smoothness(tf.ones([1, size, size, 2]), mask), 0.0)
 
   def test_smoothness_ignores_pairs_leaving_the_mask(self):
     values = np.zeros([1, 6, 6, 1], np.float32)
     values[0, :, 3:] = 100.0
     mask = np.zeros([6, 6, 1], np.float32)
     mask[:, :3] = 1.0
-    self.assertAllClose(losses.neighbour_smoothness(tf.constant(values), mask), 0.0)
+    self.assertAllClose(losses.neighbour_smoothness(tf.constant(values), mask),
+                        0.0)
     mask[:, 3] = 1.0
-    self.assertGreater(float(losses.neighbour_smoothness(tf.constant(values), mask)),
-                       1.0)
+    self.assertGreater(
+        float(losses.neighbour_smoothness(tf.constant(values), mask)), 1.0)
 
   def test_displacement_regulariser_and_clipping(self):
     mask = np.zeros([4, 4, 1], np.float32)
@@ -57,11 +61,11 @@ class DetailLossesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(losses.displacement_regulariser(dn, dz, mask, 1.0, 0.5),
                         0.5 * 4.0)
     # Chen20 clips squared values at 10.
-    self.assertAllClose(losses.displacement_regulariser(dn, dz * 10, mask, 1.0, 1.0),
-                        10.0)
+    self.assertAllClose(
+        losses.displacement_regulariser(dn, dz * 10, mask, 1.0, 1.0), 10.0)
     dn = tf.concat([tf.fill([1, 4, 4, 1], 0.3), tf.zeros([1, 4, 4, 2])], -1)
-    self.assertAllClose(losses.displacement_regulariser(dn, dz * 0, mask, 2.0, 1.0),
-                        2.0 * 0.09)
+    self.assertAllClose(
+        losses.displacement_regulariser(dn, dz * 0, mask, 2.0, 1.0), 2.0 * 0.09)
 
   def test_total_is_weighted_sum(self):
     images = tf.random.uniform([1, 8, 8, 3], seed=1)
@@ -70,14 +74,23 @@ class DetailLossesTest(tf.test.TestCase, parameterized.TestCase):
     dn = tf.random.normal([1, 4, 4, 3], stddev=0.1, seed=3)
     dz = tf.random.normal([1, 4, 4, 1], seed=4)
     uv_mask = tf.ones([4, 4, 1])
-    w = {'photo': 2.0, 'smooth': 3.0, 'disp_reg': 5.0, 'smooth_normal': 1.0,
-         'smooth_depth': 0.01, 'disp_normal': 0.001, 'disp_depth': 0.002}
+    w = {
+        'photo': 2.0,
+        'smooth': 3.0,
+        'disp_reg': 5.0,
+        'smooth_normal': 1.0,
+        'smooth_depth': 0.01,
+        'disp_normal': 0.001,
+        'disp_depth': 0.002
+    }
     total, terms = losses.total_loss(images, renders, pmask, dn, dz, uv_mask, w)
-    self.assertAllClose(total, 2.0 * terms['photo'] + 3.0 * terms['smooth'] +
-                        5.0 * terms['disp_reg'])
-    self.assertAllClose(terms['smooth'],
-                        losses.neighbour_smoothness(dn, uv_mask) +
-                        0.01 * losses.neighbour_smoothness(dz, uv_mask))
+    self.assertAllClose(
+        total,
+        2.0 * terms['photo'] + 3.0 * terms['smooth'] + 5.0 * terms['disp_reg'])
+    self.assertAllClose(
+        terms['smooth'],
+        losses.neighbour_smoothness(dn, uv_mask) +
+        0.01 * losses.neighbour_smoothness(dz, uv_mask))
 
 
 if __name__ == '__main__':

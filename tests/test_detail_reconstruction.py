@@ -23,7 +23,7 @@ def _face_model(n=21):
   """A symmetric cap-shaped face on a grid, with face/detail/eye masks."""
   xs = np.linspace(-60.0, 60.0, n)
   x, y = np.meshgrid(xs, xs[::-1])
-  z = np.sqrt(np.maximum(90.0 ** 2 - x ** 2 - y ** 2, 0.0)) - 50.0
+  z = np.sqrt(np.maximum(90.0**2 - x**2 - y**2, 0.0)) - 50.0
   verts = np.stack([x, y, z], -1).reshape(-1, 3).astype(np.float32)
   idx = np.arange(n * n).reshape(n, n)
   a, b, c, d = idx[:-1, :-1], idx[1:, :-1], idx[:-1, 1:], idx[1:, 1:]
@@ -33,14 +33,22 @@ def _face_model(n=21):
       np.stack([a[left], b[left], d[left]], -1),
       np.stack([a[left], d[left], c[left]], -1),
       np.stack([a[~left], b[~left], c[~left]], -1),
-      np.stack([b[~left], d[~left], c[~left]], -1)]).astype(np.int32)
+      np.stack([b[~left], d[~left], c[~left]], -1)
+  ]).astype(np.int32)
   uv = np.stack([x.ravel() / 120.0 + 0.5, y.ravel() / 120.0 + 0.5], -1)
   r = np.hypot(verts[:, 0], verts[:, 1])
-  masks = {'face': r < 58.0, 'detail': (r < 50.0) & (np.abs(verts[:, 0]) > 10.0),
-           'wo_eyes': np.ones(n * n, bool)}
-  return types.SimpleNamespace(name='cap', mean_shape=verts, triangles=tris,
-                               uv=uv.astype(np.float32), masks=masks,
-                               symmetry=idx[:, ::-1].reshape(-1).astype(np.int32))
+  masks = {
+      'face': r < 58.0,
+      'detail': (r < 50.0) & (np.abs(verts[:, 0]) > 10.0),
+      'wo_eyes': np.ones(n * n, bool)
+  }
+  return types.SimpleNamespace(name='cap',
+                               mean_shape=verts,
+                               triangles=tris,
+                               uv=uv.astype(np.float32),
+                               masks=masks,
+                               symmetry=idx[:, ::-1].reshape(-1).astype(
+                                   np.int32))
 
 
 class NetworkInputTest(tf.test.TestCase):
@@ -69,19 +77,23 @@ class DetailReconstructorTest(tf.test.TestCase, parameterized.TestCase):
       raise unittest.SkipTest('rasterizer op not built: %s' % e)
     cls.model = _face_model()
     net = ri2itn.RI2ITN(UV, channels=[4] * 5, stem_channels=4)
-    cls.rec = detail_reconstruction.DetailReconstructor(
-        cls.model, UV, network=net, yaw_threshold_deg=30.0)
+    cls.rec = detail_reconstruction.DetailReconstructor(cls.model,
+                                                        UV,
+                                                        network=net,
+                                                        yaw_threshold_deg=30.0)
 
   def _coarse(self, yaw):
     m = self.model
     verts = tf.constant(m.mean_shape[None])
-    pose = tf.constant([[0.0, yaw, 0.0, 0.0, 0.0, np.log(0.8 * 224.0 / 120.0)]],
-                       tf.float32)
+    pose = tf.constant([[0.0, yaw, 0.0, 0.0, 0.0,
+                         np.log(0.8 * 224.0 / 120.0)]], tf.float32)
     screen = camera.orthographic_project(verts, pose, IMAGE)
     albedo = tf.fill([1, verts.shape[1], 3], 0.6)
     render = mesh_renderer.render(screen, m.triangles, albedo, IMAGE).image
-    face = types.SimpleNamespace(vertices=verts, screen_vertices=screen,
-                                 albedo=albedo, image=render)
+    face = types.SimpleNamespace(vertices=verts,
+                                 screen_vertices=screen,
+                                 albedo=albedo,
+                                 image=render)
     lighting = tf.constant(np.r_[[0.8], np.zeros(8)] * np.ones([3, 1]),
                            tf.float32)
     return face, pose, tf.reshape(lighting, [1, 27])
@@ -102,9 +114,16 @@ class DetailReconstructorTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(out.displacement_uv.shape, (1, UV, UV, 1))
     self.assertEqual(out.detailed.image.shape, (1,) + IMAGE + (3,))
     self.assertAllClose(out.network_input, 2.0 * (out.uv_image - out.uv_render))
-    total, terms = self.rec.loss(images, out, {
-        'photo': 1.0, 'smooth': 1.0, 'disp_reg': 1.0, 'smooth_normal': 1.0,
-        'smooth_depth': 0.01, 'disp_normal': 1e-3, 'disp_depth': 1e-3})
+    total, terms = self.rec.loss(
+        images, out, {
+            'photo': 1.0,
+            'smooth': 1.0,
+            'disp_reg': 1.0,
+            'smooth_normal': 1.0,
+            'smooth_depth': 0.01,
+            'disp_normal': 1e-3,
+            'disp_depth': 1e-3
+        })
     self.assertTrue(np.isfinite(float(total)))
     self.assertGreater(float(terms['photo']), 0.0)
 

@@ -15,8 +15,11 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters((1, True), (2, True), (3, False))
   def test_output_shape_and_range(self, passes, share):
-    net = ri2itn.RI2ITN(uv_size=16, num_passes=passes, share_weights=share,
-                        channels=SMALL, stem_channels=4)
+    net = ri2itn.RI2ITN(uv_size=16,
+                        num_passes=passes,
+                        share_weights=share,
+                        channels=SMALL,
+                        stem_channels=4)
     x = tf.random.normal([2, 16, 16, 3], seed=1) * 50.0
     y = net(x)
     self.assertEqual(y.shape, (2, 16, 16, 1))
@@ -32,9 +35,14 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_one_pass_equals_base_network(self):
     x = tf.random.normal([1, 16, 16, 3], seed=2)
-    net = ri2itn.RI2ITN(uv_size=16, num_passes=1, channels=SMALL, stem_channels=4)
+    net = ri2itn.RI2ITN(uv_size=16,
+                        num_passes=1,
+                        channels=SMALL,
+                        stem_channels=4)
     net(x)
-    base, base_fn = ri2itn.chen20_uv_network(16, channels=SMALL, stem_channels=4)
+    base, base_fn = ri2itn.chen20_uv_network(16,
+                                             channels=SMALL,
+                                             stem_channels=4)
     base(x)
     # Same base weights, random (not the initial) values.
     for v in net.passes[0].weights:
@@ -48,7 +56,10 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_second_pass_changes_output(self):
     x = tf.random.normal([1, 16, 16, 3], seed=4)
-    net = ri2itn.RI2ITN(uv_size=16, num_passes=2, channels=SMALL, stem_channels=4)
+    net = ri2itn.RI2ITN(uv_size=16,
+                        num_passes=2,
+                        channels=SMALL,
+                        stem_channels=4)
     y2 = net(x)
     # Remove the feedback by running one pass with the same weights.
     f0, _ = net.passes[0](x)
@@ -58,8 +69,11 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(True, False)
   def test_feedback_convs_for_every_pair_with_gradient(self, share):
     levels = len(SMALL)
-    net = ri2itn.RI2ITN(uv_size=16, num_passes=3, share_weights=share,
-                        channels=SMALL, stem_channels=4)
+    net = ri2itn.RI2ITN(uv_size=16,
+                        num_passes=3,
+                        share_weights=share,
+                        channels=SMALL,
+                        stem_channels=4)
     x = tf.random.normal([2, 16, 16, 3], seed=5)
     with tf.GradientTape() as tape:
       y = net(x)
@@ -68,11 +82,16 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(net.passes, 1 if share else 3)
     for fb in net.feedbacks:
       pairs = sorted(fb.chains)
-      self.assertEqual(pairs, [(i, j) for i in range(1, levels) for j in range(i)])
+      self.assertEqual(pairs,
+                       [(i, j) for i in range(1, levels) for j in range(i)])
       for (i, j), chain in fb.chains.items():
         self.assertLen(chain, i - j)
-    variables = [c.kernel for fb in net.feedbacks for chain in fb.chains.values()
-                 for c in chain]
+    variables = [
+        c.kernel
+        for fb in net.feedbacks
+        for chain in fb.chains.values()
+        for c in chain
+    ]
     grads = tape.gradient(loss, variables)
     for v, g in zip(variables, grads):
       self.assertIsNotNone(g, v.path)
@@ -81,7 +100,10 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(True, False)
   def test_checkpoint_round_trip_restores_every_weight(self, share):
     x = tf.random.normal([1, 16, 16, 3], seed=6)
-    kwargs = dict(uv_size=16, num_passes=2, share_weights=share, channels=SMALL,
+    kwargs = dict(uv_size=16,
+                  num_passes=2,
+                  share_weights=share,
+                  channels=SMALL,
                   stem_channels=4)
     net = ri2itn.RI2ITN(**kwargs)
     net(x)

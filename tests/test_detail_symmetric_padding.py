@@ -22,7 +22,7 @@ def _grid_model(n=9):
   """A flat square 'face' mirror-symmetric about x = 0, UV = scaled (x, y)."""
   xs = np.linspace(-50.0, 50.0, n)
   x, y = np.meshgrid(xs, xs[::-1])  # row 0 = top (y up)
-  z = 20.0 - 0.004 * (x ** 2 + y ** 2)
+  z = 20.0 - 0.004 * (x**2 + y**2)
   verts = np.stack([x, y, z], -1).reshape(-1, 3).astype(np.float32)
   idx = np.arange(n * n).reshape(n, n)
   a, b, c, d = idx[:-1, :-1], idx[1:, :-1], idx[:-1, 1:], idx[1:, 1:]
@@ -35,11 +35,15 @@ def _grid_model(n=9):
       np.stack([a[left], b[left], d[left]], -1),
       np.stack([a[left], d[left], c[left]], -1),
       np.stack([a[right], b[right], c[right]], -1),
-      np.stack([b[right], d[right], c[right]], -1)]).astype(np.int32)
+      np.stack([b[right], d[right], c[right]], -1)
+  ]).astype(np.int32)
   uv = np.stack([verts[:, 0] / 100.0 + 0.5, verts[:, 1] / 100.0 + 0.5], -1)
   symmetry = idx[:, ::-1].reshape(-1).astype(np.int32)
-  return types.SimpleNamespace(name='grid', mean_shape=verts, triangles=tris,
-                               uv=uv.astype(np.float32), symmetry=symmetry)
+  return types.SimpleNamespace(name='grid',
+                               mean_shape=verts,
+                               triangles=tris,
+                               uv=uv.astype(np.float32),
+                               symmetry=symmetry)
 
 
 class OccludedSideTest(tf.test.TestCase, parameterized.TestCase):
@@ -47,16 +51,19 @@ class OccludedSideTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(0.6, -0.6, 1.2, -1.2)
   def test_occluded_side_follows_yaw_sign(self, yaw):
     side = float(symmetric_padding.occluded_side(tf.constant([yaw]))[0])
-    self.assertEqual(side, -float(symmetric_padding.occluded_side(
-        tf.constant([-yaw]))[0]))
+    self.assertEqual(
+        side, -float(symmetric_padding.occluded_side(tf.constant([-yaw]))[0]))
     # Independent check with the camera: the lateral point of the occluded
     # half is further from the viewer (smaller screen depth) after rotation.
     points = tf.constant([[[60.0, 0.0, 0.0], [-60.0, 0.0, 0.0]]])
     pose = tf.constant([[0.0, yaw, 0.0, 0.0, 0.0, 0.0]])
-    depth = camera.orthographic_project(points, pose, (224, 224))[0, :, 2].numpy()
-    expected = symmetric_padding.LEFT if depth[0] < depth[1] else symmetric_padding.RIGHT
+    depth = camera.orthographic_project(points, pose, (224, 224))[0, :,
+                                                                  2].numpy()
+    expected = symmetric_padding.LEFT if depth[0] < depth[
+        1] else symmetric_padding.RIGHT
     self.assertEqual(side, expected)
-    self.assertEqual(float(symmetric_padding.occluded_side(tf.constant([0.0]))[0]), 0.0)
+    self.assertEqual(
+        float(symmetric_padding.occluded_side(tf.constant([0.0]))[0]), 0.0)
 
 
 class SymmetricPaddingTest(tf.test.TestCase, parameterized.TestCase):
@@ -99,12 +106,14 @@ class SymmetricPaddingTest(tf.test.TestCase, parameterized.TestCase):
     sides = self.padding.sides.numpy()[..., 0]
     occl = sides == side
     self.assertGreater(occl.sum(), 0)
-    mirrored = uv_lib.mirror_sample(uv_map, self.padding.mirror_coords).numpy()[0]
+    mirrored = uv_lib.mirror_sample(uv_map,
+                                    self.padding.mirror_coords).numpy()[0]
     self.assertAllEqual(padded[occl], mirrored[occl])
     self.assertAllEqual(padded[~occl], uv_map.numpy()[0][~occl])
     # The mirrored half holds the frontal half's values: attribute of (-x, y).
     mirror_attr = attr[self.model.symmetry]
-    self.assertAllClose(padded[occl], self._uv_of(mirror_attr).numpy()[0][occl],
+    self.assertAllClose(padded[occl],
+                        self._uv_of(mirror_attr).numpy()[0][occl],
                         atol=1e-3)
     # ... which differ from what was there (the map is not symmetric).
     self.assertNotAllClose(padded[occl], uv_map.numpy()[0][occl])

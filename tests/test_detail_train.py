@@ -17,11 +17,19 @@ FLAGS = flags.FLAGS
 
 
 def _settings(tmp, **extra):
-  base = dict(detail_model='synthetic', detail_image_size=64, detail_uv_size=64,
-              detail_batch_size=2, detail_num_images=2, ri2itn_channels=['8'] * 6,
-              ri2itn_stem_channels=4, detail_learning_rate=1e-3)
-  base.update(detail_dir=tmp, detail_log_every=1, detail_image_every=1000,
-              detail_save_every=1000, coarse_checkpoint=None)
+  base = dict(detail_model='synthetic',
+              detail_image_size=64,
+              detail_uv_size=64,
+              detail_batch_size=2,
+              detail_num_images=2,
+              ri2itn_channels=['8'] * 6,
+              ri2itn_stem_channels=4,
+              detail_learning_rate=1e-3)
+  base.update(detail_dir=tmp,
+              detail_log_every=1,
+              detail_image_every=1000,
+              detail_save_every=1000,
+              coarse_checkpoint=None)
   base.update(extra)
   return base
 
@@ -68,8 +76,10 @@ class DetailTrainTest(tf.test.TestCase):
         tf.train.Checkpoint(network=net).restore(path).expect_partial()
         nets.append(net)
     self.assertGreater(len(nets[0].weights), 10)
-    diffs = [float(np.max(np.abs(a.numpy() - b.numpy())))
-             for a, b in zip(nets[0].weights, nets[1].weights)]
+    diffs = [
+        float(np.max(np.abs(a.numpy() - b.numpy())))
+        for a, b in zip(nets[0].weights, nets[1].weights)
+    ]
     self.assertLess(max(diffs), 1.5e-3)
     self.assertGreater(max(diffs), 0.0)
 

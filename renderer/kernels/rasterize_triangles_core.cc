@@ -1,0 +1,303 @@
+// TensorFlow-free CPU rasterizer. See rasterize_triangles_core.h for the
+// conventions; renderer/reference_rasterizer.py mirrors the arithmetic.
+//
+// Work plan for one image:
+//   1. Transform vertices to pixel space (parallel over vertices).
+//   2. Set up triangles: cull (w <= 0, zero area, back faces), clamp the
+//      bounding box of pixel centres to the image (parallel over triangles).
+//   3. Bin triangles into horizontal bands of kBandRows rows (counting sort,
+//      which keeps triangle ids increasing inside each band).
+//   4. Rasterize each band with a band-local depth buffer (parallel over
+//      bands), then write ids, barycentrics and depth of the winners.
+// With at least as many images as threads, images run concurrently instead
+// and each image runs the four steps on one thread.
+#include "rasterize_triangles_core.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace fullpose {
+namespace {
+
+constexpr int kBandRows = 8;
+
+struct ImageWorkspace {
+  // Per vertex, pixel space.
+  std::vector<double> px, py, z, inv_w;
+  std::vector<uint8_t> w_positive;
+  // Per triangle: clamped bounding box of covered pixel centres, x0 > x1 when
+  // the triangle is not drawn; signed pixel-space area.
+  std::vector<int32_t> bbox;  // [T, 4]: x0, x1, y0, y1
+  std::vector<double> area;
+  // Bins: band b holds band_items[band_start[b] .. band_start[b + 1]).
+  std::vector<int64_t> band_start;
+  std::vector<int32_t> band_items;
+};
+
+inline double Edge(double ax, double ay, double bx, double by, double px,
+                   double py) {
+  return (bx - ax) * (py - ay) - (by - ay) * (px - ax);
+}
+
+void TransformVertices(const RasterizeParams& p, const float* vertices,
+                       int64_t begin, int64_t end, ImageWorkspace* ws) {
+  const double half_w = 0.5 * p.image_width;
+  const double half_h = 0.5 * p.image_height;
+  for (int64_t n = begin; n < end; ++n) {
+    const float* v = vertices + n * p.vertex_dim;
+    const double w = p.vertex_dim == 4 ? static_cast<double>(v[3]) : 1.0;
+    ws->w_positive[n] = w > 0.0;
+    if (!(w > 0.0)) {
+      ws->px[n] = ws->py[n] = ws->z[n] = ws->inv_w[n] = 0.0;
+      continue;
+    }
+    const double x_ndc = static_cast<double>(v[0]) / w;
+    const double y_ndc = static_cast<double>(v[1]) / w;
+    ws->px[n] = (x_ndc + 1.0) * half_w - 0.5;
+    ws->py[n] = (1.0 - y_ndc) * half_h - 0.5;
+    ws->z[n] = static_cast<double>(v[2]) / w;
+    ws->inv_w[n] = 1.0 / w;
+  }
+}
+
+// Clamps a pixel-space coordinate range to integer pixel centres in
+// [0, size - 1]; returns false when no centre is inside.
+inline bool CentreRange(double lo, double hi, int size, int32_t* first,
+                        int32_t* last) {
+  const double f = std::max(0.0, std::ceil(lo));
+  const double l = std::min(static_cast<double>(size - 1), std::floor(hi));
+  if (!(f <= l)) return false;
+  *first = static_cast<int32_t>(f);
+  *last = static_cast<int32_t>(l);
+  return true;
+}
+
+void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
+                    int64_t begin, int64_t end, ImageWorkspace* ws) {
+  for (int64_t t = begin; t < end; ++t) {
+    int32_t* box = &ws->bbox[4 * t];
+    box[0] = 1;
+    box[1] = 0;  // Empty unless set below.
+    const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
+                  i2 = triangles[3 * t + 2];
+    if (!(ws->w_positive[i0] && ws->w_positive[i1] && ws->w_positive[i2])) {
+      continue;
+    }
+    const double x0 = ws->px[i0], y0 = ws->py[i0];
+    const double x1 = ws->px[i1], y1 = ws->py[i1];
+    const double x2 = ws->px[i2], y2 = ws->py[i2];
+    const double area = Edge(x0, y0, x1, y1, x2, y2);
+    ws->area[t] = area;
+    // Front faces are counter-clockwise in NDC: negative area with y down.
+    if (area == 0.0 || !std::isfinite(area) ||
+        (p.cull_backfaces && area > 0.0)) {
+      continue;
+    }
+    int32_t cx0, cx1, cy0, cy1;
+    if (!CentreRange(std::min({x0, x1, x2}), std::max({x0, x1, x2}),
+                     p.image_width, &cx0, &cx1) ||
+        !CentreRange(std::min({y0, y1, y2}), std::max({y0, y1, y2}),
+                     p.image_height, &cy0, &cy1)) {
+      continue;
+    }
+    box[0] = cx0;
+    box[1] = cx1;
+    box[2] = cy0;
+    box[3] = cy1;
+  }
+}
+
+void BinTriangles(const RasterizeParams& p, int num_bands, ImageWorkspace* ws) {
+  std::vector<int64_t>& start = ws->band_start;
+  start.assign(num_bands + 1, 0);
+  const int64_t num_triangles = p.num_triangles;
+  for (int64_t t = 0; t < num_triangles; ++t) {
+    const int32_t* box = &ws->bbox[4 * t];
+    if (box[0] > box[1]) continue;
+    for (int b = box[2] / kBandRows; b <= box[3] / kBandRows; ++b) {
+      ++start[b + 1];
+    }
+  }
+  for (int b = 0; b < num_bands; ++b) start[b + 1] += start[b];
+  ws->band_items.resize(start[num_bands]);
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t t = 0; t < num_triangles; ++t) {
+    const int32_t* box = &ws->bbox[4 * t];
+    if (box[0] > box[1]) continue;
+    for (int b = box[2] / kBandRows; b <= box[3] / kBandRows; ++b) {
+      ws->band_items[fill[b]++] = static_cast<int32_t>(t);
+    }
+  }
+}
+
+// Whether a pixel centre with edge functions e0, e1, e2 is inside (or on the
+// border of) a triangle of signed area `area`.
+inline bool Covers(double area, double e0, double e1, double e2) {
+  return area > 0.0 ? (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0)
+                    : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
+}
+
+void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
+                   const ImageWorkspace& ws, int band, int32_t* ids_out,
+                   float* bary_out, float* depth_out) {
+  const int W = p.image_width;
+  const int r_begin = band * kBandRows;
+  const int r_end = std::min(p.image_height, r_begin + kBandRows);
+  const int num_pixels = (r_end - r_begin) * W;
+  std::vector<double> zbuf(num_pixels, std::numeric_limits<double>::infinity());
+  std::vector<int32_t> ibuf(num_pixels, -1);
+
+  for (int64_t k = ws.band_start[band]; k < ws.band_start[band + 1]; ++k) {
+    const int32_t t = ws.band_items[k];
+    const int32_t* box = &ws.bbox[4 * t];
+    const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
+                  i2 = triangles[3 * t + 2];
+    const double x0 = ws.px[i0], y0 = ws.py[i0], z0 = ws.z[i0];
+    const double x1 = ws.px[i1], y1 = ws.py[i1], z1 = ws.z[i1];
+    const double x2 = ws.px[i2], y2 = ws.py[i2], z2 = ws.z[i2];
+    const double area = ws.area[t];
+    const int r0 = std::max<int>(box[2], r_begin);
+    const int r1 = std::min<int>(box[3], r_end - 1);
+    for (int r = r0; r <= r1; ++r) {
+      const double py = r;
+      double* zrow = &zbuf[(r - r_begin) * W];
+      int32_t* irow = &ibuf[(r - r_begin) * W];
+      for (int c = box[0]; c <= box[1]; ++c) {
+        const double px = c;
+        const double e0 = Edge(x1, y1, x2, y2, px, py);
+        const double e1 = Edge(x2, y2, x0, y0, px, py);
+        const double e2 = Edge(x0, y0, x1, y1, px, py);
+        if (!Covers(area, e0, e1, e2)) continue;
+        const double z = (e0 / area) * z0 + (e1 / area) * z1 + (e2 / area) * z2;
+        if (!(z >= -1.0 && z <= 1.0)) continue;
+        if (z < zrow[c]) {
+          zrow[c] = z;
+          irow[c] = t;
+        }
+      }
+    }
+  }
+
+  for (int r = r_begin; r < r_end; ++r) {
+    for (int c = 0; c < W; ++c) {
+      const int64_t local = (r - r_begin) * W + c;
+      const int64_t pixel = static_cast<int64_t>(r) * W + c;
+      const int32_t t = ibuf[local];
+      ids_out[pixel] = t;
+      float* bary = bary_out + 3 * pixel;
+      if (t < 0) {
+        bary[0] = bary[1] = bary[2] = 0.0f;
+        depth_out[pixel] = 1.0f;
+        continue;
+      }
+      const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
+                    i2 = triangles[3 * t + 2];
+      const double px = c, py = r, area = ws.area[t];
+      const double e0 = Edge(ws.px[i1], ws.py[i1], ws.px[i2], ws.py[i2], px, py);
+      const double e1 = Edge(ws.px[i2], ws.py[i2], ws.px[i0], ws.py[i0], px, py);
+      const double e2 = Edge(ws.px[i0], ws.py[i0], ws.px[i1], ws.py[i1], px, py);
+      const double p0 = (e0 / area) * ws.inv_w[i0];
+      const double p1 = (e1 / area) * ws.inv_w[i1];
+      const double p2 = (e2 / area) * ws.inv_w[i2];
+      const double s = p0 + p1 + p2;
+      bary[0] = static_cast<float>(p0 / s);
+      bary[1] = static_cast<float>(p1 / s);
+      bary[2] = static_cast<float>(p2 / s);
+      depth_out[pixel] = static_cast<float>(zbuf[local]);
+    }
+  }
+}
+
+void AllocateWorkspace(const RasterizeParams& p, ImageWorkspace* ws) {
+  ws->px.resize(p.num_vertices);
+  ws->py.resize(p.num_vertices);
+  ws->z.resize(p.num_vertices);
+  ws->inv_w.resize(p.num_vertices);
+  ws->w_positive.resize(p.num_vertices);
+  ws->bbox.resize(4 * static_cast<int64_t>(p.num_triangles));
+  ws->area.resize(p.num_triangles);
+}
+
+// Rasterizes image b; inner steps use parallel_for.
+void RasterizeImage(const RasterizeParams& p, const float* vertices,
+                    const int32_t* triangles, int64_t b,
+                    const ParallelForFn& parallel_for, int32_t* triangle_ids,
+                    float* barycentrics, float* depth) {
+  ImageWorkspace ws;
+  AllocateWorkspace(p, &ws);
+  const float* image_vertices =
+      vertices + b * static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
+  parallel_for(p.num_vertices, 30, [&](int64_t begin, int64_t end) {
+    TransformVertices(p, image_vertices, begin, end, &ws);
+  });
+  parallel_for(p.num_triangles, 60, [&](int64_t begin, int64_t end) {
+    SetupTriangles(p, triangles, begin, end, &ws);
+  });
+  const int num_bands = (p.image_height + kBandRows - 1) / kBandRows;
+  BinTriangles(p, num_bands, &ws);
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  int32_t* ids = triangle_ids + b * pixels;
+  float* bary = barycentrics + 3 * b * pixels;
+  float* dep = depth + b * pixels;
+  const int64_t band_cost =
+      200 * (static_cast<int64_t>(kBandRows) * p.image_width +
+             (ws.band_items.size() + num_bands - 1) / num_bands);
+  parallel_for(num_bands, band_cost, [&](int64_t begin, int64_t end) {
+    for (int64_t band = begin; band < end; ++band) {
+      RasterizeBand(p, triangles, ws, static_cast<int>(band), ids, bary, dep);
+    }
+  });
+}
+
+}  // namespace
+
+ParallelForFn SerialParallelFor() {
+  return [](int64_t total, int64_t,
+            const std::function<void(int64_t, int64_t)>& work) {
+    if (total > 0) work(0, total);
+  };
+}
+
+int64_t FindNonFinite(const float* data, int64_t size) {
+  for (int64_t i = 0; i < size; ++i) {
+    if (!std::isfinite(data[i])) return i;
+  }
+  return -1;
+}
+
+int64_t FindOutOfRange(const int32_t* indices, int64_t size,
+                       int64_t num_vertices) {
+  for (int64_t i = 0; i < size; ++i) {
+    if (indices[i] < 0 || indices[i] >= num_vertices) return i;
+  }
+  return -1;
+}
+
+void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
+                        const int32_t* triangles,
+                        const ParallelForFn& parallel_for,
+                        int32_t* triangle_ids, float* barycentrics,
+                        float* depth) {
+  if (params.batch >= params.num_threads && params.batch > 1) {
+    // Images concurrently, each on one thread.
+    const ParallelForFn serial = SerialParallelFor();
+    const int64_t image_cost =
+        100 * (static_cast<int64_t>(params.num_triangles) +
+               static_cast<int64_t>(params.image_height) * params.image_width);
+    parallel_for(params.batch, image_cost, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        RasterizeImage(params, vertices, triangles, b, serial, triangle_ids,
+                       barycentrics, depth);
+      }
+    });
+  } else {
+    for (int64_t b = 0; b < params.batch; ++b) {
+      RasterizeImage(params, vertices, triangles, b, parallel_for,
+                     triangle_ids, barycentrics, depth);
+    }
+  }
+}
+
+}  // namespace fullpose

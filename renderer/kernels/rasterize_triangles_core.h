@@ -1,0 +1,72 @@
+// TensorFlow-free core of the triangle rasterizer (CPU).
+//
+// Conventions (shared with renderer/reference_rasterizer.py, which follows the
+// same arithmetic step by step in float64 so that both agree bit for bit):
+//   * Input vertices are homogeneous clip coordinates (x, y, z, w), or NDC
+//     (x, y, z) with w = 1. NDC = clip / w.
+//   * NDC x = -1 is the left image edge, +1 the right; y = +1 the TOP row.
+//     Pixel (row r, col c) has its centre at x = -1 + (2c+1)/W,
+//     y = 1 - (2r+1)/H. In "pixel space" below, (px, py) = (c, r) at centres:
+//       px = (x_ndc + 1) * (W / 2) - 0.5,   py = (1 - y_ndc) * (H / 2) - 0.5.
+//   * A triangle is front-facing when counter-clockwise in NDC, i.e. when its
+//     pixel-space signed area (y down) is negative.
+//   * A pixel is covered when its three edge functions all have the sign of
+//     the area (zero included: shared edges are covered by both triangles and
+//     the depth test decides). Degenerate (zero-area) triangles are never drawn.
+//   * Depth z_ndc is interpolated linearly in screen space; smaller is closer.
+//     Fragments with z_ndc outside [-1, 1] are dropped. Triangles with any
+//     vertex at w <= 0 are dropped whole (no near-plane clipping).
+//   * The nearest fragment wins; on equal depth the lower triangle id wins.
+//   * Barycentrics are perspective-correct (divided by w, renormalised).
+#ifndef FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_CORE_H_
+#define FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_CORE_H_
+
+#include <cstdint>
+#include <functional>
+
+namespace fullpose {
+
+// Runs work(begin, end) over [0, total), possibly concurrently. cost_per_unit
+// is a rough count of cycles per unit, used to choose block sizes.
+using ParallelForFn = std::function<void(
+    int64_t total, int64_t cost_per_unit,
+    const std::function<void(int64_t, int64_t)>& work)>;
+
+// Returns a ParallelForFn that runs everything on the calling thread.
+ParallelForFn SerialParallelFor();
+
+// Index of the first NaN or infinite value in data[0, size), or -1.
+int64_t FindNonFinite(const float* data, int64_t size);
+
+// Index of the first value outside [0, num_vertices) in indices[0, size), or -1.
+int64_t FindOutOfRange(const int32_t* indices, int64_t size,
+                       int64_t num_vertices);
+
+struct RasterizeParams {
+  int batch = 0;           // B
+  int num_vertices = 0;    // N
+  int vertex_dim = 4;      // 4 (clip x, y, z, w) or 3 (NDC x, y, z; w = 1)
+  int num_triangles = 0;   // T
+  int image_height = 0;    // H >= 1
+  int image_width = 0;     // W >= 1
+  bool cull_backfaces = false;
+  int num_threads = 1;     // Concurrency of parallel_for (a hint).
+};
+
+// Rasterizes a batch of meshes sharing one triangle list.
+//   vertices:  [B, N, vertex_dim] float32, finite.
+//   triangles: [T, 3] int32, each in [0, N).
+// Outputs (all written for every pixel):
+//   triangle_ids: [B, H, W] int32, -1 on background.
+//   barycentrics: [B, H, W, 3] float32, perspective-correct, 0 on background.
+//   depth:        [B, H, W] float32 z_ndc, 1 on background.
+// Inputs must be validated by the caller (FindNonFinite, FindOutOfRange).
+void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
+                        const int32_t* triangles,
+                        const ParallelForFn& parallel_for,
+                        int32_t* triangle_ids, float* barycentrics,
+                        float* depth);
+
+}  // namespace fullpose
+
+#endif  // FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_CORE_H_

@@ -150,9 +150,38 @@ def _triangle_normals(vertices, triangles):
   return n / np.where(norm > 0, norm, 1.0)
 
 
+def boundary_edge_mask(triangles):
+  """[T, 3] bool: edge k of triangle t (corners k, k+1) is on the boundary."""
+  triangles = np.asarray(triangles, np.int64)
+  edges = np.stack([triangles, np.roll(triangles, -1, axis=1)], -1)  # [T,3,2]
+  edges = np.sort(edges.reshape(-1, 2), axis=1)
+  _, inverse, counts = np.unique(edges, axis=0, return_inverse=True,
+                                 return_counts=True)
+  return (counts[inverse.ravel()] == 1).reshape(-1, 3)
+
+
+def _on_boundary(closest, triangle_ids, vertices, triangles, boundary, tol):
+  """[M] bool: closest point lies on a boundary edge of its triangle."""
+  result = np.zeros(closest.shape[0], bool)
+  has = boundary[triangle_ids]
+  for k in range(3):
+    rows = np.flatnonzero(has[:, k])
+    if not rows.size:
+      continue
+    tri = triangles[triangle_ids[rows]]
+    a, b = vertices[tri[:, k]], vertices[tri[:, (k + 1) % 3]]
+    ab = b - a
+    t = np.clip(np.sum((closest[rows] - a) * ab, 1) /
+                np.maximum(np.sum(ab * ab, 1), 1e-300), 0, 1)
+    gap = np.linalg.norm(closest[rows] - (a + t[:, None] * ab), axis=1)
+    result[rows] |= gap <= tol
+  return result
+
+
 def icp(source_points, target, initial=None, mode='point_to_plane',
         max_iterations=100, rotation_tolerance_deg=1e-6,
-        translation_tolerance=1e-6, max_correspondence_distance=None):
+        translation_tolerance=1e-6, max_correspondence_distance=None,
+        reject_boundary=True):
   """Rigid ICP of a point set to a triangle mesh's surface.
 
   Each iteration finds, for every (currently transformed) source point, its
@@ -172,6 +201,10 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
     rotation_tolerance_deg, translation_tolerance: convergence thresholds.
     max_correspondence_distance: if set, pairs farther apart (mm) are ignored
       in the update (not in the reported RMS).
+    reject_boundary: ignore, in the update, source points whose closest point
+      lies on a boundary edge of the target (they overhang it: e.g. scan
+      points outside the predicted face); standard ICP practice (Turk & Levoy
+      1994). Falls back to all pairs if fewer than 6 would remain.
 
   Returns:
     IcpResult.
@@ -189,6 +222,10 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
   normals = None
   if mode == 'point_to_plane':
     normals = _triangle_normals(target.vertices, target.triangles)
+  if reject_boundary:
+    boundary = boundary_edge_mask(target.triangles)
+    extent = np.ptp(target.vertices, axis=0).max()
+    boundary_tol = 1e-9 * max(extent, 1e-12)
   history = []
   converged = False
   iteration = 0
@@ -202,6 +239,11 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
       if keep.sum() < 6:
         raise ValueError('ICP: fewer than 6 correspondences within '
                          f'{max_correspondence_distance} mm.')
+    if reject_boundary:
+      inner = keep & ~_on_boundary(closest, ids, target.vertices,
+                                   target.triangles, boundary, boundary_tol)
+      if inner.sum() >= 6:
+        keep = inner
     p, q = moved[keep], closest[keep]
     if mode == 'point_to_point':
       update = procrustes(p, q, with_scale=False)

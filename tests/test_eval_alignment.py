@@ -101,6 +101,29 @@ class IcpTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLess(np.max(np.linalg.norm(recovered - points, axis=1)),
                     1e-3 if mode == 'point_to_plane' else 1e-2)
 
+  def test_boundary_rejection_ignores_overhanging_points(self):
+    # Target: the face cropped to 50 mm; source: the whole face. Without
+    # boundary rejection the overhanging points pull the solution away.
+    vertices, triangles, landmarks, _ = fixtures.face_like_mesh()
+    inside = np.linalg.norm(vertices - landmarks[7], axis=1) <= 50.0
+    remap = np.cumsum(inside) - 1
+    kept = triangles[np.all(inside[triangles], axis=1)]
+    surface = point_mesh_distance.MeshDistance(vertices[inside], remap[kept])
+    misalignment = _transform(3, 5.0, 5.0)
+    errors = {}
+    for reject in (True, False):
+      result = alignment.icp(misalignment.apply(vertices), surface,
+                             reject_boundary=reject)
+      recovered = result.transform.compose(misalignment).apply(vertices)
+      errors[reject] = np.max(np.linalg.norm(recovered - vertices, axis=1))
+    self.assertLess(errors[True], 1e-3)
+    self.assertGreater(errors[False], 0.1)
+
+  def test_boundary_edge_mask(self):
+    # Two triangles sharing edge (1, 2): the other 4 edges are boundary.
+    mask = alignment.boundary_edge_mask(np.array([[0, 1, 2], [2, 1, 3]]))
+    self.assertAllEqual(mask, [[True, False, True], [False, True, True]])
+
   def test_rms_never_increases_point_to_point(self):
     vertices, triangles, _, _ = fixtures.face_like_mesh()
     surface = point_mesh_distance.MeshDistance(vertices, triangles)

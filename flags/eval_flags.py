@@ -1,0 +1,83 @@
+"""absl flags of the evaluation scripts (eval/evaluate.py, eval/tables.py).
+
+Defaults follow the paper's appendix E and the protocols it cites (FG 2018
+challenge NME; Chen et al. 2020's MICC point-to-point error). Call
+`define_flags()` once before `app.run`; it is idempotent.
+"""
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+
+def _define(kind, name, default, *args, **kwargs):
+  """DEFINE_<kind>(name, default, *args) unless another module defined name."""
+  if name in FLAGS:
+    return
+  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+
+
+def define_flags():
+  """Defines all evaluation flags (safe to call more than once)."""
+  # --- What to evaluate -----------------------------------------------------
+  _define('enum', 'dataset', None, ['micc', 'now', 'esrc', '3dr', '3ds'],
+          'Evaluation set (layouts in eval/README.md).')
+  _define('string', 'dataset_root', None,
+          'Folder of the evaluation set in its documented layout.')
+  _define('string', 'predictions', None,
+          'Folder of predicted meshes: <image path minus extension>.obj plus '
+          '.npy/.txt landmarks (7, 7 + nose tip, or 68 iBUG) in the mesh '
+          'frame.')
+  _define('string', 'method', 'Our',
+          'Row name of this run in the printed rows and in eval/tables.py.')
+  _define('enum', 'stage', 'coarse', ['coarse', 'detail'],
+          'Which reconstruction was evaluated: NME of "coarse" meshes goes '
+          'to Tables 1 and 4, of "detail" meshes to Table 3.')
+  _define('bool', 'skip_missing', False,
+          'Skip (and count) images without a prediction instead of failing.')
+
+  # --- Protocol -------------------------------------------------------------
+  _define('enum', 'protocol', 'nme', ['nme', 'micc_p2p'],
+          '"nme": FG 2018 scan-to-surface error (paper Tables 1, 3, 4); '
+          '"micc_p2p": Chen20 point-to-point error after 95 mm crop and ICP '
+          '(Table 2).')
+  _define('enum', 'nme_variant', 'fg2018', ['fg2018', 'fg2018_icp', 'now'],
+          '"fg2018": challenge protocol (crop factor 1.2, 7-point similarity '
+          'Procrustes, no ICP); "fg2018_icp": then rigid ICP; "now": NoW-'
+          'style (crop factor 1.4, Procrustes, rigid scan-to-mesh '
+          'refinement).')
+  _define('float', 'yaw_threshold_deg', 30.0,
+          'Images with |yaw| below this are "small pose", others "large". 30 '
+          'degrees is the first pose bin of AFLW2000-3D (Zhu et al. 2016, '
+          '3DDFA, compared in Table 1), beyond which the far cheek starts to '
+          'self-occlude; the paper gives no number.')
+  _define('float', 'p2p_crop_radius_mm', 95.0,
+          'MICC protocol: crop radius around the nose tip (Chen20: 95 mm).')
+  _define('enum', 'p2p_direction', 'scan_to_prediction',
+          ['scan_to_prediction', 'prediction_to_scan', 'symmetric'],
+          'MICC protocol: which nearest-vertex distances are averaged.')
+  _define('bool', 'p2p_with_scale', False,
+          'MICC protocol: allow scale in the 7-point alignment (the paper: '
+          '"rough rigid alignment", i.e. no scale).')
+  _define('enum', 'icp_mode', 'point_to_plane',
+          ['point_to_plane', 'point_to_point'],
+          'ICP update for the protocols that run ICP.')
+  _define('integer', 'icp_max_iterations', 100, 'ICP iteration cap.')
+  _define('enum', 'distance_backend', 'auto',
+          ['auto', 'igl', 'kdtree', 'brute'],
+          'Closest-point backend ("auto": libigl if installed, else the exact '
+          'scipy KD-tree search).')
+
+  # --- Output ---------------------------------------------------------------
+  _define('string', 'output', None,
+          'JSON result file for eval/tables.py (default: only print).')
+  _define('enum', 'aggregate', 'pooled', ['pooled', 'subject'],
+          '"pooled": mean/std over all scan points of all images of a split '
+          '(the paper\'s mean±std); "subject": mean/std of per-image means.')
+  _define('list', 'results', ['eval/results'],
+          'eval/tables.py: result JSON files or folders holding them.')
+  _define('list', 'tables', ['1', '2', '3', '4'],
+          'eval/tables.py: which of the paper\'s tables to print.')
+  _define('bool', 'paper_rows', True,
+          'eval/tables.py: include the paper\'s published numbers as '
+          'reference rows (marked "(paper)").')

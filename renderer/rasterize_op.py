@@ -22,6 +22,7 @@ LIBRARY_NAME = '_rasterize_triangles.so'
 # The library carries the TensorFlow version it was compiled against as this
 # string followed by the version (renderer/kernels/rasterize_triangles_op.cc).
 _VERSION_MARKER = re.compile(rb'FULLPOSE_BUILT_FOR_TF=([0-9A-Za-z.+-]+)')
+_CUDA_MARKER = re.compile(rb'FULLPOSE_BUILT_WITH_CUDA=([01])')
 _REBUILD = ('rebuild it with `pip install -e .` from the repository root '
             '(%s)' % os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -53,7 +54,8 @@ def _load_library():
     raise OpLibraryError('rasterizer library %s not found: %s' %
                          (path, _REBUILD))
   with open(path, 'rb') as f:
-    match = _VERSION_MARKER.search(f.read())
+    contents = f.read()
+  match = _VERSION_MARKER.search(contents)
   built_for = match.group(1).decode() if match else None
   if built_for != tf.__version__:
     raise OpLibraryError('rasterizer library %s was built for TensorFlow %s, '
@@ -61,13 +63,17 @@ def _load_library():
                          (path, built_for or '(unknown)', tf.__version__,
                           _REBUILD))
   try:
-    return tf.load_op_library(path)
+    library = tf.load_op_library(path)
   except (tf.errors.NotFoundError, OSError) as e:
     raise OpLibraryError('rasterizer library %s does not load (%s): %s' %
                          (path, e, _REBUILD)) from e
+  cuda = _CUDA_MARKER.search(contents)
+  return library, bool(cuda and cuda.group(1) == b'1')
 
 
-_LIB = _load_library()
+# BUILT_WITH_CUDA: whether the library has the GPU kernel (setup.py builds it
+# when nvcc and an NVIDIA driver are found, or with FULLPOSE_CUDA=1).
+_LIB, BUILT_WITH_CUDA = _load_library()
 tf.no_gradient('FullposeRasterizeTriangles')
 
 

@@ -17,6 +17,13 @@
 #endif
 extern "C" __attribute__((used, visibility("default"))) const char
     kFullposeBuiltForTf[] = "FULLPOSE_BUILT_FOR_TF=" FULLPOSE_TF_VERSION;
+extern "C" __attribute__((used, visibility("default"))) const char
+    kFullposeBuiltWithCuda[] =
+#if GOOGLE_CUDA
+        "FULLPOSE_BUILT_WITH_CUDA=1";
+#else
+        "FULLPOSE_BUILT_WITH_CUDA=0";
+#endif
 
 namespace fullpose {
 

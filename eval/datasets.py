@@ -13,7 +13,7 @@ Generic layout ('micc', 'esrc', '3dr', '3ds'):
     <root>/scans/<subject>.{lnd,txt,pp,npy}    its 7 keypoints (FG 2018 order),
                                                optional 8th row: nose tip
 NoW validation (the release's own layout, plus images.csv):
-    <root>/imagepathsvalidation.txt            `<subject>/<condition>/<name>.jpg`
+    <root>/imagepathsvalidation.txt   lines `<subject>/<condition>/<name>.jpg`
     <root>/iphone_pictures/<subject>/<condition>/<name>.jpg
     <root>/scans/<subject>/<anything>.obj      one scan per subject
     <root>/scans_lmks_onlypp/<subject>/<anything>.pp   its 7 landmarks

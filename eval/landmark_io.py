@@ -1,4 +1,4 @@
-"""Reads 3D landmark files of the evaluation sets (text, .lnd, .npy, MeshLab .pp).
+"""Reads 3D landmark files of evaluation sets (text, .lnd, .npy, MeshLab .pp).
 
 Formats (all return [K, 3] float64 in the file's units):
 - `.txt` / `.lnd` / `.xyz`: one landmark per line, `x y z` or `index x y z`
@@ -96,7 +96,8 @@ def read_landmarks(path, expected_count=None):
     raise LandmarkFileError(f'{path}: landmarks contain NaN or inf.')
   if expected_count is not None and points.shape[0] != expected_count:
     raise LandmarkFileError(
-        f'{path}: expected {expected_count} landmarks, found {points.shape[0]}.')
+        f'{path}: expected {expected_count} landmarks, found '
+        f'{points.shape[0]}.')
   return points
 
 

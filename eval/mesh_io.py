@@ -3,9 +3,10 @@
 The reader keeps what evaluation needs: vertex positions and triangles. It
 accepts the usual variants found in scans and in other methods' outputs:
 `f v/vt/vn` index triples, negative (relative) indices, polygons with more than
-three corners (fan-triangulated), vertex colours after x y z (ignored), comments,
-blank lines, line continuations and other statements (vt, vn, g, o, s, usemtl,
-mtllib: ignored). Every problem raises `MeshFileError` naming the file and line.
+three corners (fan-triangulated), vertex colours after x y z (ignored),
+comments, blank lines, line continuations and other statements (vt, vn, g, o,
+s, usemtl, mtllib: ignored). Every problem raises `MeshFileError` naming the
+file (and the line where there is one).
 
 Used by every stage that reads or writes meshes; keep it dependency-free.
 """
@@ -148,7 +149,8 @@ def write_obj(path, vertices, triangles=None, precision=6):
     triangles = np.zeros([0, 3], np.int64)
   triangles = np.asarray(triangles)
   if triangles.ndim != 2 or triangles.shape[1] != 3:
-    raise ValueError(f'{path}: triangles must be [T, 3], got {triangles.shape}.')
+    raise ValueError(
+        f'{path}: triangles must be [T, 3], got {triangles.shape}.')
   if triangles.size and (triangles.min() < 0 or
                          triangles.max() >= vertices.shape[0]):
     raise ValueError(f'{path}: triangle index out of range [0, '

@@ -1,4 +1,4 @@
-"""Exact closest points on a triangle mesh surface (point-to-triangle, not -vertex).
+"""Exact closest points on a triangle mesh surface (point-to-triangle).
 
 Three interchangeable backends answer the same query, "for every point, the
 closest point on the union of the mesh's triangles":
@@ -108,7 +108,8 @@ def _check_mesh(vertices, triangles, name):
 def _check_points(points, name):
   points = np.asarray(points, dtype=np.float64)
   if points.ndim != 2 or points.shape[1] != 3:
-    raise ValueError(f'{name}: query points must be [M, 3], got {points.shape}.')
+    raise ValueError(
+        f'{name}: query points must be [M, 3], got {points.shape}.')
   if not np.all(np.isfinite(points)):
     raise ValueError(f'{name}: query points contain NaN or inf.')
   return points

@@ -135,7 +135,8 @@ def build_table(name, results, paper_rows=True):
     (title, column names, rows) with rows = [(method, [cell str])].
   """
   title, columns, with_mean, selector, paper = TABLES[name]
-  header = [f'{_DATASET_TITLES[d]} {s.title()} Pose' for d, s in columns] + (['Mean'] if with_mean else [])
+  header = [f'{_DATASET_TITLES[d]} {s.title()} Pose' for d, s in columns]
+  header += ['Mean'] if with_mean else []
   rows = []
   if paper_rows:
     for method, cells in paper.items():

@@ -90,6 +90,18 @@ def icosphere(radius=1.0, subdivisions=3):
   return vertices, np.asarray(faces, np.int64)
 
 
+def sphere_face(radius, subdivisions):
+  """Icosphere plus 7 keypoints + nose tip: vertices nearest to face-like
+  directions on its +z side (so the scan landmarks lie on the scan)."""
+  vertices, triangles = icosphere(radius, subdivisions)
+  directions = np.array([[-45, 35, 60], [-15, 35, 75], [15, 35, 75],
+                         [45, 35, 60], [0, -20, 80], [-25, -50, 60],
+                         [25, -50, 60], [0, -3, 90]], np.float64)
+  directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+  ids = np.argmax(vertices @ directions.T, axis=0)
+  return vertices, triangles, vertices[ids]
+
+
 def ict_face_mesh():
   """(vertices [N, 3] mm, triangles [T, 3], lm68 [68]) from the ICT face."""
   data = np.load(ICT_FACE)

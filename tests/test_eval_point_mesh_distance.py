@@ -37,7 +37,8 @@ def _random_mesh(seed, num_vertices=60, num_triangles=80):
   rng = np.random.default_rng(seed)
   vertices = rng.uniform(-10, 10, (num_vertices, 3))
   triangles = np.stack(
-      [rng.choice(num_vertices, 3, replace=False) for _ in range(num_triangles)])
+      [rng.choice(num_vertices, 3, replace=False)
+       for _ in range(num_triangles)])
   return vertices, triangles
 
 

@@ -16,18 +16,6 @@ def _similarity(seed, scale):
                                        rng.normal(size=3) * 100)
 
 
-def _sphere_face(radius, subdivisions):
-  """Icosphere plus 7 keypoints + nose tip: vertices nearest to face-like
-  directions on its +z side (so the scan landmarks lie on the scan)."""
-  vertices, triangles = fixtures.icosphere(radius, subdivisions)
-  directions = np.array([[-45, 35, 60], [-15, 35, 75], [15, 35, 75],
-                         [45, 35, 60], [0, -20, 80], [-25, -50, 60],
-                         [25, -50, 60], [0, -3, 90]], np.float64)
-  directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-  ids = np.argmax(vertices @ directions.T, axis=0)
-  return vertices, triangles, vertices[ids]
-
-
 class NmeTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters('fg2018', 'fg2018_icp', 'now')
@@ -52,7 +40,7 @@ class NmeTest(tf.test.TestCase, parameterized.TestCase):
     # (rc = largest circumradius), and every vertex of it is at distance h,
     # so each scan vertex's error is in [D - R, h].
     radius, h = 80.0, 2.0
-    vertices, triangles, landmarks = _sphere_face(radius, 4)
+    vertices, triangles, landmarks = fixtures.sphere_face(radius, 4)
     displaced = vertices * (radius + h) / radius
     corners = displaced[triangles]
     a = np.linalg.norm(corners[:, 1] - corners[:, 2], axis=1)

@@ -51,8 +51,39 @@ def mirror_map(mean_shape, num_neighbours=8):
           symmetry[i] = j
           symmetry[j] = i
           break
+  symmetry = _improve_pairs(points, mirrored, symmetry, idx)
   errors = mismatch_mm(points, symmetry)
   return symmetry.astype(np.int32), float(errors.max()), float(errors.mean())
+
+
+def _improve_pairs(points, mirrored, symmetry, candidates, passes=3):
+  """Two-pair swaps that lower the worse error of the two pairs involved.
+
+  Greedy pairing can leave a few vertices whose good partners were taken;
+  for such a vertex i (partner j) and a candidate c (partner d), re-pair as
+  (i, c), (j, d) when that lowers max(error) of the two pairs.
+  """
+  def err(a, b):
+    return np.linalg.norm(mirrored[a] - points[b])
+
+  for _ in range(passes):
+    changed = False
+    errors = np.linalg.norm(mirrored - points[symmetry], axis=1)
+    best = np.linalg.norm(mirrored - points[candidates[:, 0]], axis=1)
+    for i in np.flatnonzero(errors > 2.0 * best + 1e-9):
+      j = symmetry[i]
+      for c in candidates[i]:
+        d = symmetry[c]
+        if c in (i, j) or d in (i, j) or d == c or j == i:
+          continue
+        if max(err(i, c), err(j, d)) < max(err(i, j), err(c, d)):
+          symmetry[i], symmetry[c] = c, i
+          symmetry[j], symmetry[d] = d, j
+          changed = True
+          break
+    if not changed:
+      break
+  return symmetry
 
 
 def mismatch_mm(mean_shape, symmetry):

@@ -61,6 +61,29 @@ def _find_nvcc():
   return nvcc
 
 
+def _cudart_dir(nvcc):
+  """The folder holding libcudart_static.a of nvcc's CUDA toolkit."""
+  roots = [os.environ.get('CUDA_HOME'), os.environ.get('CUDA_PATH'),
+           os.path.dirname(os.path.dirname(os.path.realpath(nvcc))),
+           '/usr/local/cuda']
+  try:  # nvcc may be a wrapper script: ask it where its toolkit is.
+    dryrun = subprocess.run([nvcc, '--dryrun', '--version'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            check=False).stdout.decode(errors='replace')
+    for line in dryrun.splitlines():
+      if line.startswith('#$ TOP='):
+        roots.insert(0, line.split('=', 1)[1].strip())
+  except OSError:
+    pass
+  for root in filter(None, roots):
+    for sub in ('lib64', 'lib', os.path.join('targets', 'x86_64-linux',
+                                             'lib')):
+      folder = os.path.join(root, sub)
+      if os.path.exists(os.path.join(folder, 'libcudart_static.a')):
+        return folder
+  raise OSError('libcudart_static.a not found for %s (set CUDA_HOME)' % nvcc)
+
+
 def _has_nvidia_driver():
   import ctypes  # pylint: disable=g-import-not-at-top
   try:
@@ -97,6 +120,42 @@ def _cuda_plan(tf_include):
   return nvcc, [tf_cuda]
 
 
+def _compile_library(target, tf_flags, cuda):
+  """Compiles and links the op library at `target`; CUDA kernel if `cuda`."""
+  compile_flags, link_flags, tf_version, _ = tf_flags
+  cxx = os.environ.get('CXX', 'g++')
+  kernels = os.path.join(_HERE, _KERNELS)
+  common = ['-O3', '-fPIC', '-ffp-contract=off', '-Wall',
+            '-Wno-deprecated-declarations', '-Wno-sign-compare',
+            '-Wno-unknown-pragmas']
+  defines = ['-DFULLPOSE_TF_VERSION="%s"' % tf_version]
+  libs = []
+  with tempfile.TemporaryDirectory() as tmp:
+    objects = []
+    if cuda:
+      nvcc, cuda_includes = cuda
+      archs = os.environ.get('FULLPOSE_CUDA_ARCHS', _DEFAULT_CUDA_ARCHS)
+      archs = [a for a in archs.replace(',', ';').split(';') if a.strip()]
+      gencode = ['-gencode=arch=compute_%s,code=sm_%s' % (a, a) for a in archs]
+      gencode.append('-gencode=arch=compute_%s,code=compute_%s' %
+                     (archs[-1], archs[-1]))
+      cuda_object = os.path.join(tmp, 'rasterize_triangles_gpu.o')
+      _run([nvcc, '-c', '-x', 'cu', '-O3', '-std=c++17', '-fmad=false',
+            '--compiler-options', '-fPIC', *gencode,
+            os.path.join(kernels, _CUDA_SOURCE), '-o', cuda_object])
+      objects.append(cuda_object)
+      defines += ['-DGOOGLE_CUDA=1'] + ['-I' + d for d in cuda_includes]
+      libs = ['-L' + _cudart_dir(nvcc), '-lcudart_static', '-ldl', '-lrt',
+              '-lpthread']
+    for source in _CPU_SOURCES:
+      obj = os.path.join(tmp, source + '.o')
+      _run([cxx, '-c', *common, *compile_flags, *defines,
+            os.path.join(kernels, source), '-o', obj])
+      objects.append(obj)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    _run([cxx, '-shared', *objects, '-o', target, *link_flags, *libs])
+
+
 class BuildRasterizerOp(build_ext.build_ext):
   """Builds the op library with tf.sysconfig flags (no Bazel)."""
 
@@ -104,60 +163,30 @@ class BuildRasterizerOp(build_ext.build_ext):
     return os.path.join(*fullname.split('.')[:-1], _LIBRARY)
 
   def build_extension(self, ext):
-    compile_flags, link_flags, tf_version, tf_include = _tf_flags()
-    cxx = os.environ.get('CXX', 'g++')
-    kernels = os.path.join(_HERE, _KERNELS)
-    common = ['-O3', '-fPIC', '-ffp-contract=off', '-Wall',
-              '-Wno-deprecated-declarations', '-Wno-sign-compare',
-              '-Wno-unknown-pragmas']
-    with tempfile.TemporaryDirectory() as tmp:
-      objects = []
-      cuda = _cuda_plan(tf_include)
-      defines = ['-DFULLPOSE_TF_VERSION="%s"' % tf_version]
-      if cuda:
-        nvcc, cuda_includes = cuda
-        archs = os.environ.get('FULLPOSE_CUDA_ARCHS', _DEFAULT_CUDA_ARCHS)
-        gencode = []
-        for arch in archs.replace(',', ';').split(';'):
-          gencode.append('-gencode=arch=compute_%s,code=sm_%s' % (arch, arch))
-        gencode.append('-gencode=arch=compute_%s,code=compute_%s' %
-                       (arch, arch))
-        cuda_object = os.path.join(tmp, 'rasterize_triangles_gpu.o')
-        try:
-          _run([nvcc, '-c', '-x', 'cu', '-O3', '-std=c++17',
-                '--compiler-options', '-fPIC', *gencode,
-                os.path.join(kernels, _CUDA_SOURCE), '-o', cuda_object])
-        except (subprocess.CalledProcessError, OSError) as e:
-          if os.environ.get('FULLPOSE_CUDA', 'auto').strip() == '1':
-            raise
-          _log('CUDA kernel did not compile (%s); building the CPU kernel '
-               'only.' % e)
-          cuda = None
-        else:
-          objects.append(cuda_object)
-          defines += ['-DGOOGLE_CUDA=1'] + ['-I' + d for d in cuda_includes]
-      for source in _CPU_SOURCES:
-        obj = os.path.join(tmp, source + '.o')
-        _run([cxx, '-c', *common, *compile_flags, *defines,
-              os.path.join(kernels, source), '-o', obj])
-        objects.append(obj)
-      libs = []
-      if cuda:
-        libs = ['-L' + os.path.join(os.path.dirname(cuda[0]), '..', lib)
-                for lib in ('lib64', 'lib')] + ['-lcudart_static', '-ldl',
-                                                '-lrt', '-lpthread']
-      target = self.get_ext_fullpath(ext.name)
-      os.makedirs(os.path.dirname(target), exist_ok=True)
-      _run([cxx, '-shared', *objects, '-o', target, *link_flags, *libs])
-    outputs = {target}
+    tf_flags = _tf_flags()
+    tf_version, tf_include = tf_flags[2], tf_flags[3]
+    target = self.get_ext_fullpath(ext.name)
+    cuda = _cuda_plan(tf_include)
+    if cuda:
+      try:
+        _compile_library(target, tf_flags, cuda)
+      except (subprocess.CalledProcessError, OSError) as e:
+        if os.environ.get('FULLPOSE_CUDA', 'auto').strip() == '1':
+          raise RuntimeError('FULLPOSE_CUDA=1 but the CUDA kernel did not '
+                             'build: %s' % e) from e
+        _log('CUDA kernel did not build (%s); building the CPU kernel only '
+             '(FULLPOSE_CUDA=1 makes this an error).' % e)
+        cuda = None
+    if not cuda:
+      _compile_library(target, tf_flags, None)
     # Editable installs import renderer/ from the source tree: put the
     # library there as well.
-    outputs.add(os.path.join(_HERE, 'renderer', _LIBRARY))
-    for path in outputs:
-      if os.path.abspath(path) != os.path.abspath(target):
-        shutil.copyfile(target, path)
+    in_tree = os.path.join(_HERE, 'renderer', _LIBRARY)
+    if os.path.abspath(in_tree) != os.path.abspath(target):
+      shutil.copyfile(target, in_tree)
     _log('built %s for TensorFlow %s (%s)' %
-         (target, tf_version, 'CPU + CUDA' if cuda else 'CPU only'))
+         (target, tf_version, 'CPU + CUDA kernels' if cuda else
+          'CPU kernel only'))
 
 
 setuptools.setup(

@@ -67,8 +67,9 @@ class RasterizeOpTest(tf.test.TestCase, parameterized.TestCase):
     self.assertGreater(len(np.unique(ids[ids >= 0])), 3)
 
   def test_dense_grid_mesh_matches_reference(self):
-    # Many small triangles sharing edges and vertices (pixel centres on edges).
-    n = 9
+    # Many small triangles sharing edges and vertices (pixel centres on
+    # edges); over 8192 triangles, so the op sets them up in several chunks.
+    n = 66
     xs, ys = np.meshgrid(np.linspace(-0.9, 0.9, n), np.linspace(-0.9, 0.9, n))
     z = 0.3 * np.sin(3 * xs) * np.cos(2 * ys)
     ndc = np.stack([xs, ys, z], -1).reshape(-1, 3).astype(np.float32)
@@ -76,12 +77,14 @@ class RasterizeOpTest(tf.test.TestCase, parameterized.TestCase):
              for j in range(n - 1) for i in range(n - 1)]
     triangles = np.array([[a, b, c] for a, b, c, _ in quads] +
                          [[a, c, d] for a, _, c, d in quads], np.int32)
+    self.assertGreater(len(triangles), 8192)
     ours = self.assertMatchesReference(ndc[None], triangles, (32, 32), True)
     # The grid covers NDC [-0.9, 0.9]^2 without gaps: 0.9 * 16 = 14.4 px
     # around the centre, i.e. columns/rows 2..29.
     covered = ours.triangle_ids.numpy()[0] >= 0
     self.assertTrue(np.all(covered[2:30, 2:30]))
     self.assertFalse(np.any(covered[:2]) or np.any(covered[30:]))
+    self.assertFalse(np.any(covered[:, :2]) or np.any(covered[:, 30:]))
 
   def test_unbatched_and_ndc_input(self):
     rng = np.random.RandomState(5)

@@ -4,9 +4,11 @@
 // Work plan for one image:
 //   1. Transform vertices to pixel space (parallel over vertices).
 //   2. Set up triangles: cull (w <= 0, zero area, back faces), clamp the
-//      bounding box of pixel centres to the image (parallel over triangles).
-//   3. Bin triangles into horizontal bands of kBandRows rows (counting sort,
-//      which keeps triangle ids increasing inside each band).
+//      bounding box of pixel centres to the image, count triangles per band
+//      (parallel over chunks of triangles).
+//   3. Bin triangles into horizontal bands of kBandRows rows (counting sort
+//      over fixed chunks of triangles, in parallel; triangle ids stay
+//      increasing inside each band).
 //   4. Rasterize each band with a band-local depth buffer (parallel over
 //      bands), then write ids, barycentrics and depth of the winners.
 // With at least as many images as threads, images run concurrently instead
@@ -63,26 +65,42 @@ void TransformVertices(const RasterizeParams& p, const float* vertices,
 }
 
 // Clamps a pixel-space coordinate range to integer pixel centres in
-// [0, size - 1]; returns false when no centre is inside.
+// [0, size - 1]; returns false when no centre is inside. (ceil and floor
+// through integer conversion of the clamped values: exact, and without the
+// libm calls that baseline x86-64 code makes for std::ceil / std::floor.)
 inline bool CentreRange(double lo, double hi, int size, int32_t* first,
                         int32_t* last) {
-  const double f = std::max(0.0, std::ceil(lo));
-  const double l = std::min(static_cast<double>(size - 1), std::floor(hi));
-  if (!(f <= l)) return false;
-  *first = static_cast<int32_t>(f);
-  *last = static_cast<int32_t>(l);
+  if (!(lo <= size - 1) || !(hi >= 0.0)) return false;
+  lo = std::max(lo, 0.0);
+  hi = std::min(hi, static_cast<double>(size - 1));
+  int32_t f = static_cast<int32_t>(lo);  // Truncation = floor for lo >= 0.
+  if (f < lo) ++f;                       // ceil
+  const int32_t l = static_cast<int32_t>(hi);  // floor for hi >= 0.
+  if (f > l) return false;
+  *first = f;
+  *last = l;
   return true;
 }
 
+inline double Min3(double a, double b, double c) {
+  return std::min(a, std::min(b, c));
+}
+inline double Max3(double a, double b, double c) {
+  return std::max(a, std::max(b, c));
+}
+
+// Sets up triangles [begin, end): bounding boxes (empty when not drawn),
+// areas, and counts of triangles per band in band_counts[num_bands].
 void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
-                    int64_t begin, int64_t end, ImageWorkspace* ws) {
+                    int64_t begin, int64_t end, ImageWorkspace* ws,
+                    int64_t* band_counts) {
   for (int64_t t = begin; t < end; ++t) {
     int32_t* box = &ws->bbox[4 * t];
     box[0] = 1;
     box[1] = 0;  // Empty unless set below.
     const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
                   i2 = triangles[3 * t + 2];
-    if (!(ws->w_positive[i0] && ws->w_positive[i1] && ws->w_positive[i2])) {
+    if (!(ws->w_positive[i0] & ws->w_positive[i1] & ws->w_positive[i2])) {
       continue;
     }
     const double x0 = ws->px[i0], y0 = ws->py[i0];
@@ -96,34 +114,23 @@ void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
       continue;
     }
     int32_t cx0, cx1, cy0, cy1;
-    if (!CentreRange(std::min({x0, x1, x2}), std::max({x0, x1, x2}),
-                     p.image_width, &cx0, &cx1) ||
-        !CentreRange(std::min({y0, y1, y2}), std::max({y0, y1, y2}),
-                     p.image_height, &cy0, &cy1)) {
+    if (!CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), p.image_width, &cx0,
+                     &cx1) ||
+        !CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height,
+                     &cy0, &cy1)) {
       continue;
     }
     box[0] = cx0;
     box[1] = cx1;
     box[2] = cy0;
     box[3] = cy1;
+    for (int b = cy0 / kBandRows; b <= cy1 / kBandRows; ++b) ++band_counts[b];
   }
 }
 
-void BinTriangles(const RasterizeParams& p, int num_bands, ImageWorkspace* ws) {
-  std::vector<int64_t>& start = ws->band_start;
-  start.assign(num_bands + 1, 0);
-  const int64_t num_triangles = p.num_triangles;
-  for (int64_t t = 0; t < num_triangles; ++t) {
-    const int32_t* box = &ws->bbox[4 * t];
-    if (box[0] > box[1]) continue;
-    for (int b = box[2] / kBandRows; b <= box[3] / kBandRows; ++b) {
-      ++start[b + 1];
-    }
-  }
-  for (int b = 0; b < num_bands; ++b) start[b + 1] += start[b];
-  ws->band_items.resize(start[num_bands]);
-  std::vector<int64_t> fill(start.begin(), start.end() - 1);
-  for (int64_t t = 0; t < num_triangles; ++t) {
+// Appends triangles [begin, end) to their bands at positions fill[band]++.
+void FillBands(int64_t begin, int64_t end, int64_t* fill, ImageWorkspace* ws) {
+  for (int64_t t = begin; t < end; ++t) {
     const int32_t* box = &ws->bbox[4 * t];
     if (box[0] > box[1]) continue;
     for (int b = box[2] / kBandRows; b <= box[3] / kBandRows; ++b) {
@@ -232,11 +239,40 @@ void RasterizeImage(const RasterizeParams& p, const float* vertices,
   parallel_for(p.num_vertices, 30, [&](int64_t begin, int64_t end) {
     TransformVertices(p, image_vertices, begin, end, &ws);
   });
-  parallel_for(p.num_triangles, 60, [&](int64_t begin, int64_t end) {
-    SetupTriangles(p, triangles, begin, end, &ws);
-  });
+  // Set up and bin triangles in fixed chunks; chunk c's items precede chunk
+  // c + 1's in every band, so each band lists triangle ids in increasing order.
   const int num_bands = (p.image_height + kBandRows - 1) / kBandRows;
-  BinTriangles(p, num_bands, &ws);
+  const int64_t num_chunks = std::max<int64_t>(
+      1, std::min<int64_t>(4 * p.num_threads, p.num_triangles / 4096));
+  const int64_t chunk_size = (p.num_triangles + num_chunks - 1) / num_chunks;
+  std::vector<int64_t> counts(num_chunks * num_bands, 0);
+  parallel_for(num_chunks, 60 * chunk_size, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      SetupTriangles(p, triangles, c * chunk_size,
+                     std::min<int64_t>(p.num_triangles, (c + 1) * chunk_size),
+                     &ws, &counts[c * num_bands]);
+    }
+  });
+  // counts[c, band] becomes the start of chunk c's items in the band.
+  ws.band_start.assign(num_bands + 1, 0);
+  int64_t total = 0;
+  for (int b = 0; b < num_bands; ++b) {
+    ws.band_start[b] = total;
+    for (int64_t c = 0; c < num_chunks; ++c) {
+      const int64_t n = counts[c * num_bands + b];
+      counts[c * num_bands + b] = total;
+      total += n;
+    }
+  }
+  ws.band_start[num_bands] = total;
+  ws.band_items.resize(total);
+  parallel_for(num_chunks, 20 * chunk_size, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      FillBands(c * chunk_size,
+                std::min<int64_t>(p.num_triangles, (c + 1) * chunk_size),
+                &counts[c * num_bands], &ws);
+    }
+  });
   const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
   int32_t* ids = triangle_ids + b * pixels;
   float* bary = barycentrics + 3 * b * pixels;

@@ -1,9 +1,16 @@
-// TensorFlow op registration and CPU kernel for FullposeRasterizeTriangles.
-// The rasterization itself lives in rasterize_triangles_core.{h,cc}; this
+// TensorFlow op registration and kernels for FullposeRasterizeTriangles.
+// The rasterization itself lives in rasterize_triangles_core.{h,cc} (CPU)
+// and rasterize_triangles_gpu.cu.cc (CUDA, built when GOOGLE_CUDA); this
 // file validates inputs, allocates outputs and lends TF's CPU thread pool.
+#include <functional>
+#include <limits>
 #include <string>
 
 #include "rasterize_triangles_core.h"
+#if GOOGLE_CUDA
+#include "rasterize_triangles_gpu.h"
+#include "tensorflow/core/platform/stream_executor.h"
+#endif
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -74,6 +81,75 @@ barycentrics: [B, H, W, 3] perspective-correct, zeros on background.
 depth: [B, H, W] z_ndc of the nearest fragment, 1 on background.
 )doc");
 
+::tensorflow::Status CheckShapes(const Tensor& vertices,
+                                 const Tensor& triangles, int64_t height,
+                                 int64_t width) {
+  if (!(vertices.dims() == 3 &&
+        (vertices.dim_size(2) == 3 || vertices.dim_size(2) == 4))) {
+    return InvalidArgument(
+        "rasterize: clip_vertices must have shape [B, N, 4] (clip) or "
+        "[B, N, 3] (NDC), got ",
+        vertices.shape().DebugString());
+  }
+  if (!(triangles.dims() == 2 && triangles.dim_size(1) == 3)) {
+    return InvalidArgument("rasterize: triangles must have shape [T, 3], got ",
+                           triangles.shape().DebugString());
+  }
+  if (vertices.dim_size(0) > std::numeric_limits<int>::max() ||
+      vertices.dim_size(1) > std::numeric_limits<int32_t>::max() ||
+      triangles.dim_size(0) > std::numeric_limits<int>::max()) {
+    return InvalidArgument("rasterize: too many images, vertices or triangles");
+  }
+  if (height * width > (int64_t{1} << 31)) {
+    return InvalidArgument("rasterize: image too large: ", height, "x", width);
+  }
+  return absl::OkStatus();
+}
+
+::tensorflow::Status NonFiniteError(const Tensor& vertices, int64_t index,
+                                    float value) {
+  const int64_t dim = vertices.dim_size(2);
+  const int64_t per_image = vertices.dim_size(1) * dim;
+  return InvalidArgument("rasterize: clip_vertices has a non-finite value (",
+                         value, ") at [", index / per_image, ", ",
+                         (index % per_image) / dim, ", ", index % dim, "]");
+}
+
+::tensorflow::Status OutOfRangeError(int64_t index, int32_t value,
+                                     int64_t num_vertices) {
+  return InvalidArgument("rasterize: triangles[", index / 3, ", ", index % 3,
+                         "] = ", value, " is out of range [0, ", num_vertices,
+                         ") for clip_vertices with ", num_vertices,
+                         " vertices");
+}
+
+::tensorflow::Status AllocateOutputs(OpKernelContext* context, int64_t batch,
+                                     int64_t height, int64_t width,
+                                     Tensor** ids, Tensor** barycentrics,
+                                     Tensor** depth) {
+  TF_RETURN_IF_ERROR(context->allocate_output(
+      0, TensorShape({batch, height, width}), ids));
+  TF_RETURN_IF_ERROR(context->allocate_output(
+      1, TensorShape({batch, height, width, 3}), barycentrics));
+  return context->allocate_output(2, TensorShape({batch, height, width}),
+                                  depth);
+}
+
+RasterizeParams Params(const Tensor& vertices, const Tensor& triangles,
+                       int64_t height, int64_t width, bool cull_backfaces,
+                       int num_threads) {
+  RasterizeParams params;
+  params.batch = static_cast<int>(vertices.dim_size(0));
+  params.num_vertices = static_cast<int>(vertices.dim_size(1));
+  params.vertex_dim = static_cast<int>(vertices.dim_size(2));
+  params.num_triangles = static_cast<int>(triangles.dim_size(0));
+  params.image_height = static_cast<int>(height);
+  params.image_width = static_cast<int>(width);
+  params.cull_backfaces = cull_backfaces;
+  params.num_threads = num_threads;
+  return params;
+}
+
 class RasterizeTrianglesOp : public OpKernel {
  public:
   explicit RasterizeTrianglesOp(OpKernelConstruction* context)
@@ -87,68 +163,28 @@ class RasterizeTrianglesOp : public OpKernel {
   void Compute(OpKernelContext* context) override {
     const Tensor& vertices = context->input(0);
     const Tensor& triangles = context->input(1);
-    OP_REQUIRES(context,
-                vertices.dims() == 3 && (vertices.dim_size(2) == 3 ||
-                                         vertices.dim_size(2) == 4),
-                InvalidArgument("rasterize: clip_vertices must have shape "
-                                "[B, N, 4] (clip) or [B, N, 3] (NDC), got ",
-                                vertices.shape().DebugString()));
-    OP_REQUIRES(context, triangles.dims() == 2 && triangles.dim_size(1) == 3,
-                InvalidArgument("rasterize: triangles must have shape [T, 3], "
-                                "got ",
-                                triangles.shape().DebugString()));
-    const int64_t num_vertices = vertices.dim_size(1);
-    OP_REQUIRES(context,
-                vertices.dim_size(0) <= std::numeric_limits<int>::max() &&
-                    num_vertices <= std::numeric_limits<int32_t>::max() &&
-                    triangles.dim_size(0) <= std::numeric_limits<int>::max(),
-                InvalidArgument("rasterize: too many images, vertices or "
-                                "triangles"));
-    const int64_t pixels = image_height_ * image_width_;
-    OP_REQUIRES(context, pixels <= (int64_t{1} << 31),
-                InvalidArgument("rasterize: image too large: ", image_height_,
-                                "x", image_width_));
-
+    OP_REQUIRES_OK(context, CheckShapes(vertices, triangles, image_height_,
+                                        image_width_));
     const float* vertex_data = vertices.flat<float>().data();
     const int64_t bad_value = FindNonFinite(vertex_data, vertices.NumElements());
     if (bad_value >= 0) {
-      const int64_t dim = vertices.dim_size(2);
-      const int64_t per_image = num_vertices * dim;
-      context->CtxFailure(InvalidArgument(
-          "rasterize: clip_vertices has a non-finite value (",
-          vertex_data[bad_value], ") at [", bad_value / per_image, ", ",
-          (bad_value % per_image) / dim, ", ", bad_value % dim, "]"));
+      context->CtxFailure(
+          NonFiniteError(vertices, bad_value, vertex_data[bad_value]));
       return;
     }
     const int32_t* triangle_data = triangles.flat<int32_t>().data();
-    const int64_t bad_index =
-        FindOutOfRange(triangle_data, triangles.NumElements(), num_vertices);
+    const int64_t bad_index = FindOutOfRange(
+        triangle_data, triangles.NumElements(), vertices.dim_size(1));
     if (bad_index >= 0) {
-      context->CtxFailure(InvalidArgument(
-          "rasterize: triangles[", bad_index / 3, ", ", bad_index % 3,
-          "] = ", triangle_data[bad_index], " is out of range [0, ",
-          num_vertices, ") for clip_vertices with ", num_vertices,
-          " vertices"));
+      context->CtxFailure(OutOfRangeError(
+          bad_index, triangle_data[bad_index], vertices.dim_size(1)));
       return;
     }
-
-    const int64_t batch = vertices.dim_size(0);
-    Tensor* ids = nullptr;
-    Tensor* barycentrics = nullptr;
-    Tensor* depth = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                0, TensorShape({batch, image_height_,
-                                                image_width_}),
-                                &ids));
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                1, TensorShape({batch, image_height_,
-                                                image_width_, 3}),
-                                &barycentrics));
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                2, TensorShape({batch, image_height_,
-                                                image_width_}),
-                                &depth));
-    if (batch == 0) return;
+    Tensor *ids, *barycentrics, *depth;
+    OP_REQUIRES_OK(context, AllocateOutputs(context, vertices.dim_size(0),
+                                            image_height_, image_width_, &ids,
+                                            &barycentrics, &depth));
+    if (vertices.dim_size(0) == 0) return;
 
     auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
     ParallelForFn parallel_for =
@@ -156,16 +192,9 @@ class RasterizeTrianglesOp : public OpKernel {
                   const std::function<void(int64_t, int64_t)>& work) {
           workers->ParallelFor(total, cost_per_unit, work);
         };
-    RasterizeParams params;
-    params.batch = static_cast<int>(batch);
-    params.num_vertices = static_cast<int>(num_vertices);
-    params.vertex_dim = static_cast<int>(vertices.dim_size(2));
-    params.num_triangles = static_cast<int>(triangles.dim_size(0));
-    params.image_height = static_cast<int>(image_height_);
-    params.image_width = static_cast<int>(image_width_);
-    params.cull_backfaces = cull_backfaces_;
-    params.num_threads = workers->NumThreads();
-    RasterizeTriangles(params, vertex_data, triangle_data, parallel_for,
+    RasterizeTriangles(Params(vertices, triangles, image_height_, image_width_,
+                              cull_backfaces_, workers->NumThreads()),
+                       vertex_data, triangle_data, parallel_for,
                        ids->flat<int32_t>().data(),
                        barycentrics->flat<float>().data(),
                        depth->flat<float>().data());
@@ -180,5 +209,74 @@ class RasterizeTrianglesOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_CPU),
     RasterizeTrianglesOp);
+
+#if GOOGLE_CUDA
+// GPU kernel: validation and rasterization run on the device
+// (rasterize_triangles_gpu.cu.cc); one stream synchronization per call reads
+// the validation result.
+class RasterizeTrianglesGpuOp : public OpKernel {
+ public:
+  explicit RasterizeTrianglesGpuOp(OpKernelConstruction* context)
+      : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("image_height", &image_height_));
+    OP_REQUIRES_OK(context, context->GetAttr("image_width", &image_width_));
+    OP_REQUIRES_OK(context,
+                   context->GetAttr("cull_backfaces", &cull_backfaces_));
+  }
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& vertices = context->input(0);
+    const Tensor& triangles = context->input(1);
+    OP_REQUIRES_OK(context, CheckShapes(vertices, triangles, image_height_,
+                                        image_width_));
+    const int64_t batch = vertices.dim_size(0);
+    Tensor *ids, *barycentrics, *depth;
+    OP_REQUIRES_OK(context, AllocateOutputs(context, batch, image_height_,
+                                            image_width_, &ids, &barycentrics,
+                                            &depth));
+    const RasterizeParams params =
+        Params(vertices, triangles, image_height_, image_width_,
+               cull_backfaces_, 1);
+    Tensor scratch;
+    OP_REQUIRES_OK(context,
+                   context->allocate_temp(
+                       ::tensorflow::DT_UINT8,
+                       TensorShape({GpuScratchBytes(params)}), &scratch));
+    void* stream = context->op_device_context()
+                       ->stream()
+                       ->platform_specific_handle()
+                       .stream;
+    GpuValidation validation;
+    const std::string error = RasterizeTrianglesGpu(
+        params, vertices.flat<float>().data(),
+        triangles.flat<int32_t>().data(), stream,
+        scratch.flat<uint8_t>().data(), &validation,
+        ids->flat<int32_t>().data(), barycentrics->flat<float>().data(),
+        depth->flat<float>().data());
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("rasterize (GPU): ", error));
+    if (validation.bad_vertex >= 0) {
+      context->CtxFailure(NonFiniteError(vertices, validation.bad_vertex,
+                                         validation.bad_vertex_value));
+      return;
+    }
+    if (validation.bad_triangle >= 0) {
+      context->CtxFailure(OutOfRangeError(validation.bad_triangle,
+                                          validation.bad_triangle_value,
+                                          vertices.dim_size(1)));
+      return;
+    }
+  }
+
+ private:
+  int64_t image_height_;
+  int64_t image_width_;
+  bool cull_backfaces_;
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_GPU),
+    RasterizeTrianglesGpuOp);
+#endif  // GOOGLE_CUDA
 
 }  // namespace fullpose

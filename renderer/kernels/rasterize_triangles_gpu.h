@@ -1,0 +1,40 @@
+// CUDA rasterizer launcher (TensorFlow-free interface).
+//
+// Same conventions and float64 arithmetic as rasterize_triangles_core.h, so
+// that with nvcc's -fmad=false the GPU output equals the CPU output.
+#ifndef FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_GPU_H_
+#define FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_GPU_H_
+
+#include <cstdint>
+#include <string>
+
+#include "rasterize_triangles_core.h"
+
+namespace fullpose {
+
+// Bytes of device scratch memory RasterizeTrianglesGpu needs.
+int64_t GpuScratchBytes(const RasterizeParams& params);
+
+// Result of input validation on the device: -1 when the input is fine, else
+// the flat index of the first bad element and its value.
+struct GpuValidation {
+  int64_t bad_vertex = -1;
+  float bad_vertex_value = 0.0f;
+  int64_t bad_triangle = -1;
+  int32_t bad_triangle_value = 0;
+};
+
+// Validates and rasterizes on `stream` (a cudaStream_t). All pointers are
+// device memory; shapes as in RasterizeTriangles. Synchronizes the stream
+// once (to read the validation result). Returns an empty string on success,
+// else a CUDA error message; when validation fails nothing is rasterized.
+std::string RasterizeTrianglesGpu(const RasterizeParams& params,
+                                  const float* vertices,
+                                  const int32_t* triangles, void* stream,
+                                  void* scratch, GpuValidation* validation,
+                                  int32_t* triangle_ids, float* barycentrics,
+                                  float* depth);
+
+}  // namespace fullpose
+
+#endif  // FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_GPU_H_

@@ -196,7 +196,7 @@ class MorphableModel:
                                  coeff.shape[1] != k):
       raise ValueError('MorphableModel(%s): %s must be [B, %d], got %s' %
                        (self.name, arg, k, coeff.shape))
-    flat = self._constant(key, basis.reshape(k, -1))
+    flat = self._constant(key, basis.reshape(k, 3 * self.num_vertices))
     return tf.reshape(tf.matmul(coeff, flat), [-1, self.num_vertices, 3])
 
   def vertices(self, id_coeff, exp_coeff=None):

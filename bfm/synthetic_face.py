@@ -96,9 +96,9 @@ def _features(x, y):
   """Per-feature z offsets (mm) as a dict, evaluated at frontal (x, y)."""
   return {
       'nose': _nose(x, y),
-      'sockets': -9.0 * _pair(x, y, 33, 30, 15, 10),
-      'eyeballs': 6.0 * _pair(x, y, 33, 29.5, 10, 5.5),
-      'brows': 5.0 * _pair(x, y, 30, 44, 20, 5),
+      'sockets': -12.0 * _pair(x, y, 33, 31, 15, 10),
+      'eyeballs': 5.0 * _pair(x, y, 33, 30, 10, 5.5),
+      'brows': 6.0 * _pair(x, y, 30, 45, 20, 5),
       'cheekbones': 6.0 * _pair(x, y, 46, 2, 17, 14),
       'philtrum': 4.0 * _gauss(x, y, 0, -25, 14, 8),
       'lips': (5.0 * _gauss(x, y, 0, -34, 20, 3.5) +

@@ -60,7 +60,8 @@ def _rasterize_image(vertices, triangles, height, width, cull_backfaces):
       covers = (e0 >= 0.0) & (e1 >= 0.0) & (e2 >= 0.0)
     else:
       covers = (e0 <= 0.0) & (e1 <= 0.0) & (e2 <= 0.0)
-    depth = (e0 / area) * z[i0] + (e1 / area) * z[i1] + (e2 / area) * z[i2]
+    inv_area = 1.0 / area
+    depth = (e0 * z[i0] + e1 * z[i1] + e2 * z[i2]) * inv_area
     window = (slice(rows[0], rows[1] + 1), slice(cols[0], cols[1] + 1))
     wins = covers & (depth >= -1.0) & (depth <= 1.0) & (depth < zbuf[window])
     zbuf[window] = np.where(wins, depth, zbuf[window])
@@ -70,15 +71,15 @@ def _rasterize_image(vertices, triangles, height, width, cull_backfaces):
   depth_out = np.ones([height, width], np.float32)
   for r, c in zip(*np.nonzero(ids >= 0)):
     i0, i1, i2 = triangles[ids[r, c]]
-    area = _edge(px[i0], py[i0], px[i1], py[i1], px[i2], py[i2])
     e0 = _edge(px[i1], py[i1], px[i2], py[i2], float(c), float(r))
     e1 = _edge(px[i2], py[i2], px[i0], py[i0], float(c), float(r))
     e2 = _edge(px[i0], py[i0], px[i1], py[i1], float(c), float(r))
-    p0 = (e0 / area) * inv_w[i0]
-    p1 = (e1 / area) * inv_w[i1]
-    p2 = (e2 / area) * inv_w[i2]
-    s = p0 + p1 + p2
-    bary[r, c] = [p0 / s, p1 / s, p2 / s]
+    # Perspective-correct: screen-space weights divided by w, normalised.
+    p0 = e0 * inv_w[i0]
+    p1 = e1 * inv_w[i1]
+    p2 = e2 * inv_w[i2]
+    inv_sum = 1.0 / (p0 + p1 + p2)
+    bary[r, c] = [p0 * inv_sum, p1 * inv_sum, p2 * inv_sum]
     depth_out[r, c] = zbuf[r, c]
   return ids, bary, depth_out
 

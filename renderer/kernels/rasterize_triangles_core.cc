@@ -30,9 +30,9 @@ struct ImageWorkspace {
   std::vector<double> px, py, z, inv_w;
   std::vector<uint8_t> w_positive;
   // Per triangle: clamped bounding box of covered pixel centres, x0 > x1 when
-  // the triangle is not drawn; signed pixel-space area.
+  // the triangle is not drawn; 1 / signed pixel-space area.
   std::vector<int32_t> bbox;  // [T, 4]: x0, x1, y0, y1
-  std::vector<double> area;
+  std::vector<double> inv_area;
   // Bins: band b holds band_items[band_start[b] .. band_start[b + 1]).
   std::vector<int64_t> band_start;
   std::vector<int32_t> band_items;
@@ -107,7 +107,6 @@ void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
     const double x1 = ws->px[i1], y1 = ws->py[i1];
     const double x2 = ws->px[i2], y2 = ws->py[i2];
     const double area = Edge(x0, y0, x1, y1, x2, y2);
-    ws->area[t] = area;
     // Front faces are counter-clockwise in NDC: negative area with y down.
     if (area == 0.0 || !std::isfinite(area) ||
         (p.cull_backfaces && area > 0.0)) {
@@ -124,6 +123,7 @@ void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
     box[1] = cx1;
     box[2] = cy0;
     box[3] = cy1;
+    ws->inv_area[t] = 1.0 / area;
     for (int b = cy0 / kBandRows; b <= cy1 / kBandRows; ++b) ++band_counts[b];
   }
 }
@@ -140,7 +140,7 @@ void FillBands(int64_t begin, int64_t end, int64_t* fill, ImageWorkspace* ws) {
 }
 
 // Whether a pixel centre with edge functions e0, e1, e2 is inside (or on the
-// border of) a triangle of signed area `area`.
+// border of) a triangle whose signed area has the sign of `area`.
 inline bool Covers(double area, double e0, double e1, double e2) {
   return area > 0.0 ? (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0)
                     : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
@@ -164,7 +164,7 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
     const double x0 = ws.px[i0], y0 = ws.py[i0], z0 = ws.z[i0];
     const double x1 = ws.px[i1], y1 = ws.py[i1], z1 = ws.z[i1];
     const double x2 = ws.px[i2], y2 = ws.py[i2], z2 = ws.z[i2];
-    const double area = ws.area[t];
+    const double inv_area = ws.inv_area[t];
     const int r0 = std::max<int>(box[2], r_begin);
     const int r1 = std::min<int>(box[3], r_end - 1);
     for (int r = r0; r <= r1; ++r) {
@@ -176,8 +176,8 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
         const double e0 = Edge(x1, y1, x2, y2, px, py);
         const double e1 = Edge(x2, y2, x0, y0, px, py);
         const double e2 = Edge(x0, y0, x1, y1, px, py);
-        if (!Covers(area, e0, e1, e2)) continue;
-        const double z = (e0 / area) * z0 + (e1 / area) * z1 + (e2 / area) * z2;
+        if (!Covers(inv_area, e0, e1, e2)) continue;
+        const double z = (e0 * z0 + e1 * z1 + e2 * z2) * inv_area;
         if (!(z >= -1.0 && z <= 1.0)) continue;
         if (z < zrow[c]) {
           zrow[c] = z;
@@ -201,17 +201,19 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
       }
       const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
                     i2 = triangles[3 * t + 2];
-      const double px = c, py = r, area = ws.area[t];
+      const double px = c, py = r;
       const double e0 = Edge(ws.px[i1], ws.py[i1], ws.px[i2], ws.py[i2], px, py);
       const double e1 = Edge(ws.px[i2], ws.py[i2], ws.px[i0], ws.py[i0], px, py);
       const double e2 = Edge(ws.px[i0], ws.py[i0], ws.px[i1], ws.py[i1], px, py);
-      const double p0 = (e0 / area) * ws.inv_w[i0];
-      const double p1 = (e1 / area) * ws.inv_w[i1];
-      const double p2 = (e2 / area) * ws.inv_w[i2];
-      const double s = p0 + p1 + p2;
-      bary[0] = static_cast<float>(p0 / s);
-      bary[1] = static_cast<float>(p1 / s);
-      bary[2] = static_cast<float>(p2 / s);
+      // Perspective-correct: screen-space weights e_i divided by w_i,
+      // normalised (the common factor 1 / area cancels).
+      const double p0 = e0 * ws.inv_w[i0];
+      const double p1 = e1 * ws.inv_w[i1];
+      const double p2 = e2 * ws.inv_w[i2];
+      const double inv_sum = 1.0 / (p0 + p1 + p2);
+      bary[0] = static_cast<float>(p0 * inv_sum);
+      bary[1] = static_cast<float>(p1 * inv_sum);
+      bary[2] = static_cast<float>(p2 * inv_sum);
       depth_out[pixel] = static_cast<float>(zbuf[local]);
     }
   }
@@ -224,7 +226,7 @@ void AllocateWorkspace(const RasterizeParams& p, ImageWorkspace* ws) {
   ws->inv_w.resize(p.num_vertices);
   ws->w_positive.resize(p.num_vertices);
   ws->bbox.resize(4 * static_cast<int64_t>(p.num_triangles));
-  ws->area.resize(p.num_triangles);
+  ws->inv_area.resize(p.num_triangles);
 }
 
 // Rasterizes image b; inner steps use parallel_for.
@@ -232,7 +234,12 @@ void RasterizeImage(const RasterizeParams& p, const float* vertices,
                     const int32_t* triangles, int64_t b,
                     const ParallelForFn& parallel_for, int32_t* triangle_ids,
                     float* barycentrics, float* depth) {
-  ImageWorkspace ws;
+  // Reused by later calls on this thread: no fresh pages to fault in per
+  // image (a 70k-triangle mesh needs about 3 MB).
+  // (The lambdas below must see this thread's workspace, hence the plain
+  // reference: a thread_local named inside a lambda is the running thread's.)
+  thread_local ImageWorkspace thread_workspace;
+  ImageWorkspace& ws = thread_workspace;
   AllocateWorkspace(p, &ws);
   const float* image_vertices =
       vertices + b * static_cast<int64_t>(p.num_vertices) * p.vertex_dim;

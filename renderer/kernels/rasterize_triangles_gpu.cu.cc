@@ -107,6 +107,7 @@ __global__ void RasterKernel(RasterizeParams p, const int32_t* triangles,
                    &r1)) {
     return;
   }
+  const double inv_area = __ddiv_rn(1.0, area);
   const int64_t image = b * p.image_height * static_cast<int64_t>(p.image_width);
   for (int r = r0; r <= r1; ++r) {
     for (int c = c0; c <= c1; ++c) {
@@ -117,10 +118,10 @@ __global__ void RasterKernel(RasterizeParams p, const int32_t* triangles,
                               ? (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0)
                               : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
       if (!covers) continue;
-      const double z = __dadd_rn(
-          __dadd_rn(__dmul_rn(__ddiv_rn(e0, area), v0.z),
-                    __dmul_rn(__ddiv_rn(e1, area), v1.z)),
-          __dmul_rn(__ddiv_rn(e2, area), v2.z));
+      const double z = __dmul_rn(
+          __dadd_rn(__dadd_rn(__dmul_rn(e0, v0.z), __dmul_rn(e1, v1.z)),
+                    __dmul_rn(e2, v2.z)),
+          inv_area);
       if (!(z >= -1.0 && z <= 1.0)) continue;
       const int64_t pixel = image + r * static_cast<int64_t>(p.image_width) + c;
       if (pass == 0) {
@@ -158,18 +159,17 @@ __global__ void ResolveKernel(RasterizeParams p, const int32_t* triangles,
   const double e0 = Edge(v1.px, v1.py, v2.px, v2.py, c, r);
   const double e1 = Edge(v2.px, v2.py, v0.px, v0.py, c, r);
   const double e2 = Edge(v0.px, v0.py, v1.px, v1.py, c, r);
-  const double l0 = __ddiv_rn(e0, area), l1 = __ddiv_rn(e1, area),
-               l2 = __ddiv_rn(e2, area);
-  const double p0 = __dmul_rn(l0, v0.inv_w), p1 = __dmul_rn(l1, v1.inv_w),
-               p2 = __dmul_rn(l2, v2.inv_w);
-  const double s = __dadd_rn(__dadd_rn(p0, p1), p2);
+  const double p0 = __dmul_rn(e0, v0.inv_w), p1 = __dmul_rn(e1, v1.inv_w),
+               p2 = __dmul_rn(e2, v2.inv_w);
+  const double inv_sum = __ddiv_rn(1.0, __dadd_rn(__dadd_rn(p0, p1), p2));
   triangle_ids[i] = t;
-  bary[0] = static_cast<float>(__ddiv_rn(p0, s));
-  bary[1] = static_cast<float>(__ddiv_rn(p1, s));
-  bary[2] = static_cast<float>(__ddiv_rn(p2, s));
-  depth[i] = static_cast<float>(__dadd_rn(
-      __dadd_rn(__dmul_rn(l0, v0.z), __dmul_rn(l1, v1.z)),
-      __dmul_rn(l2, v2.z)));
+  bary[0] = static_cast<float>(__dmul_rn(p0, inv_sum));
+  bary[1] = static_cast<float>(__dmul_rn(p1, inv_sum));
+  bary[2] = static_cast<float>(__dmul_rn(p2, inv_sum));
+  depth[i] = static_cast<float>(__dmul_rn(
+      __dadd_rn(__dadd_rn(__dmul_rn(e0, v0.z), __dmul_rn(e1, v1.z)),
+                __dmul_rn(e2, v2.z)),
+      __ddiv_rn(1.0, area)));
 }
 
 int Blocks(int64_t n) {

@@ -1,4 +1,5 @@
-"""bfm: the 3D morphable face model (shape, expression, albedo bases, topology, landmarks, UVs, masks).
+"""bfm: the 3D morphable face model (shape, expression, albedo bases, topology,
+landmarks, UVs, masks).
 
     import bfm
     model = bfm.load('synthetic')   # or 'sfm', 'ict', or a converted .npz

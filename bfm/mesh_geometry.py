@@ -45,15 +45,16 @@ def triangle_normals(vertices, triangles, normalize=True):
 
 
 def vertex_normals(vertices, triangles):
-  """Area-weighted unit vertex normals of a batch of meshes with shared topology.
+  """Area-weighted unit vertex normals of meshes with a shared topology.
 
-  Each vertex normal is the normalised sum of the (area-weighted) right-hand
-  normals of the triangles around it, so with counter-clockwise-from-outside
-  triangles it points out of the surface. Differentiable w.r.t. vertices.
+  Each vertex normal is the normalised sum of the right-hand normals of the
+  triangles around it, weighted by triangle area, so with triangles
+  counter-clockwise seen from outside it points out of the surface.
+  Differentiable w.r.t. vertices.
 
   Args:
     vertices: [B, N, 3] float32 (or [N, 3], then the result is [N, 3]).
-    triangles: [T, 3] int32 vertex indices (NumPy or tensor).
+    triangles: [T, 3] int32 vertex indices (NumPy, or an eager tensor).
 
   Returns:
     [B, N, 3] float32 unit normals (zero for vertices used by no triangle).

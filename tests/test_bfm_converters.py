@@ -21,7 +21,8 @@ from bfm import sfm_reader
 
 DATA_DIR = bfm.default_data_dir()
 SFM_DIR = os.path.join(DATA_DIR, 'sfm')
-HAS_SFM = all(os.path.isfile(os.path.join(SFM_DIR, f)) for f in sfm_reader.FILES)
+HAS_SFM = all(
+    os.path.isfile(os.path.join(SFM_DIR, f)) for f in sfm_reader.FILES)
 
 
 # ---------------------------------------------------------------- writers

@@ -183,9 +183,14 @@ class MorphableModel:
 
   # ----------------------------------------------------------- TF methods
   def _constant(self, key, array):
-    """Flattened float32 constants, created once (eager) and reused."""
+    """Float32 constants, created once and reused.
+
+    Created under tf.init_scope() (eagerly) even when first needed inside a
+    tf.function, so the cached tensor is valid in every later graph.
+    """
     if key not in self._tf_cache:
-      self._tf_cache[key] = tf.constant(array)
+      with tf.init_scope():
+        self._tf_cache[key] = tf.constant(array)
     return self._tf_cache[key]
 
   def _combine(self, coeff, basis, key, arg):

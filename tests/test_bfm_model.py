@@ -327,6 +327,31 @@ class SyntheticFaceTest(tf.test.TestCase):
       side = np.sign(lm[k, 0])
       self.assertGreaterEqual(side * lm[k, 0], (side * v[band, 0]).max() - 1.0)
 
+  def test_works_in_tf_function_then_eagerly(self):
+    m = bfm.morphable_model.MorphableModel(
+        **{k: getattr(self.model, k) for k in (
+            'name', 'mean_shape', 'id_basis', 'exp_basis', 'mean_albedo',
+            'tex_basis', 'triangles', 'uv', 'landmarks68',
+            'contour_candidates', 'masks', 'symmetry')})  # empty TF cache
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, m.num_id]), tf.TensorSpec([None, m.num_exp])])
+    def shape_and_normals(id_c, exp_c):
+      verts = m.vertices(id_c, exp_c)
+      return verts, m.vertex_normals(verts)
+
+    id_c = tf.random.normal([2, m.num_id], seed=1)
+    exp_c = tf.zeros([2, m.num_exp])
+    verts, normals = shape_and_normals(id_c, exp_c)
+    self.assertAllClose(verts, m.vertices(id_c, exp_c), atol=1e-4)
+    self.assertAllClose(normals, m.vertex_normals(verts), atol=1e-5)
+    with tf.GradientTape() as tape:
+      tape.watch(id_c)
+      loss = tf.reduce_sum(m.landmarks(m.vertices(id_c))[..., 0])
+    grad = tape.gradient(loss, id_c)
+    expected = m.id_basis[:, m.landmarks68, 0].sum(1)
+    self.assertAllClose(grad, np.stack([expected] * 2), atol=1e-3)
+
   def test_albedo_has_dark_brows_and_red_lips(self):
     m = self.model
     a = m.mean_albedo[m.landmarks68]

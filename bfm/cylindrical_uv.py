@@ -33,13 +33,36 @@ def cylindrical_uv(mean_shape, margin=0.02):
   axis_x = 0.5 * (hi[0] + lo[0])
   axis_z = hi[2] - radius
   azimuth = np.arctan2(points[:, 0] - axis_x, points[:, 2] - axis_z)
-  arc = radius * azimuth
   height = points[:, 1]
-  span = max(arc.max() - arc.min(), height.max() - height.min())
-  scale = (1.0 - 2.0 * margin) / span
-  u = 0.5 + (arc - 0.5 * (arc.max() + arc.min())) * scale
-  v = 0.5 + (height - 0.5 * (height.max() + height.min())) * scale
-  return np.clip(np.stack([u, v], 1), 0.0, 1.0).astype(np.float32)
+
+  def fill(values):
+    lo, hi = values.min(), values.max()
+    return margin + (values - lo) * (1.0 - 2.0 * margin) / max(hi - lo, 1e-12)
+
+  uv = np.stack([fill(azimuth), fill(height)], 1)
+  return np.clip(uv, 0.0, 1.0).astype(np.float32)
+
+
+def texel_size_mm(mean_shape, uv, triangles, uv_size):
+  """Median surface length of one texel along u and along v, in mm.
+
+  Args:
+    mean_shape: [N, 3] mm; uv: [N, 2]; triangles: [T, 3]; uv_size: S.
+  Returns:
+    (mm per texel along u, mm per texel along v), from the edges that run
+    mostly along u (resp. v).
+  """
+  p = np.asarray(mean_shape, np.float64)
+  uv = np.asarray(uv, np.float64)
+  t = np.asarray(triangles)
+  edges = np.concatenate([t[:, [0, 1]], t[:, [1, 2]], t[:, [2, 0]]])
+  duv = (uv[edges[:, 1]] - uv[edges[:, 0]]) * uv_size
+  length = np.linalg.norm(p[edges[:, 1]] - p[edges[:, 0]], axis=1)
+  out = []
+  for axis in (0, 1):
+    along = np.abs(duv[:, axis]) > 3 * np.abs(duv[:, 1 - axis])
+    out.append(float(np.median(length[along] / np.abs(duv[along, axis]))))
+  return tuple(out)
 
 
 def uv_signed_areas(uv, triangles):

@@ -399,15 +399,26 @@ class DerivedGeometryTest(tf.test.TestCase):
     radius = 60.0
     points = np.stack([radius * np.sin(t), yy, radius * np.cos(t)],
                       -1).reshape(-1, 3)
-    uv = cylindrical_uv.cylindrical_uv(points, margin=0.0)
+    uv = cylindrical_uv.cylindrical_uv(points, margin=0.1)
     u, v = uv[:, 0].reshape(t.shape), uv[:, 1].reshape(t.shape)
-    arc_span = radius * (theta[-1] - theta[0])  # longer than the height
-    # u linear in the azimuth, v linear in height, same scale in mm, centred.
-    self.assertAllClose(np.diff(u, axis=1),
-                        np.full((9, 22), radius * step / arc_span), atol=1e-5)
-    self.assertAllClose(np.diff(v, axis=0), np.full((8, 23), 10 / arc_span),
-                        atol=1e-5)
-    self.assertAllClose([u.min(), u.max(), v.mean()], [0, 1, 0.5], atol=1e-5)
+    # u linear in the azimuth, v linear in height, each filling [0.1, 0.9].
+    self.assertAllClose(np.diff(u, axis=1), np.full((9, 22), 0.8 / 22),
+                        atol=1e-6)
+    self.assertAllClose(np.diff(v, axis=0), np.full((8, 23), 0.8 / 8),
+                        atol=1e-6)
+    self.assertAllClose([u.min(), u.max(), v.min(), v.max()],
+                        [0.1, 0.9, 0.1, 0.9], atol=1e-6)
+    # Texel sizes: arc length of one azimuth step over its texels, etc.
+    tris = []
+    for r in range(8):
+      for c in range(22):
+        a, b = r * 23 + c, r * 23 + c + 1
+        tris += [(a, b, b + 23), (a, b + 23, a + 23)]
+    su, sv = cylindrical_uv.texel_size_mm(points, uv, np.array(tris), 100)
+    chord = 2 * radius * np.sin(step / 2)
+    texels_u, texels_v = 0.8 / 22 * 100, 0.8 / 8 * 100  # per grid step
+    self.assertAllClose([su, sv], [chord / texels_u, 10 / texels_v],
+                        rtol=1e-4)
 
   def test_polygon_and_polyline_helpers(self):
     square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)

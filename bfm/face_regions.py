@@ -93,9 +93,9 @@ def nose_polygon(landmarks_xy):
   below = base - 0.25 * max(tip - base, 1e-6)
   return np.array([
       [cx - 0.35 * half, top], [cx + 0.35 * half, top],
-      [cx + 0.8 * half, tip + 0.5 * (top - tip) * 0.5], [cx + half, tip],
+      [cx + 0.8 * half, tip + 0.25 * (top - tip)], [cx + half, tip],
       [cx + 0.8 * half, below], [cx - 0.8 * half, below], [cx - half, tip],
-      [cx - 0.8 * half, tip + 0.5 * (top - tip) * 0.5]
+      [cx - 0.8 * half, tip + 0.25 * (top - tip)]
   ])
 
 

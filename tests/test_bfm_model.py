@@ -243,22 +243,20 @@ class ModelTest(tf.test.TestCase, parameterized.TestCase):
     off = gram - np.diag(np.diag(gram))
     self.assertLess(np.abs(off).max() / gram.max(), 1e-5)
 
-  def test_ict_and_sfm_sizes(self):
-    if HAS_SFM:
-      sfm = bfm.load('sfm')
-      self.assertEqual(
-          (sfm.num_vertices, sfm.num_triangles, sfm.num_id, sfm.num_exp,
-           sfm.num_tex), (3448, 6736, 63, 6, 0))
-      self.assertEqual(sfm.exp_names, ['anger', 'disgust', 'fear',
-                                       'happiness', 'sadness', 'surprise'])
-    if HAS_ICT:
-      ict = bfm.load('ict')
-      self.assertEqual((ict.num_vertices, ict.num_id, ict.num_exp,
-                        ict.num_tex), (6706, 100, 53, 0))
-      # Centimetres became millimetres: the face is ~15 cm wide.
-      self.assertBetween(np.ptp(ict.mean_shape[:, 0]), 120, 200)
-    if not (HAS_SFM or HAS_ICT):
-      raise unittest.SkipTest('neither sfm nor ict data under %s' % DATA_DIR)
+  def test_sfm_sizes(self):
+    sfm = _load('sfm', HAS_SFM)
+    self.assertEqual((sfm.num_vertices, sfm.num_triangles, sfm.num_id,
+                      sfm.num_exp, sfm.num_tex), (3448, 6736, 63, 6, 0))
+    self.assertEqual(sfm.exp_names, ['anger', 'disgust', 'fear', 'happiness',
+                                     'sadness', 'surprise'])
+    self.assertIn(sfm.landmarks68[30], [114])  # ibug 31 = SFM vertex 114
+
+  def test_ict_sizes_and_units(self):
+    ict = _load('ict', HAS_ICT)
+    self.assertEqual((ict.num_vertices, ict.num_id, ict.num_exp, ict.num_tex),
+                     (6706, 100, 53, 0))
+    # Centimetres became millimetres: the face is ~15 cm wide.
+    self.assertBetween(np.ptp(ict.mean_shape[:, 0]), 120, 200)
 
 
 class SyntheticFaceTest(tf.test.TestCase):

@@ -180,8 +180,8 @@ def _on_boundary(closest, triangle_ids, vertices, triangles, boundary, tol):
 
 def icp(source_points, target, initial=None, mode='point_to_plane',
         max_iterations=100, rotation_tolerance_deg=1e-6,
-        translation_tolerance=1e-6, max_correspondence_distance=None,
-        reject_boundary=True):
+        translation_tolerance=1e-6, rms_tolerance=1e-5,
+        max_correspondence_distance=None, reject_boundary=True):
   """Rigid ICP of a point set to a triangle mesh's surface.
 
   Each iteration finds, for every (currently transformed) source point, its
@@ -190,7 +190,11 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
   = linearised least squares of the distances along the closest triangles'
   normals (Chen & Medioni 1992), re-orthonormalised by Rodrigues' formula.
   Stops when the update rotates less than rotation_tolerance_deg AND moves
-  less than translation_tolerance (mm), or after max_iterations.
+  less than translation_tolerance (mm), or when the RMS distance changed by
+  less than rms_tolerance (relative) since the previous iteration (with noisy
+  scans the closest-triangle assignment makes the update jitter at the
+  1e-3 degree / 1e-3 mm level forever while the RMS is stationary to 1e-6),
+  or after max_iterations.
 
   Args:
     source_points: [M, 3] points to move (e.g. cropped scan vertices), mm.
@@ -198,7 +202,8 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
     initial: SimilarityTransform to start from (its scale is kept fixed).
     mode: 'point_to_plane' or 'point_to_point'.
     max_iterations: iteration cap.
-    rotation_tolerance_deg, translation_tolerance: convergence thresholds.
+    rotation_tolerance_deg, translation_tolerance, rms_tolerance: convergence
+      thresholds (degrees, mm, relative).
     max_correspondence_distance: if set, pairs farther apart (mm) are ignored
       in the update (not in the reported RMS).
     reject_boundary: ignore, in the update, source points whose closest point
@@ -233,6 +238,10 @@ def icp(source_points, target, initial=None, mode='point_to_plane',
     moved = transform.apply(source_points)
     sq, ids, closest = target.query(moved)
     history.append(float(np.sqrt(np.mean(sq))))
+    if (len(history) >= 2 and
+        abs(history[-2] - history[-1]) <= rms_tolerance * history[-2]):
+      converged = True  # this iteration only measured: not counted
+      return IcpResult(transform, iteration - 1, converged, history)
     keep = np.ones(moved.shape[0], bool)
     if max_correspondence_distance is not None:
       keep = sq <= max_correspondence_distance**2

@@ -3,12 +3,14 @@
 Three interchangeable backends answer the same query, "for every point, the
 closest point on the union of the mesh's triangles":
 - 'igl': libigl's AABB tree (`igl.AABB`), fast (C++); used when importable.
-- 'kdtree': scipy cKDTree over triangle centroids to shortlist candidates plus
-  the exact vectorised point-triangle distance below. It is exact, not
-  approximate: with R = the largest centroid-to-corner distance of any
-  triangle, a triangle whose centroid is at distance D from the point is at
-  least D - R away, so every triangle that can beat the best candidate found is
-  fetched by a ball query of radius (best + R).
+- 'kdtree': scipy cKDTrees over triangle centroids to shortlist candidates
+  plus the exact vectorised point-triangle distance below. It is exact, not
+  approximate: a triangle whose centroid is at distance D from the point and
+  whose corners are within R of its centroid is at least D - R away. The
+  triangles are grouped by R (classes a factor 2 apart, one tree each, so a
+  few big triangles do not weaken the bound for all); per class the shortlist
+  (k nearest centroids) is widened until the best distance found so far is
+  <= D_k - R_class.
 - 'brute': every point against every triangle (chunked). For tests.
 
 All distances are in the units of the inputs (millimetres in this project).
@@ -142,9 +144,16 @@ class MeshDistance:
       self._tree.init(self.vertices, self.triangles)
     elif backend == 'kdtree':
       centroids = self._corners.mean(axis=1)
-      self._radius = float(
-          np.sqrt(np.max(np.sum((self._corners - centroids[:, None])**2, -1))))
-      self._tree = spatial.cKDTree(centroids)
+      radii = np.sqrt(
+          np.max(np.sum((self._corners - centroids[:, None])**2, -1), -1))
+      unit = max(float(np.median(radii)), 1e-300)
+      group = np.floor(np.log2(np.maximum(radii / unit, 1.0))).astype(int)
+      self._classes = []  # (triangle ids, radius bound, tree), biggest first
+      for g in np.unique(group):
+        members = np.flatnonzero(group == g)
+        self._classes.append((members, float(radii[members].max()),
+                              spatial.cKDTree(centroids[members])))
+      self._classes.sort(key=lambda c: -c[0].size)
 
   def query(self, points):
     """Closest points on the surface.
@@ -197,30 +206,37 @@ class MeshDistance:
     return tuple(out)
 
   def _query_kdtree(self, points, first_k=16, chunk_elements=1_000_000):
-    """Shortlist by centroid distance, widening k until provably exact."""
-    num_triangles = self.triangles.shape[0]
-    sq = np.empty(points.shape[0])
-    ids = np.empty(points.shape[0], np.int64)
-    closest = np.empty_like(points)
-    todo = np.arange(points.shape[0])
-    k = min(first_k, num_triangles)
-    while todo.size:
-      step = max(1, chunk_elements // k)
-      still = []
-      for start in range(0, todo.size, step):
-        rows = todo[start:start + step]
-        p = points[rows]
-        centroid_dist, cand = self._tree.query(p, k=k)
-        centroid_dist = centroid_dist.reshape(p.shape[0], k)
-        cand = cand.reshape(p.shape[0], k)
-        s, i, c = self._exact(p, cand)
-        sq[rows], ids[rows], closest[rows] = s, i, c
-        if k < num_triangles:
-          # A triangle outside the shortlist is at least (D_k - R) away.
-          unresolved = np.sqrt(s) > centroid_dist[:, -1] - self._radius
-          still.append(rows[unresolved])
-      todo = np.concatenate(still) if still else np.zeros([0], np.int64)
-      k = min(4 * k, num_triangles)
+    """Per radius class: shortlist by centroid distance, widening k until
+    no triangle outside the shortlist can beat the best distance so far."""
+    sq = np.full(points.shape[0], np.inf)
+    ids = np.zeros(points.shape[0], np.int64)
+    closest = np.zeros_like(points)
+    for members, radius, tree in self._classes:
+      todo = np.arange(points.shape[0])
+      k = min(first_k, members.size)
+      while todo.size:
+        step = max(1, chunk_elements // k)
+        still = []
+        for start in range(0, todo.size, step):
+          rows = todo[start:start + step]
+          p = points[rows]
+          centroid_dist, cand = tree.query(p, k=k)
+          centroid_dist = centroid_dist.reshape(p.shape[0], k)
+          best = np.sqrt(sq[rows])
+          # Points where even the nearest centroid of the class cannot win.
+          hopeless = best <= centroid_dist[:, 0] - radius
+          work = np.flatnonzero(~hopeless)
+          if work.size:
+            cand = members[cand.reshape(p.shape[0], k)[work]]
+            s, i, c = self._exact(p[work], cand)
+            better = s < sq[rows[work]]
+            upd = rows[work[better]]
+            sq[upd], ids[upd], closest[upd] = s[better], i[better], c[better]
+          if k < members.size:
+            unresolved = np.sqrt(sq[rows]) > centroid_dist[:, -1] - radius
+            still.append(rows[unresolved & ~hopeless])
+        todo = np.concatenate(still) if still else np.zeros([0], np.int64)
+        k = min(4 * k, members.size)
     return sq, ids, closest
 
 

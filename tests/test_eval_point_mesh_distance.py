@@ -135,7 +135,7 @@ class MeshDistanceTest(tf.test.TestCase, parameterized.TestCase):
     d = pmd.MeshDistance(vertices, triangles, backend).distances(points)
     self.assertAllClose(d, np.zeros(80), atol=1e-7)
 
-  def test_kdtree_exact_far_from_a_fine_mesh(self):
+  def test_kdtree_exact_far_from_a_fine_mesh_with_big_triangles(self):
     # Far points force the shortlist to widen; must still be exact.
     x, y = np.meshgrid(np.linspace(0, 10, 30), np.linspace(0, 10, 30))
     vertices = np.stack([x.ravel(), y.ravel(), np.sin(x.ravel())], 1)
@@ -145,7 +145,12 @@ class MeshDistanceTest(tf.test.TestCase, parameterized.TestCase):
                   idx[1:, 1:].ravel()], 1),
         np.stack([idx[:-1, :-1].ravel(), idx[1:, 1:].ravel(),
                   idx[1:, :-1].ravel()], 1)])
-    points = np.random.default_rng(0).uniform(-20, 30, (300, 3))
+    # Plus a few huge triangles (kept out of the KD-tree, checked apart).
+    rng = np.random.default_rng(0)
+    big = rng.uniform(-40, 50, (9, 3))
+    triangles = np.concatenate([triangles, 900 + np.arange(9).reshape(3, 3)])
+    vertices = np.concatenate([vertices, big])
+    points = rng.uniform(-20, 30, (300, 3))
     brute = pmd.MeshDistance(vertices, triangles, 'brute').distances(points)
     kd = pmd.MeshDistance(vertices, triangles, 'kdtree').distances(points)
     self.assertAllClose(kd, brute, atol=1e-9)

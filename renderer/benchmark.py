@@ -15,7 +15,9 @@ median wall time of several runs in milliseconds:
     kernel Chen20 uses), compiled here into a temporary folder with the
     tf.sysconfig flags and -O3 (its shipped library does not load on TF 2.21);
     one image per call, so batch 27 is 27 calls in one tf.function.
-The last line is ratio_vs_tfg_224_fwd: ours_fwd_224_b1 / tfg_fwd_224_b1.
+Batch-1 forward figures of ours and tfg are measured interleaved (fair under
+uneven machine load). The last line is ratio_vs_tfg_224_fwd: ours_fwd_224_b1
+/ tfg_fwd_224_b1.
 """
 
 import os
@@ -61,17 +63,25 @@ def grid_mesh(batch, grid=GRID, extent=0.9, seed=0):
   return np.stack(vertices).astype(np.float32), triangles
 
 
-def median_ms(fn):
-  """Median wall time of fn() in milliseconds (after one warm-up run)."""
-  fn()
-  times = []
-  start = time.perf_counter()
-  while len(times) < 3 or (len(times) < MAX_RUNS and
-                           time.perf_counter() - start < SECONDS_PER_FIGURE):
-    t0 = time.perf_counter()
+def median_ms(*fns):
+  """Median wall times of each fn() in milliseconds, runs interleaved.
+
+  Interleaving keeps a comparison fair when other processes load the machine
+  unevenly over time. One warm-up run each.
+  """
+  for fn in fns:
     fn()
-    times.append(time.perf_counter() - t0)
-  return 1000.0 * float(np.median(times))
+  times = [[] for _ in fns]
+  start = time.perf_counter()
+  while len(times[0]) < 3 or (
+      len(times[0]) < MAX_RUNS and
+      time.perf_counter() - start < SECONDS_PER_FIGURE * len(fns)):
+    for fn, fn_times in zip(fns, times):
+      t0 = time.perf_counter()
+      fn()
+      fn_times.append(time.perf_counter() - t0)
+  medians = [1000.0 * float(np.median(t)) for t in times]
+  return medians[0] if len(fns) == 1 else medians
 
 
 def build_tfg_rasterizer(folder):
@@ -90,9 +100,8 @@ def build_tfg_rasterizer(folder):
 
 
 def main():
-  print('tensorflow %s, %d CPU cores visible, intra-op threads %d' %
-        (tf.__version__, os.cpu_count(),
-         tf.config.threading.get_intra_op_parallelism_threads()))
+  print('tensorflow %s, %d CPU cores visible' % (tf.__version__,
+                                                os.cpu_count()))
   results = {}
 
   def report(name, ms, note=''):
@@ -100,25 +109,60 @@ def main():
     print('%s: %.2f ms%s' % (name, ms, note), flush=True)
 
   clip_all, triangles = grid_mesh(max(BATCHES))
+  tris = tf.constant(triangles)
   print('mesh: %d vertices, %d triangles' % (clip_all.shape[1],
                                              triangles.shape[0]))
+  folder = tempfile.mkdtemp()
+  try:
+    tfg_rasterize = build_tfg_rasterizer(folder)
+  except (subprocess.CalledProcessError, OSError, ImportError,
+          tf.errors.NotFoundError) as e:
+    print('tfg rasterizer could not be built: %s' % e, file=sys.stderr)
+    tfg_rasterize = None
+
+  def tfg_images(clip, size):
+    return [tfg_rasterize(clip[b], tris, image_width=size, image_height=size,
+                          num_layers=1, face_culling_mode=0)[2]
+            for b in range(clip.shape[0])]
+
+  # Forward.
   for size in SIZES:
     for batch in BATCHES:
       clip = tf.constant(clip_all[:batch])
-      tris = tf.constant(triangles)
-      frags = rasterize_op.rasterize(clip, tris, (size, size))
       if batch == 1:
-        print('coverage_%d: %.3f' %
-              (size, float(tf.reduce_mean(
-                  tf.cast(frags.triangle_ids >= 0, tf.float32)))))
-      ms = median_ms(lambda: rasterize_op.rasterize(  # pylint: disable=cell-var-from-loop
-          clip, tris, (size, size)).depth.numpy())
+        frags = rasterize_op.rasterize(clip, tris, (size, size))
+        print('coverage_%d: %.3f' % (size, float(tf.reduce_mean(
+            tf.cast(frags.triangle_ids >= 0, tf.float32)))))
+
+      def ours(clip=clip, size=size):
+        return rasterize_op.rasterize(clip, tris, (size, size)).depth.numpy()
+
+      if batch == 1 and tfg_rasterize is not None:
+        # Ours and tensorflow-graphics' kernel interleaved.
+        def theirs(clip=clip, size=size):
+          return [z.numpy() for z in tfg_images(clip, size)]
+
+        ms, tfg_ms = median_ms(ours, theirs)
+        report('ours_fwd_%d_b1' % size, ms)
+        report('tfg_fwd_%d_b1' % size, tfg_ms)
+        continue
+      ms = median_ms(ours)
       note = ''
       if batch > 1:
         one = results['ours_fwd_%d_b1' % size]
         note = ' (%.2f ms per image; %.1f x one image)' % (ms / batch, ms / one)
       report('ours_fwd_%d_b%d' % (size, batch), ms, note)
 
+  if tfg_rasterize is not None:
+    batch, size = max(BATCHES), SIZES[0]
+    clip = tf.constant(clip_all[:batch])
+    tfg_batch = tf.function(lambda: tfg_images(clip, size))
+    ms = median_ms(lambda: [z.numpy() for z in tfg_batch()])
+    report('tfg_fwd_%d_b%d' % (size, batch), ms,
+           ' (one call per image in a tf.function; %.1f x one image)' %
+           (ms / results['tfg_fwd_%d_b1' % size]))
+
+  # Forward and backward through the differentiable renderer.
   colors = tf.constant(np.random.RandomState(1).rand(
       *clip_all.shape[:2], 3).astype(np.float32))
   for size in SIZES:
@@ -145,40 +189,11 @@ def main():
         note = ' (%.2f ms per image; %.1f x one image)' % (ms / batch, ms / one)
       report('ours_fwd_bwd_%d_b%d' % (size, batch), ms, note)
 
-  with tempfile.TemporaryDirectory() as folder:
-    try:
-      tfg_rasterize = build_tfg_rasterizer(folder)
-    except (subprocess.CalledProcessError, OSError, ImportError,
-            tf.errors.NotFoundError) as e:
-      print('tfg rasterizer could not be built: %s' % e, file=sys.stderr)
-      print('ratio_vs_tfg_224_fwd: nan')
-      return
-    tris = tf.constant(triangles)
-    for size in SIZES:
-      one_image = tf.constant(clip_all[0])
-
-      def tfg_one(vertices=one_image, size=size):
-        return tfg_rasterize(vertices, tris, image_width=size,
-                             image_height=size, num_layers=1,
-                             face_culling_mode=0)
-
-      ms = median_ms(lambda: tfg_one()[2].numpy())  # pylint: disable=cell-var-from-loop
-      report('tfg_fwd_%d_b1' % size, ms)
-    batch = max(BATCHES)
-    size = SIZES[0]
-    clip = tf.constant(clip_all[:batch])
-
-    @tf.function
-    def tfg_batch():
-      return [tfg_rasterize(clip[b], tris, image_width=size,
-                            image_height=size, num_layers=1,
-                            face_culling_mode=0)[2] for b in range(batch)]
-
-    ms = median_ms(lambda: [z.numpy() for z in tfg_batch()])
-    report('tfg_fwd_%d_b%d' % (size, batch), ms,
-           ' (%.1f x one image)' % (ms / results['tfg_fwd_%d_b1' % size]))
-  print('ratio_vs_tfg_224_fwd: %.3f' %
-        (results['ours_fwd_224_b1'] / results['tfg_fwd_224_b1']))
+  if tfg_rasterize is None:
+    print('ratio_vs_tfg_224_fwd: nan')
+  else:
+    print('ratio_vs_tfg_224_fwd: %.3f' %
+          (results['ours_fwd_224_b1'] / results['tfg_fwd_224_b1']))
 
 
 if __name__ == '__main__':

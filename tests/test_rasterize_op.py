@@ -248,6 +248,22 @@ class RasterizeOpTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(tf.errors.InvalidArgumentError, message):
       rasterize_op.rasterize(clip, triangles, (4, 4))
 
+  def test_reports_first_bad_value_of_large_inputs(self):
+    # Inputs are checked in parallel blocks; the first bad element is named.
+    clip = np.ones([2, 60000, 4], np.float32)
+    clip[1, 50000, 1] = np.inf
+    clip[1, 20000, 3] = np.nan
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                r'\(nan\) at \[1, 20000, 3\]'):
+      rasterize_op.rasterize(clip, [[0, 1, 2]], (4, 4))
+    triangles = np.zeros([30000, 3], np.int32)
+    triangles[25000, 1] = 60000
+    triangles[9000, 2] = -7
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                r'triangles\[9000, 2\] = -7 is out of range'):
+      rasterize_op.rasterize(np.ones([1, 60000, 4], np.float32), triangles,
+                             (4, 4))
+
   @parameterized.parameters(((0, 4),), ((4, 0),), ((-1, 4),), ((4,),),
                             ((4.0, 4),), (None,))
   def test_bad_image_size(self, size):

@@ -16,7 +16,9 @@
 #include "rasterize_triangles_core.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -25,10 +27,14 @@ namespace {
 
 constexpr int kBandRows = 8;
 
+// A vertex in pixel space; x = y = NaN when w <= 0 (so that any triangle
+// using it gets a NaN area and is dropped).
+struct ScreenVertex {
+  double x, y, z, inv_w;
+};
+
 struct ImageWorkspace {
-  // Per vertex, pixel space.
-  std::vector<double> px, py, z, inv_w;
-  std::vector<uint8_t> w_positive;
+  std::vector<ScreenVertex> vertices;
   // Per triangle: clamped bounding box of covered pixel centres, x0 > x1 when
   // the triangle is not drawn; 1 / signed pixel-space area.
   std::vector<int32_t> bbox;  // [T, 4]: x0, x1, y0, y1
@@ -50,17 +56,18 @@ void TransformVertices(const RasterizeParams& p, const float* vertices,
   for (int64_t n = begin; n < end; ++n) {
     const float* v = vertices + n * p.vertex_dim;
     const double w = p.vertex_dim == 4 ? static_cast<double>(v[3]) : 1.0;
-    ws->w_positive[n] = w > 0.0;
+    ScreenVertex& out = ws->vertices[n];
     if (!(w > 0.0)) {
-      ws->px[n] = ws->py[n] = ws->z[n] = ws->inv_w[n] = 0.0;
+      out.x = out.y = std::numeric_limits<double>::quiet_NaN();
+      out.z = out.inv_w = 0.0;
       continue;
     }
     const double x_ndc = static_cast<double>(v[0]) / w;
     const double y_ndc = static_cast<double>(v[1]) / w;
-    ws->px[n] = (x_ndc + 1.0) * half_w - 0.5;
-    ws->py[n] = (1.0 - y_ndc) * half_h - 0.5;
-    ws->z[n] = static_cast<double>(v[2]) / w;
-    ws->inv_w[n] = 1.0 / w;
+    out.x = (x_ndc + 1.0) * half_w - 0.5;
+    out.y = (1.0 - y_ndc) * half_h - 0.5;
+    out.z = static_cast<double>(v[2]) / w;
+    out.inv_w = 1.0 / w;
   }
 }
 
@@ -74,12 +81,11 @@ inline bool CentreRange(double lo, double hi, int size, int32_t* first,
   lo = std::max(lo, 0.0);
   hi = std::min(hi, static_cast<double>(size - 1));
   int32_t f = static_cast<int32_t>(lo);  // Truncation = floor for lo >= 0.
-  if (f < lo) ++f;                       // ceil
+  f += static_cast<int32_t>(static_cast<double>(f) < lo);  // ceil
   const int32_t l = static_cast<int32_t>(hi);  // floor for hi >= 0.
-  if (f > l) return false;
   *first = f;
   *last = l;
-  return true;
+  return f <= l;
 }
 
 inline double Min3(double a, double b, double c) {
@@ -98,16 +104,14 @@ void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
     int32_t* box = &ws->bbox[4 * t];
     box[0] = 1;
     box[1] = 0;  // Empty unless set below.
-    const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
-                  i2 = triangles[3 * t + 2];
-    if (!(ws->w_positive[i0] & ws->w_positive[i1] & ws->w_positive[i2])) {
-      continue;
-    }
-    const double x0 = ws->px[i0], y0 = ws->py[i0];
-    const double x1 = ws->px[i1], y1 = ws->py[i1];
-    const double x2 = ws->px[i2], y2 = ws->py[i2];
+    const ScreenVertex& v0 = ws->vertices[triangles[3 * t]];
+    const ScreenVertex& v1 = ws->vertices[triangles[3 * t + 1]];
+    const ScreenVertex& v2 = ws->vertices[triangles[3 * t + 2]];
+    const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
+                 y2 = v2.y;
     const double area = Edge(x0, y0, x1, y1, x2, y2);
-    // Front faces are counter-clockwise in NDC: negative area with y down.
+    // NaN when a vertex has w <= 0. Front faces are counter-clockwise in NDC:
+    // negative area with y down.
     if (area == 0.0 || !std::isfinite(area) ||
         (p.cull_backfaces && area > 0.0)) {
       continue;
@@ -155,15 +159,18 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
   const int num_pixels = (r_end - r_begin) * W;
   std::vector<double> zbuf(num_pixels, std::numeric_limits<double>::infinity());
   std::vector<int32_t> ibuf(num_pixels, -1);
+  // Perspective weights e_i / w_i of the current winner, [num_pixels, 3].
+  std::vector<double> wbuf(3 * num_pixels);
 
   for (int64_t k = ws.band_start[band]; k < ws.band_start[band + 1]; ++k) {
     const int32_t t = ws.band_items[k];
     const int32_t* box = &ws.bbox[4 * t];
-    const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
-                  i2 = triangles[3 * t + 2];
-    const double x0 = ws.px[i0], y0 = ws.py[i0], z0 = ws.z[i0];
-    const double x1 = ws.px[i1], y1 = ws.py[i1], z1 = ws.z[i1];
-    const double x2 = ws.px[i2], y2 = ws.py[i2], z2 = ws.z[i2];
+    const ScreenVertex& v0 = ws.vertices[triangles[3 * t]];
+    const ScreenVertex& v1 = ws.vertices[triangles[3 * t + 1]];
+    const ScreenVertex& v2 = ws.vertices[triangles[3 * t + 2]];
+    const double x0 = v0.x, y0 = v0.y, z0 = v0.z;
+    const double x1 = v1.x, y1 = v1.y, z1 = v1.z;
+    const double x2 = v2.x, y2 = v2.y, z2 = v2.z;
     const double inv_area = ws.inv_area[t];
     const int r0 = std::max<int>(box[2], r_begin);
     const int r1 = std::min<int>(box[3], r_end - 1);
@@ -171,6 +178,7 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
       const double py = r;
       double* zrow = &zbuf[(r - r_begin) * W];
       int32_t* irow = &ibuf[(r - r_begin) * W];
+      double* wrow = &wbuf[3 * (r - r_begin) * W];
       for (int c = box[0]; c <= box[1]; ++c) {
         const double px = c;
         const double e0 = Edge(x1, y1, x2, y2, px, py);
@@ -182,6 +190,11 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
         if (z < zrow[c]) {
           zrow[c] = z;
           irow[c] = t;
+          // Perspective-correct: screen-space weights e_i divided by w_i
+          // (normalised below; the common factor 1 / area cancels).
+          wrow[3 * c] = e0 * v0.inv_w;
+          wrow[3 * c + 1] = e1 * v1.inv_w;
+          wrow[3 * c + 2] = e2 * v2.inv_w;
         }
       }
     }
@@ -199,17 +212,9 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
         depth_out[pixel] = 1.0f;
         continue;
       }
-      const int32_t i0 = triangles[3 * t], i1 = triangles[3 * t + 1],
-                    i2 = triangles[3 * t + 2];
-      const double px = c, py = r;
-      const double e0 = Edge(ws.px[i1], ws.py[i1], ws.px[i2], ws.py[i2], px, py);
-      const double e1 = Edge(ws.px[i2], ws.py[i2], ws.px[i0], ws.py[i0], px, py);
-      const double e2 = Edge(ws.px[i0], ws.py[i0], ws.px[i1], ws.py[i1], px, py);
-      // Perspective-correct: screen-space weights e_i divided by w_i,
-      // normalised (the common factor 1 / area cancels).
-      const double p0 = e0 * ws.inv_w[i0];
-      const double p1 = e1 * ws.inv_w[i1];
-      const double p2 = e2 * ws.inv_w[i2];
+      const double p0 = wbuf[3 * local];
+      const double p1 = wbuf[3 * local + 1];
+      const double p2 = wbuf[3 * local + 2];
       const double inv_sum = 1.0 / (p0 + p1 + p2);
       bary[0] = static_cast<float>(p0 * inv_sum);
       bary[1] = static_cast<float>(p1 * inv_sum);
@@ -220,11 +225,7 @@ void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
 }
 
 void AllocateWorkspace(const RasterizeParams& p, ImageWorkspace* ws) {
-  ws->px.resize(p.num_vertices);
-  ws->py.resize(p.num_vertices);
-  ws->z.resize(p.num_vertices);
-  ws->inv_w.resize(p.num_vertices);
-  ws->w_positive.resize(p.num_vertices);
+  ws->vertices.resize(p.num_vertices);
   ws->bbox.resize(4 * static_cast<int64_t>(p.num_triangles));
   ws->inv_area.resize(p.num_triangles);
 }
@@ -303,19 +304,66 @@ ParallelForFn SerialParallelFor() {
   };
 }
 
-int64_t FindNonFinite(const float* data, int64_t size) {
-  for (int64_t i = 0; i < size; ++i) {
-    if (!std::isfinite(data[i])) return i;
-  }
-  return -1;
+namespace {
+
+constexpr int64_t kCheckBlock = 1 << 14;
+
+// Runs first_bad(begin, end) (index of the first bad element in [begin, end)
+// or -1) over blocks in parallel; returns the smallest bad index or -1.
+int64_t FindFirst(int64_t size, const ParallelForFn& parallel_for,
+                  const std::function<int64_t(int64_t, int64_t)>& first_bad) {
+  const int64_t num_blocks = (size + kCheckBlock - 1) / kCheckBlock;
+  std::atomic<int64_t> first(std::numeric_limits<int64_t>::max());
+  parallel_for(num_blocks, 2 * kCheckBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t bad = first_bad(block * kCheckBlock,
+                                    std::min(size, (block + 1) * kCheckBlock));
+      if (bad < 0) continue;
+      int64_t current = first.load();
+      while (bad < current && !first.compare_exchange_weak(current, bad)) {
+      }
+      return;  // Later blocks of this range can only be larger.
+    }
+  });
+  const int64_t result = first.load();
+  return result == std::numeric_limits<int64_t>::max() ? -1 : result;
+}
+
+}  // namespace
+
+int64_t FindNonFinite(const float* data, int64_t size,
+                      const ParallelForFn& parallel_for) {
+  return FindFirst(size, parallel_for, [data](int64_t begin, int64_t end) {
+    // Branch-free test first (vectorizes): exponent bits all ones.
+    uint32_t any = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, data + i, sizeof(bits));
+      any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!any) return int64_t{-1};
+    for (int64_t i = begin; i < end; ++i) {
+      if (!std::isfinite(data[i])) return i;
+    }
+    return int64_t{-1};
+  });
 }
 
 int64_t FindOutOfRange(const int32_t* indices, int64_t size,
-                       int64_t num_vertices) {
-  for (int64_t i = 0; i < size; ++i) {
-    if (indices[i] < 0 || indices[i] >= num_vertices) return i;
-  }
-  return -1;
+                       int64_t num_vertices,
+                       const ParallelForFn& parallel_for) {
+  return FindFirst(size, parallel_for, [=](int64_t begin, int64_t end) {
+    uint32_t any = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      any |= static_cast<uint32_t>(static_cast<int64_t>(indices[i]) < 0 ||
+                                   indices[i] >= num_vertices);
+    }
+    if (!any) return int64_t{-1};
+    for (int64_t i = begin; i < end; ++i) {
+      if (indices[i] < 0 || indices[i] >= num_vertices) return i;
+    }
+    return int64_t{-1};
+  });
 }
 
 void RasterizeTriangles(const RasterizeParams& params, const float* vertices,

@@ -36,11 +36,12 @@ using ParallelForFn = std::function<void(
 ParallelForFn SerialParallelFor();
 
 // Index of the first NaN or infinite value in data[0, size), or -1.
-int64_t FindNonFinite(const float* data, int64_t size);
+int64_t FindNonFinite(const float* data, int64_t size,
+                      const ParallelForFn& parallel_for);
 
 // Index of the first value outside [0, num_vertices) in indices[0, size), or -1.
 int64_t FindOutOfRange(const int32_t* indices, int64_t size,
-                       int64_t num_vertices);
+                       int64_t num_vertices, const ParallelForFn& parallel_for);
 
 struct RasterizeParams {
   int batch = 0;           // B

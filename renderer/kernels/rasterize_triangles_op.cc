@@ -165,16 +165,24 @@ class RasterizeTrianglesOp : public OpKernel {
     const Tensor& triangles = context->input(1);
     OP_REQUIRES_OK(context, CheckShapes(vertices, triangles, image_height_,
                                         image_width_));
+    auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
+    ParallelForFn parallel_for =
+        [workers](int64_t total, int64_t cost_per_unit,
+                  const std::function<void(int64_t, int64_t)>& work) {
+          workers->ParallelFor(total, cost_per_unit, work);
+        };
     const float* vertex_data = vertices.flat<float>().data();
-    const int64_t bad_value = FindNonFinite(vertex_data, vertices.NumElements());
+    const int64_t bad_value =
+        FindNonFinite(vertex_data, vertices.NumElements(), parallel_for);
     if (bad_value >= 0) {
       context->CtxFailure(
           NonFiniteError(vertices, bad_value, vertex_data[bad_value]));
       return;
     }
     const int32_t* triangle_data = triangles.flat<int32_t>().data();
-    const int64_t bad_index = FindOutOfRange(
-        triangle_data, triangles.NumElements(), vertices.dim_size(1));
+    const int64_t bad_index =
+        FindOutOfRange(triangle_data, triangles.NumElements(),
+                       vertices.dim_size(1), parallel_for);
     if (bad_index >= 0) {
       context->CtxFailure(OutOfRangeError(
           bad_index, triangle_data[bad_index], vertices.dim_size(1)));
@@ -185,13 +193,6 @@ class RasterizeTrianglesOp : public OpKernel {
                                             image_height_, image_width_, &ids,
                                             &barycentrics, &depth));
     if (vertices.dim_size(0) == 0) return;
-
-    auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
-    ParallelForFn parallel_for =
-        [workers](int64_t total, int64_t cost_per_unit,
-                  const std::function<void(int64_t, int64_t)>& work) {
-          workers->ParallelFor(total, cost_per_unit, work);
-        };
     RasterizeTriangles(Params(vertices, triangles, image_height_, image_width_,
                               cull_backfaces_, workers->NumThreads()),
                        vertex_data, triangle_data, parallel_for,

@@ -1,0 +1,103 @@
+"""The coarse regressor: VGG-16 + bias-free heads -> coefficient vector [B, D].
+
+Heads as Chen20 (cyj907/unsupervised-detail-layer face_model.py,
+CoarseModel.encoder3DMM): dense layers on fc7 without bias; identity and
+texture heads initialised from a truncated normal with stddev 0.002,
+expression, pose and lighting heads initialised to zero (so the first
+prediction is the mean face, frontal, under Chen20's ambient lighting offset,
+which renderer/shading.py adds). Images are resized to `input_size` first
+(Chen20 resizes to 224).
+"""
+
+import json
+import os
+
+import tensorflow as tf
+import keras
+
+from coarse import coefficients as coefficients_lib
+from coarse import vgg16
+
+CONFIG_FILE = 'coarse_config.json'
+
+
+class CoarseModel(keras.Model):
+  """images [B,H,W,3] float32 RGB in [0,1] -> coefficients [B, D] float32."""
+
+  def __init__(self, face_model, input_size=224, width=1.0, **kwargs):
+    super().__init__(**kwargs)
+    self.input_size = int(input_size)
+    self.width = float(width)
+    self.sizes = coefficients_lib.sizes(face_model)
+    self.backbone = vgg16.build(self.input_size, self.width, name='vgg16')
+    small = keras.initializers.TruncatedNormal(stddev=0.002)
+    zeros = keras.initializers.Zeros()
+    init = {'identity': small, 'texture': small, 'expression': zeros,
+            'pose': zeros, 'lighting': zeros}
+    self.heads = [
+        keras.layers.Dense(max(k, 1) if k else 1, use_bias=False,
+                           kernel_initializer=init[name], name='head_' + name)
+        for name, k in self.sizes.items()
+    ]
+
+  def config(self):
+    return {'input_size': self.input_size, 'width': self.width}
+
+  def features(self, images):
+    """fc7 features [B, F] of images [B,H,W,3] in [0,1]."""
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4 or images.shape[-1] != 3:
+      raise ValueError('CoarseModel: images must be [B,H,W,3], got %s' %
+                       images.shape)
+    if images.shape[1] != self.input_size or images.shape[2] != self.input_size:
+      images = tf.image.resize(images, [self.input_size, self.input_size])
+    return self.backbone(vgg16.preprocess(images))
+
+  def call(self, images, training=False):
+    z = self.features(images)
+    outs = []
+    for (name, k), head in zip(self.sizes.items(), self.heads):
+      out = head(z)
+      outs.append(out[:, :k])  # models without texture: width-0 slice
+    return tf.concat(outs, axis=1)
+
+  def coefficients(self, images, training=False):
+    """coarse.coefficients.Coefficients for images [B,H,W,3]."""
+    return coefficients_lib.Coefficients(*tf.split(
+        self(images, training=training), list(self.sizes.values()), axis=1))
+
+
+def save_config(net, folder):
+  tf.io.gfile.makedirs(folder)
+  with tf.io.gfile.GFile(os.path.join(folder, CONFIG_FILE), 'w') as f:
+    json.dump(net.config(), f)
+
+
+def load(path, face_model, input_size=None, width=None):
+  """A CoarseModel restored from a coarse/train.py checkpoint (file or folder).
+
+  The network's input size and width come from coarse_config.json next to
+  the checkpoint (written by coarse/train.py) unless given.
+
+  Raises:
+    FileNotFoundError: no checkpoint at `path`.
+  """
+  looked = path
+  if tf.io.gfile.isdir(path):
+    path = tf.train.latest_checkpoint(path)
+  if path is None or not tf.io.gfile.exists(path + '.index'):
+    raise FileNotFoundError('coarse checkpoint: nothing at %r (need the output '
+                            'of `python coarse/train.py`)' % (looked,))
+  cfg = {'input_size': 224, 'width': 1.0}
+  cfg_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
+  if tf.io.gfile.exists(cfg_path):
+    with tf.io.gfile.GFile(cfg_path) as f:
+      cfg.update(json.load(f))
+  if input_size is not None:
+    cfg['input_size'] = input_size
+  if width is not None:
+    cfg['width'] = width
+  net = CoarseModel(face_model, cfg['input_size'], cfg['width'])
+  net(tf.zeros([1, cfg['input_size'], cfg['input_size'], 3]))
+  tf.train.Checkpoint(network=net).restore(path).expect_partial()
+  return net

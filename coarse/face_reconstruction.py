@@ -1,0 +1,166 @@
+"""Coefficients -> coarse face: the ONE coefficients-to-render path.
+
+  identity, expression -> vertices (bfm.MorphableModel.vertices, mm)
+  texture -> albedo;  pose -> screen vertices (renderer.camera, Chen20's
+  orthographic camera);  normals (bfm/mesh_geometry.py) rotated to the camera
+  frame;  lighting -> SH shading (renderer.shading, Chen20 layout and ambient
+  offset);  one rasterizer call for the whole batch (renderer.mesh_renderer).
+
+Used by the coarse losses, SAM (coarse/sam.py), detail/, the synthetic data
+and the benchmark.
+
+Landmarks: the 68 iBUG landmarks of the model, with the jaw landmarks 0..16
+sliding to the silhouette (3DDFA-style "landmark marching"): landmark k < 8
+(subject's right, image left in a frontal view) takes, among the model's
+contour candidates of k (a horizontal band of vertices at that jaw height),
+the one with the smallest screen x; k > 8 the largest; 8 (chin) is fixed.
+This is what a 2D detector marks on a turned face.
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from renderer import camera
+from renderer import mesh_renderer
+from renderer import shading
+from coarse import coefficients as coefficients_lib
+
+CoarseFace = collections.namedtuple('CoarseFace', [
+    'vertices', 'screen_vertices', 'albedo', 'colors', 'normals', 'image',
+    'mask', 'landmarks2d', 'photo_mask'
+])
+CoarseFace.__doc__ = """Output of `reconstruct` / `render_faces`.
+
+  vertices: [B,N,3] float32 mm, model space (pose not applied).
+  screen_vertices: [B,N,3] float32, x, y pixels (top-left origin, y down),
+    z depth in pixels, larger = closer (renderer.camera.orthographic_project).
+  albedo: [B,N,3] float32 in [0,1].
+  colors: [B,N,3] float32 shaded vertex colours (not clipped).
+  normals: [B,N,3] float32 unit vertex normals in the CAMERA frame (rotated
+    by the pose; +z towards the viewer), the ones the shading uses.
+  image: [B,H,W,3] float32 render in [0,1], 0 on background.
+  mask: [B,H,W,1] float32, 1 where the face mesh covers the pixel.
+  landmarks2d: [B,68,2] float32 pixels (x, y), jaw sliding to the silhouette.
+  photo_mask: [B,H,W,1] float32, 1 on rendered pixels of the model's 'face'
+    region outside the eyes ('wo_eyes'): where Chen20's photo loss looks.
+"""
+
+_CACHE = {}
+
+
+def _model_constants(model):
+  """Per-model NumPy constants: contour candidate table and region masks."""
+  key = id(model)
+  if key in _CACHE and _CACHE[key][0] is model:
+    return _CACHE[key][1]
+  cands = [np.asarray(c, np.int32).reshape(-1) for c in model.contour_candidates]
+  if len(cands) != 17 or any(c.size == 0 for c in cands):
+    raise ValueError('face_reconstruction: model %r needs 17 non-empty contour '
+                     'candidate lists, got %s' %
+                     (model.name, [c.size for c in cands]))
+  width = max(c.size for c in cands)
+  table = np.stack([np.pad(c, (0, width - c.size), mode='edge') for c in cands])
+  side = np.array([-1.0] * 8 + [0.0] + [1.0] * 8, np.float32)
+  face = model.masks['face'].astype(np.float32)
+  wo_eyes = model.masks['wo_eyes'].astype(np.float32)
+  consts = {
+      'contour_table': table,  # [17, C] int32
+      'contour_side': side,  # [17]
+      'region_masks': np.stack([face, wo_eyes], -1),  # [N, 2]
+  }
+  _CACHE[key] = (model, consts)
+  return consts
+
+
+def landmark_indices(model, screen_vertices):
+  """[B,68] int32 vertex indices of the 68 landmarks after jaw marching.
+
+  Args:
+    model: bfm.MorphableModel.
+    screen_vertices: [B,N,3] float32 screen vertices (pixels).
+  """
+  consts = _model_constants(model)
+  table = tf.constant(consts['contour_table'])
+  side = tf.constant(consts['contour_side'])
+  xs = tf.gather(screen_vertices[..., 0], table, axis=1)  # [B,17,C]
+  pick = tf.argmax(xs * side[None, :, None], axis=-1, output_type=tf.int32)
+  # jaw[b, k] = table[k, pick[b, k]].
+  batch = tf.shape(screen_vertices)[0]
+  rows = tf.tile(tf.range(17)[None], [batch, 1])
+  jaw = tf.gather_nd(table, tf.stack([rows, pick], -1))  # [B,17]
+  rest = tf.tile(tf.constant(model.landmarks68[17:], tf.int32)[None],
+                 [batch, 1])
+  return tf.concat([jaw, rest], axis=1)
+
+
+def landmarks2d(model, screen_vertices):
+  """[B,68,2] float32 landmark pixels (x, y) with the jaw on the silhouette."""
+  idx = landmark_indices(model, screen_vertices)
+  return tf.gather(screen_vertices[..., :2], idx, axis=1, batch_dims=1)
+
+
+def render_faces(model, vertices, albedo, pose, lighting, image_size):
+  """Renders model-space faces with a pose and SH lighting.
+
+  Args:
+    model: bfm.MorphableModel (triangles, masks, contour candidates).
+    vertices: [B,N,3] float32 mm, model space.
+    albedo: [B,N,3] float32 in [0,1].
+    pose: [B,6] float32 (renderer/camera.py layout).
+    lighting: [B,27] float32 (renderer/shading.py layout).
+    image_size: (height, width) python ints, or one int for a square.
+
+  Returns:
+    CoarseFace. Differentiable w.r.t. all tensor inputs (not w.r.t. which
+    triangle covers a pixel).
+  """
+  if isinstance(image_size, int):
+    image_size = (image_size, image_size)
+  image_size = tuple(int(s) for s in image_size)
+  vertices = tf.convert_to_tensor(vertices, tf.float32)
+  pose = tf.convert_to_tensor(pose, tf.float32)
+  screen = camera.orthographic_project(vertices, pose, image_size)
+  rotation = camera.rotation_matrix(pose[:, :3])
+  normals = tf.einsum('bij,bnj->bni', rotation,
+                      model.vertex_normals(vertices))
+  colors = shading.sh_shade(albedo, normals, lighting)
+  consts = _model_constants(model)
+  regions = tf.broadcast_to(
+      tf.constant(consts['region_masks'])[None],
+      tf.concat([tf.shape(vertices)[:2], [2]], 0))
+  out = mesh_renderer.render(screen, model.triangles,
+                             tf.concat([colors, regions], -1), image_size,
+                             cull_backfaces=True)
+  image = tf.clip_by_value(out.image[..., :3], 0.0, 1.0)
+  region_px = tf.cast(out.image[..., 3:5] > 0.5, tf.float32)
+  photo_mask = out.mask * region_px[..., :1] * region_px[..., 1:2]
+  return CoarseFace(vertices=vertices,
+                    screen_vertices=screen,
+                    albedo=albedo,
+                    colors=colors,
+                    normals=normals,
+                    image=image,
+                    mask=out.mask,
+                    landmarks2d=landmarks2d(model, screen),
+                    photo_mask=photo_mask)
+
+
+def reconstruct(model, coeffs, image_size):
+  """Coefficients -> CoarseFace (the project's one coefficients->render path).
+
+  Args:
+    model: bfm.MorphableModel.
+    coeffs: coarse.coefficients.Coefficients (or a flat [B, D] vector).
+    image_size: (height, width) python ints, or one int for a square.
+  """
+  if not isinstance(coeffs, coefficients_lib.Coefficients):
+    coeffs = coefficients_lib.Coefficients.from_vector(model, coeffs)
+  vertices = model.vertices(coeffs.identity, coeffs.expression)
+  if model.num_tex:
+    albedo = model.albedo(coeffs.texture)
+  else:
+    albedo = tf.tile(model.albedo(None), [tf.shape(vertices)[0], 1, 1])
+  return render_faces(model, vertices, albedo, coeffs.pose, coeffs.lighting,
+                      image_size)

@@ -1,0 +1,134 @@
+"""Coarse-stage losses (paper Eq. 14-18), in Chen20's form and units.
+
+Chen20 = cyj907/unsupervised-detail-layer losses.py and controller.py. Its
+images are in [0, 255] and its landmarks in pixels of a 300-px screen; the
+loss weights (flags/coarse_flags.py) were tuned for those units, so the
+photometric loss here measures colours x 255 and the landmark loss measures
+pixels rescaled to a 300-px image, whatever the training resolution.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+# Chen20 renders its coarse faces on a 300-px screen (face_model.py).
+LANDMARK_REFERENCE_SIZE = 300.0
+COLOR_SCALE = 255.0
+_EPS = 1e-8
+
+
+def landmark_weights():
+  """[68] float32 per-landmark weights, Chen20's weighted_landmark_loss.
+
+  Chen20 weights its 86-point layout (tools/const.py lmk86_region); mapped
+  to iBUG-68 by region:
+    jaw 1, 4, 8, 12, 15 -> 2 (Chen20 contour 1, 4, 8, 12, 15);
+    eye corners 36, 39, 42, 45 -> 5 (Chen20 35/38, 43/46);
+    eyelid centres: Chen20 weights one upper and one lower lid point per eye
+      15; iBUG has two points per lid there, so 37, 38, 40, 41, 43, 44, 46,
+      47 get 7.5 each (same total);
+    nose tip 30 and nostril ends 31, 35 -> 5 (Chen20 59, 60, 63);
+    mouth corners 48, 54 -> 5 (Chen20 66, 70);
+    lip centres 51, 57, 62, 66 -> 10 (Chen20 68, 71, 79, 82);
+    all others 1.
+  """
+  w = np.ones([68], np.float32)
+  w[[1, 4, 8, 12, 15]] = 2.0
+  w[[36, 39, 42, 45]] = 5.0
+  w[[37, 38, 40, 41, 43, 44, 46, 47]] = 7.5
+  w[[30, 31, 35]] = 5.0
+  w[[48, 54]] = 5.0
+  w[[51, 57, 62, 66]] = 10.0
+  return w
+
+
+def photo_loss(images, renders, mask):
+  """Eq. 15: mean over masked pixels of ||I - I_R||_2 (colours x 255).
+
+  Chen20 photo_loss: per image, sum of per-pixel colour distances over the
+  mask divided by the mask area, then the batch mean.
+
+  Args:
+    images, renders: [B,H,W,3] float32 in [0,1].
+    mask: [B,H,W,1] float32 in {0,1} (visible face pixels).
+  Returns: scalar float32.
+  """
+  diff = (images - renders) * COLOR_SCALE
+  dist = tf.sqrt(tf.reduce_sum(tf.square(diff) * mask, -1, keepdims=True) +
+                 _EPS)
+  per_image = (tf.reduce_sum(dist * mask, [1, 2, 3]) /
+               (tf.reduce_sum(mask, [1, 2, 3]) + _EPS))
+  return tf.reduce_mean(per_image)
+
+
+def landmark_loss(gt_landmarks, pred_landmarks, image_width, weights=None):
+  """Eq. 16 with Chen20's weights: mean of w_i * squared error.
+
+  As Chen20's weighted_landmark_loss, the mean runs over batch, landmarks and
+  both coordinates (Eq. 16's per-landmark squared norm / 2). Pixels are
+  rescaled to a 300-px image first.
+
+  Args:
+    gt_landmarks, pred_landmarks: [B,68,2] float32 pixels.
+    image_width: python number, width of the image the pixels refer to.
+    weights: [68] or None (`landmark_weights()`).
+  Returns: scalar float32.
+  """
+  if weights is None:
+    weights = landmark_weights()
+  scale = LANDMARK_REFERENCE_SIZE / float(image_width)
+  err = tf.square((gt_landmarks - pred_landmarks) * scale)
+  return tf.reduce_mean(err * tf.constant(weights, tf.float32)[None, :, None])
+
+
+def identity_loss(features_images, features_renders):
+  """Eq. 17: mean squared difference of frozen-VGG fc7 features (Chen20)."""
+  return tf.reduce_mean(tf.square(features_images - features_renders))
+
+
+def coefficient_prior(coeff):
+  """Eq. 18 term: mean of squared coefficients (Chen20 reg_loss)."""
+  if coeff.shape[-1] == 0:
+    return tf.constant(0.0)
+  return tf.reduce_mean(tf.square(coeff))
+
+
+def composite(render, mask, images):
+  """Render over the input (Chen20: render * mask + image * (1 - mask))."""
+  return render * mask + images * (1.0 - mask)
+
+
+def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
+                  id_features=None):
+  """Eq. 14: weighted terms and total for one batch.
+
+  Args:
+    images: [B,H,W,3] float32 in [0,1].
+    gt_landmarks: [B,68,2] float32 pixels.
+    skin_mask: [B,H,W,1] float32 skin mask of the input (data), or None.
+    face: coarse.face_reconstruction.CoarseFace of the prediction.
+    coeffs: coarse.coefficients.Coefficients of the prediction.
+    weights: dict with 'photo', 'landmark', 'id', 'shape_prior',
+      'exp_prior', 'tex_prior'.
+    id_features: None (identity loss off) or a callable images -> features
+      (the frozen VGG-16).
+  Returns:
+    (total scalar, dict name -> unweighted scalar term).
+  """
+  mask = face.photo_mask
+  if skin_mask is not None:
+    mask = mask * skin_mask
+  terms = {
+      'photo': photo_loss(images, face.image, mask),
+      'landmark': landmark_loss(gt_landmarks, face.landmarks2d,
+                                int(images.shape[2])),
+      'shape_prior': coefficient_prior(coeffs.identity),
+      'exp_prior': coefficient_prior(coeffs.expression),
+      'tex_prior': coefficient_prior(coeffs.texture),
+  }
+  if id_features is not None and weights.get('id', 0.0) > 0:
+    both = id_features(
+        tf.concat([images, composite(face.image, face.mask, images)], 0))
+    f_img, f_ren = tf.split(both, 2, axis=0)
+    terms['id'] = identity_loss(f_img, f_ren)
+  total = tf.add_n([weights[k] * v for k, v in terms.items()])
+  return total, terms

@@ -15,8 +15,8 @@ median wall time of several runs in milliseconds:
     kernel Chen20 uses), compiled here into a temporary folder with the
     tf.sysconfig flags and -O3 (its shipped library does not load on TF 2.21);
     one image per call, so batch 27 is 27 calls in one tf.function.
-Batch-1 forward figures of ours and tfg are measured interleaved (fair under
-uneven machine load). The last line is ratio_vs_tfg_224_fwd: ours_fwd_224_b1
+Batch-1 forward figures of ours and tfg are measured in alternating rounds
+(fair under uneven machine load). The last line is ratio_vs_tfg_224_fwd: ours_fwd_224_b1
 / tfg_fwd_224_b1.
 """
 
@@ -64,11 +64,13 @@ def grid_mesh(batch, grid=GRID, extent=0.9, seed=0):
 
 
 def median_ms(*fns):
-  """Median wall times of each fn() in milliseconds, runs interleaved.
+  """Median wall times of each fn() in milliseconds.
 
-  Interleaving keeps a comparison fair when other processes load the machine
-  unevenly over time. One warm-up run each.
+  Several functions are timed in alternating rounds (fair when other
+  processes load the machine unevenly over time); each round runs a function
+  once untimed (warm caches) and then `per_round` times timed.
   """
+  per_round = 3 if len(fns) > 1 else 1
   for fn in fns:
     fn()
   times = [[] for _ in fns]
@@ -77,9 +79,12 @@ def median_ms(*fns):
       len(times[0]) < MAX_RUNS and
       time.perf_counter() - start < SECONDS_PER_FIGURE * len(fns)):
     for fn, fn_times in zip(fns, times):
-      t0 = time.perf_counter()
-      fn()
-      fn_times.append(time.perf_counter() - t0)
+      if per_round > 1:
+        fn()
+      for _ in range(per_round):
+        t0 = time.perf_counter()
+        fn()
+        fn_times.append(time.perf_counter() - t0)
   medians = [1000.0 * float(np.median(t)) for t in times]
   return medians[0] if len(fns) == 1 else medians
 

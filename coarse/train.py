@@ -42,7 +42,7 @@ from coarse import losses
 from coarse import sam as sam_lib
 from coarse import synthetic_data
 from coarse import vgg16
-from detail import summaries  # core-op TensorBoard writers (no tensorboard pkg)
+from coarse import summaries  # core-op TensorBoard writers (no tensorboard pkg)
 from flags import coarse_flags
 
 coarse_flags.define_flags()

@@ -33,7 +33,7 @@ from detail import coarse_source
 from detail import detail_reconstruction
 from detail import losses
 from detail import ri2itn
-from detail import summaries
+from coarse import summaries
 from flags import detail_flags
 
 detail_flags.define_flags()

@@ -17,6 +17,7 @@ class DenseUVMesh:
   Attributes (numpy):
     uv_size: S.
     texels: [M,2] int32 (row, col) of every vertex; row 0 = v = 1 (top).
+    uv: [M,2] float32 texture coordinates of the vertices (property).
     flat_index: [M] int32 = row * S + col.
     triangles: [T,3] int32, two per 2x2 block of texels that are all inside
       (one when three are), counter-clockwise in (u right, v up).
@@ -60,6 +61,15 @@ class DenseUVMesh:
   @property
   def num_vertices(self):
     return len(self.flat_index)
+
+  @property
+  def uv(self):
+    """[M,2] float32 (u, v) of the texel centres, v up (renderer/uv.py:
+    texel (row r, col c) centre = (u S, (1 - v) S) = (c + 0.5, r + 0.5))."""
+    rows = self.texels[:, 0].astype(np.float64)
+    cols = self.texels[:, 1].astype(np.float64)
+    return np.stack([(cols + 0.5) / self.uv_size,
+                     1.0 - (rows + 0.5) / self.uv_size], -1).astype(np.float32)
 
   def sample(self, uv_map):
     """[B,S,S,C] -> [B,M,C]: the map's values at the mesh vertices."""

@@ -20,7 +20,11 @@ resolution) and f_0 = the one-channel output. Here scale s = 0 ... L-1 is the
 resolution after s stride-2 convolutions, so paper index i = s + 1; x_s is the
 encoder activation at scale s (x_0 = ReLU(3x3 stride-1 conv of the input)), and
 the bottleneck x_L (1x1 at 512^2) has no decoder feature of its own and so
-receives no feedback (Eq. 6 is defined on decoder outputs only).
+receives no feedback (Eq. 6 is defined on decoder outputs only). Eq. 7 as
+printed adds D_ense(f_{i-1}) to x_i, but f_{i-1} has twice the resolution of
+x_i (Eq. 8 adds x_i to f_i); following the text ("add them ... to the
+corresponding scale feature maps of the encoder") each encoder activation
+receives the feedback of its own scale.
 
 Weight sharing. By default this is a *recursive* network: all passes share the
 encoder, decoder and Eq. 9 output weights, and all passes t >= 2 share the
@@ -211,13 +215,18 @@ class RI2ITN(keras.Model):
     ]
     _track_as_attributes(self, 'pass_', self.passes)
     _track_as_attributes(self, 'feedback_', self.feedbacks)
-    # Eq. 10 fusion; initialised to the mean of the passes so that t = 1 is
-    # exactly Chen20's tanh(deconv0(...)) at initialisation.
-    self.fusion = keras.layers.Conv2D(
-        1,
-        1,
-        name='fusion',
-        kernel_initializer=keras.initializers.Constant(1.0 / self.num_passes))
+    # Eq. 10 fusion, initialised to the mean of the passes. With t = 1 there
+    # is nothing to fuse: a 1x1 convolution of one channel is an affine map
+    # that the Eq. 9 deconvolution already expresses, so it is left out and
+    # RI2ITN(num_passes=1) is exactly Chen20's tanh(deconv0(...)) network.
+    self.fusion = None
+    if self.num_passes > 1:
+      self.fusion = keras.layers.Conv2D(
+          1,
+          1,
+          name='fusion',
+          kernel_initializer=keras.initializers.Constant(1.0 /
+                                                         self.num_passes))
 
   def _net(self, t):
     return self.passes[0 if self.share_weights else t]
@@ -237,6 +246,8 @@ class RI2ITN(keras.Model):
       if t + 1 < self.num_passes:
         fb = self.feedbacks[0 if self.share_weights else t]
         feedback = fb(features)  # Eq. 6 for pass t + 1
+    if self.fusion is None:  # t = 1: Chen20's base network exactly
+      return tf.tanh(outputs[0])
     fused = tf.concat(outputs, axis=-1)  # C_oncat(f_0^1, ..., f_0^t)
     return tf.tanh(self.fusion(fused))  # Eq. 10
 

@@ -38,6 +38,18 @@ class DenseUVMeshTest(tf.test.TestCase):
     self.assertAllClose(back,
                         uv_map * mask[None, :, :, None].astype(np.float32))
 
+  def test_uv_matches_renderer_texel_layout(self):
+    from renderer import uv as uv_lib  # pylint: disable=g-import-not-at-top
+    # Two triangles covering the UV square; the attribute is the UV itself, so
+    # the rasterised map holds each texel's own (u, v).
+    uv = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    tris = np.array([[0, 1, 2], [0, 2, 3]], np.int32)
+    uv_map, coverage = uv_lib.render_to_uv(tf.constant(uv[None]), uv, tris, 8)
+    mesh = dense_uv_mesh.DenseUVMesh(coverage.numpy()[..., 0] > 0.5)
+    self.assertEqual(mesh.num_vertices, 64)
+    self.assertAllClose(mesh.sample(uv_map)[0], mesh.uv, atol=1e-5)
+    self.assertAllClose(mesh.uv[0], [0.5 / 8, 1.0 - 0.5 / 8])  # top-left
+
   def test_empty_mask_raises(self):
     with self.assertRaisesRegex(ValueError, 'empty'):
       dense_uv_mesh.DenseUVMesh(np.zeros([4, 4], bool))

@@ -114,8 +114,11 @@ def define_flags():
   _define('integer', 'keep_checkpoints', 3, 'Checkpoints kept by the manager.')
 
   # --- Data preparation (coarse/prepare_data.py) ------------------------------
-  _define('string', 'images', None, 'prepare_data: folder of input photos.')
-  _define('string', 'out', None, 'prepare_data: output folder for TFRecords.')
+  _define('string', 'images', None,
+          'prepare_data: folder of input photos (searched recursively).')
+  _define('string', 'out', None,
+          'prepare_data: output folder for the TFRecord shards and the '
+          'per-file report (must not already hold shards).')
   _define('integer', 'max_images', 0,
           'prepare_data: stop after this many usable faces (0 = all; the '
           'paper trains on 1,000 CelebA images).')
@@ -123,6 +126,13 @@ def define_flags():
       'string', 'landmark_model', None,
       'prepare_data: dlib 68-point shape predictor .dat. Default: the file '
       'shipped in the installed face-recognition-models package.')
-  _define('integer', 'crop_size', 224,
-          'prepare_data: side of the saved square crops in pixels.')
+  _define(
+      'enum', 'multiple_faces', 'largest', ['largest', 'skip'],
+      'prepare_data: a photo with several faces: keep the largest face '
+      '(logged) or skip the photo (logged).')
+  _define(
+      'bool', 'cnn_fallback', True,
+      'prepare_data: when dlib\'s HOG detector finds no face, try dlib\'s CNN '
+      '(MMOD) detector from face-recognition-models (finds more turned '
+      'faces; ~1.5 s per photo).')
   _define('integer', 'images_per_shard', 500, 'prepare_data: records per shard.')

@@ -1,0 +1,286 @@
+r"""Prepares face photos for coarse training: crops, landmarks, skin masks.
+
+  python coarse/prepare_data.py --images=DIR --out=DIR [--max_images=1000]
+
+For every photo under --images (recursively, sorted by path):
+  1. read it (coarse/face_detection.py); grayscale, palette, alpha or CMYK
+     files are converted to RGB and the conversion is logged;
+  2. find faces with dlib's HOG frontal detector (upsample 1), falling back
+     to dlib's CNN detector when HOG finds none (--cnn_fallback), and mark
+     each with dlib's 68-point shape predictor (--landmark_model, default:
+     the copy shipped in the face-recognition-models package);
+  3. several faces: the LARGEST is kept and the photo's log line says how
+     many were found (--multiple_faces=skip drops such photos instead);
+  4. crop a square around the landmarks and resize it to --image_size
+     (224, the network input; coarse/face_detection.py crop_face);
+  5. skin mask from the landmarks (coarse/skin_mask.py: landmark hull minus
+     eyes, eyebrows and inner mouth; NO face parser is available here, so
+     hair or occluders inside the hull count as skin);
+  6. write one record (coarse/face_records.py format) to TFRecord shards
+     faces-00000.tfrecord, ... of --images_per_shard records.
+
+Every file gets one log line with its outcome; files that give no record
+(no face, unreadable or corrupt, not an image, an unexpected error) say why
+and processing goes on. A summary with counts per outcome ends the run, and
+--out/report.tsv lists every file, its outcome and the reason. The run stops
+early once --max_images faces were written (the paper trains on 1,000 CelebA
+images).
+
+Exit status: 0 when at least one face was written, 1 otherwise (bad flags,
+no input files, or no usable face).
+"""
+
+import collections
+import os
+import sys
+import time
+
+if __package__ in (None, ''):  # run as `python coarse/prepare_data.py`
+  sys.path.insert(0,
+                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from coarse import face_detection
+from coarse import face_records
+from coarse import skin_mask
+from flags import coarse_flags
+
+FLAGS = flags.FLAGS
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif',
+                    '.tiff', '.ppm', '.pgm', '.pbm', '.jp2')
+SHARD_PATTERN = 'faces-%05d.tfrecord'
+REPORT_FILE = 'report.tsv'
+
+# Outcomes (report.tsv's second column and the summary's counters).
+WRITTEN = 'written'
+NO_FACE = 'no_face'
+SEVERAL_SKIPPED = 'several_faces_skipped'
+UNREADABLE = 'unreadable'
+NOT_AN_IMAGE = 'not_an_image'
+ERROR = 'error'
+NOT_VISITED = 'not_visited'
+OUTCOMES = (WRITTEN, NO_FACE, SEVERAL_SKIPPED, UNREADABLE, NOT_AN_IMAGE, ERROR,
+            NOT_VISITED)
+# Notes on written records (counted too).
+GRAYSCALE = 'grayscale_converted'
+CONVERTED = 'other_mode_converted'
+SEVERAL_LARGEST = 'several_faces_largest_kept'
+CNN = 'found_by_cnn_fallback'
+NOTES = (GRAYSCALE, CONVERTED, SEVERAL_LARGEST, CNN)
+
+Summary = collections.namedtuple('Summary', ['counts', 'shards', 'report'])
+Summary.__doc__ = """Result of `prepare`.
+
+  counts: collections.Counter over OUTCOMES and NOTES.
+  shards: list of written TFRecord paths.
+  report: list of (relative path, outcome, reason) per file.
+"""
+
+
+def list_files(folder):
+  """All files under `folder`, sorted, as (path, path relative to folder)."""
+  out = []
+  for root, dirs, files in os.walk(folder):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(root, name)
+      out.append((path, os.path.relpath(path, folder)))
+  return out
+
+
+class ShardWriter:
+  """TFRecord shards faces-00000.tfrecord ... of `per_shard` records each."""
+
+  def __init__(self, folder, per_shard):
+    if per_shard <= 0:
+      raise ValueError('--images_per_shard must be > 0, got %d' % per_shard)
+    self.folder = folder
+    self.per_shard = per_shard
+    self.paths = []
+    self._writer = None
+    self._count = 0
+
+  def write(self, record):
+    """Appends one serialized record; returns the shard's file name."""
+    if self._writer is None or self._count == self.per_shard:
+      self.close()
+      self.paths.append(os.path.join(self.folder,
+                                     SHARD_PATTERN % len(self.paths)))
+      self._writer = tf.io.TFRecordWriter(self.paths[-1])
+      self._count = 0
+    self._writer.write(record)
+    self._count += 1
+    return os.path.basename(self.paths[-1])
+
+  def close(self):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+
+def process_photo(path, detector, size, multiple_faces='largest'):
+  """One photo -> (record bytes or None, outcome, reason, notes).
+
+  Raises only on programming errors; expected failures (unreadable file,
+  no face, several faces with multiple_faces='skip') are returned.
+  """
+  try:
+    loaded = face_detection.load_image(path)
+  except ValueError as e:
+    return None, UNREADABLE, str(e), []
+  notes, reasons = [], []
+  if loaded.converted_from is not None:
+    if face_detection.is_grayscale_mode(loaded.converted_from):
+      notes.append(GRAYSCALE)
+      reasons.append('grayscale (PIL mode %s) converted to RGB' %
+                     loaded.converted_from)
+    else:
+      notes.append(CONVERTED)
+      reasons.append('PIL mode %s converted to RGB' % loaded.converted_from)
+  h, w = loaded.image.shape[:2]
+  faces = detector.detect(loaded.image)
+  if not faces:
+    how = ('HOG detector (upsample %d)%s' %
+           (detector.upsample,
+            ' and CNN fallback' if detector.has_cnn_fallback else ''))
+    return None, NO_FACE, 'no face found by the %s in %dx%d image' % (
+        how, w, h), notes
+  if len(faces) > 1:
+    if multiple_faces == 'skip':
+      return None, SEVERAL_SKIPPED, ('%d faces found; skipped '
+                                     '(--multiple_faces=skip)' % len(faces)), notes
+    notes.append(SEVERAL_LARGEST)
+    box = faces[0].box
+    reasons.append('%d faces found; kept the largest (%dx%d px box)' %
+                   (len(faces), box[2] - box[0], box[3] - box[1]))
+  face = faces[0]
+  if face.detector == 'cnn':
+    notes.append(CNN)
+    reasons.append('found by the CNN fallback detector')
+  crop, landmarks, transform = face_detection.crop_face(loaded.image,
+                                                        face.landmarks, size)
+  mask = skin_mask.skin_mask(landmarks, size)
+  pixels = np.clip(np.round(crop * 255.0), 0, 255).astype(np.uint8)
+  record = face_records.serialize(pixels, landmarks, mask,
+                                  os.path.basename(path))
+  reasons.append('crop %d px from the photo\'s (%.0f, %.0f) side %.0f px' %
+                 (size, transform.left, transform.top,
+                  transform.scale * size))
+  return record, WRITTEN, '; '.join(reasons), notes
+
+
+def prepare(images, out, size=224, max_images=0, landmark_model=None,
+            multiple_faces='largest', cnn_fallback=True, images_per_shard=500,
+            detector=None):
+  """Runs the preparation (module docstring); returns a Summary.
+
+  Args:
+    images: input folder. out: output folder (created; must hold no shards).
+    size: crop side in pixels. max_images: stop after this many written
+      faces (0 = no limit). landmark_model: .dat path or None.
+    multiple_faces: 'largest' or 'skip'. cnn_fallback: bool.
+    images_per_shard: records per TFRecord shard.
+    detector: a face_detection.FaceDetector to reuse (else one is made).
+
+  Raises:
+    ValueError / FileNotFoundError: bad arguments (no input folder, output
+      already holding shards, no landmark model); never for a bad photo.
+  """
+  if not images or not os.path.isdir(images):
+    raise ValueError('--images: %r is not a folder' % (images,))
+  if not out:
+    raise ValueError('--out: an output folder is required')
+  if multiple_faces not in ('largest', 'skip'):
+    raise ValueError('--multiple_faces must be largest or skip, got %r' %
+                     (multiple_faces,))
+  if size < 32:
+    raise ValueError('--image_size must be >= 32, got %d' % size)
+  os.makedirs(out, exist_ok=True)
+  old = tf.io.gfile.glob(os.path.join(out, '*.tfrecord*'))
+  if old:
+    raise ValueError('--out: %r already holds %d TFRecord file(s) (e.g. %s); '
+                     'choose an empty folder or delete them' %
+                     (out, len(old), os.path.basename(old[0])))
+  if detector is None:
+    detector = face_detection.FaceDetector(landmark_model, upsample=1,
+                                           cnn_fallback=cnn_fallback)
+  logging.info('Landmark model: %s; CNN fallback: %s', detector.landmark_model,
+               'on' if detector.has_cnn_fallback else 'off')
+  files = list_files(images)
+  logging.info('%d files under %s', len(files), images)
+  counts = collections.Counter()
+  report = []
+  writer = ShardWriter(out, images_per_shard)
+  start = time.time()
+  try:
+    for i, (path, rel) in enumerate(files):
+      if max_images and counts[WRITTEN] >= max_images:
+        for _, rest in files[i:]:
+          report.append((rest, NOT_VISITED, '--max_images=%d reached' %
+                         max_images))
+        counts[NOT_VISITED] += len(files) - i
+        logging.info('--max_images=%d reached: %d file(s) not visited',
+                     max_images, len(files) - i)
+        break
+      if not rel.lower().endswith(IMAGE_EXTENSIONS):
+        outcome, reason, notes, record = (
+            NOT_AN_IMAGE, 'extension not one of %s' % ' '.join(IMAGE_EXTENSIONS),
+            [], None)
+      else:
+        try:
+          record, outcome, reason, notes = process_photo(
+              path, detector, size, multiple_faces)
+        except Exception as e:  # pylint: disable=broad-except (never crash)
+          record, outcome, notes = None, ERROR, []
+          reason = 'unexpected %s: %s' % (type(e).__name__, e)
+      if record is not None:
+        shard = writer.write(record)
+        reason = '%s -> %s' % (reason, shard)
+      counts[outcome] += 1
+      counts.update(notes)
+      report.append((rel, outcome, reason))
+      log = logging.info if outcome == WRITTEN and not notes else logging.warning
+      log('[%d/%d] %s: %s (%s)', i + 1, len(files), rel, outcome, reason)
+  finally:
+    writer.close()
+    with open(os.path.join(out, REPORT_FILE), 'w') as f:
+      f.write('file\toutcome\treason\n')
+      for row in report:
+        f.write('\t'.join(str(c).replace('\t', ' ').replace('\n', ' ')
+                          for c in row) + '\n')
+  logging.info(
+      'Summary (%.1f s): %d files; %s. Shards: %d in %s; per-file report %s',
+      time.time() - start, len(files),
+      ', '.join('%s %d' % (k, counts[k]) for k in OUTCOMES + NOTES),
+      len(writer.paths), out, os.path.join(out, REPORT_FILE))
+  return Summary(counts, list(writer.paths), report)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('unexpected arguments: %s' % ' '.join(argv[1:]))
+  try:
+    summary = prepare(FLAGS.images, FLAGS.out, FLAGS.image_size,
+                      FLAGS.max_images, FLAGS.landmark_model,
+                      FLAGS.multiple_faces, FLAGS.cnn_fallback,
+                      FLAGS.images_per_shard)
+  except (ValueError, FileNotFoundError) as e:
+    logging.error('coarse/prepare_data.py: %s', e)
+    return 1
+  if not summary.counts[WRITTEN]:
+    logging.error('coarse/prepare_data.py: no usable face under %s; nothing '
+                  'written (see %s)', FLAGS.images,
+                  os.path.join(FLAGS.out, REPORT_FILE))
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  coarse_flags.define_flags()
+  app.run(main)

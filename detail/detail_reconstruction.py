@@ -12,6 +12,7 @@ reconstruct command calls.
 """
 
 import collections
+import json
 import math
 import os
 
@@ -26,6 +27,8 @@ from detail import symmetric_padding
 from renderer import uv as uv_lib
 
 INPUT_CHANNELS = {'difference': 3, 'concat': 6}
+# Written by detail/train.py next to its checkpoints; read by load().
+CONFIG_FILE = 'detail_config.json'
 
 DetailOutput = collections.namedtuple(
     'DetailOutput',
@@ -100,26 +103,52 @@ class DetailReconstructor:
     self.uv_face_mask = tf.constant(self.applier.face_uv_mask[..., None],
                                     tf.float32)
 
+  def config(self):
+    """The settings a checkpoint of this reconstructor depends on (JSON)."""
+    net = self.network
+    return {
+        'face_model': getattr(self.model, 'name', None),
+        'uv_size': self.uv_size,
+        'input_mode': self.input_mode,
+        'displacement_scale_mm': self.displacement_scale_mm,
+        'num_passes': net.num_passes,
+        'share_weights': net.share_weights,
+        'channels': list(net.channels),
+        'stem_channels': net.passes[0].stem_channels,
+    }
+
+  def build(self):
+    """Creates the RI2ITN variables (before restoring or counting them)."""
+    self.network(
+        tf.zeros(
+            [1, self.uv_size, self.uv_size, INPUT_CHANNELS[self.input_mode]]))
+
   def restore(self, checkpoint):
     """Loads RI2ITN weights written by detail/train.py.
+
+    The reconstructor must have the architecture of the checkpoint (see
+    load(), which reads it from the checkpoint's detail_config.json).
 
     Args:
       checkpoint: a checkpoint prefix or a folder (its latest checkpoint), e.g.
         results/detail/large_pose.
-    Returns: the checkpoint path used. Raises FileNotFoundError naming the
-      path when there is none.
+    Returns: the checkpoint path used.
+    Raises:
+      FileNotFoundError: no checkpoint at `checkpoint` (names the path).
+      ValueError: the checkpoint's network does not match this one.
     """
-    path = checkpoint
-    if checkpoint and os.path.isdir(checkpoint):
-      path = tf.train.latest_checkpoint(checkpoint)
-    if not path or not tf.io.gfile.exists(path + '.index'):
-      raise FileNotFoundError(
-          'DetailReconstructor.restore: no RI2ITN checkpoint at %r (train one '
-          'with `python detail/train.py [--large_pose]`)' % (checkpoint,))
-    self.network(
-        tf.zeros(
-            [1, self.uv_size, self.uv_size, INPUT_CHANNELS[self.input_mode]]))
-    tf.train.Checkpoint(network=self.network).restore(path).expect_partial()
+    path = find_checkpoint(checkpoint)
+    self.build()
+    status = tf.train.Checkpoint(network=self.network).restore(path)
+    try:
+      status.assert_existing_objects_matched().expect_partial()
+    except AssertionError as e:
+      raise ValueError(
+          'DetailReconstructor.restore: %s does not hold this RI2ITN (uv_size '
+          '%d, channels %s, %d passes, share_weights %s): %s' %
+          (path, self.uv_size, list(self.network.channels),
+           self.network.num_passes, self.network.share_weights,
+           str(e)[:300])) from e
     return path
 
   def unwrap(self, images, coarse_face):
@@ -216,19 +245,111 @@ class DetailReconstructor:
                              delta_z, self.uv_face_mask, weights)
 
 
-def write_obj(path, vertices, triangles, normals=None):
-  """Writes one mesh as Wavefront OBJ (vertices [M,3] mm, triangles [T,3]
-  0-based, optional unit normals [M,3])."""
-  vertices = np.asarray(vertices)
+def find_checkpoint(checkpoint):
+  """A detail/train.py checkpoint prefix from a prefix or a folder.
+
+  Raises FileNotFoundError naming `checkpoint` when it holds none.
+  """
+  path = checkpoint
+  if checkpoint and tf.io.gfile.isdir(checkpoint):
+    path = tf.train.latest_checkpoint(checkpoint)
+  if not path or not tf.io.gfile.exists(path + '.index'):
+    raise FileNotFoundError(
+        'detail checkpoint: no RI2ITN checkpoint at %r (train one with '
+        '`python detail/train.py [--large_pose]`; pass its folder, e.g. '
+        'results/detail/large_pose, or a prefix such as .../ckpt-5000)' %
+        (checkpoint,))
+  return path
+
+
+def save_config(reconstructor, folder):
+  """Writes reconstructor.config() to <folder>/detail_config.json."""
+  tf.io.gfile.makedirs(folder)
+  with tf.io.gfile.GFile(os.path.join(folder, CONFIG_FILE), 'w') as f:
+    json.dump(reconstructor.config(), f, indent=1)
+
+
+def load(checkpoint, model, **overrides):
+  """A DetailReconstructor restored from a detail/train.py checkpoint.
+
+  The architecture (uv_size, channels, passes, input mode, displacement
+  scale) comes from detail_config.json next to the checkpoint.
+
+  Args:
+    checkpoint: checkpoint folder or prefix.
+    model: the bfm.MorphableModel the checkpoint was trained with.
+    **overrides: DetailReconstructor arguments, e.g. yaw_threshold_deg.
+  Returns: (DetailReconstructor, checkpoint path used).
+  Raises:
+    FileNotFoundError: no checkpoint, or no detail_config.json beside it.
+    ValueError: the config names another face model.
+  """
+  path = find_checkpoint(checkpoint)
+  cfg_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
+  if not tf.io.gfile.exists(cfg_path):
+    raise FileNotFoundError(
+        'detail checkpoint %s: no %s beside it (written by detail/train.py); '
+        'build DetailReconstructor yourself and call restore()' %
+        (path, CONFIG_FILE))
+  with tf.io.gfile.GFile(cfg_path) as f:
+    cfg = json.load(f)
+  name = getattr(model, 'name', None)
+  if cfg.get('face_model') and name and cfg['face_model'] != name:
+    raise ValueError('%s: trained with face model %r, got %r' %
+                     (cfg_path, cfg['face_model'], name))
+  network = ri2itn.RI2ITN(uv_size=cfg['uv_size'],
+                          num_passes=cfg['num_passes'],
+                          share_weights=cfg['share_weights'],
+                          channels=cfg['channels'],
+                          stem_channels=cfg['stem_channels'])
+  kwargs = dict(input_mode=cfg['input_mode'],
+                displacement_scale_mm=cfg['displacement_scale_mm'])
+  kwargs.update(overrides)
+  rec = DetailReconstructor(model, cfg['uv_size'], network=network, **kwargs)
+  rec.restore(path)
+  return rec, path
+
+
+def write_obj(path, vertices, triangles, normals=None, uvs=None):
+  """Writes one mesh as Wavefront OBJ.
+
+  Args:
+    path: output file.
+    vertices: [M,3] mm; triangles: [T,3] 0-based, counter-clockwise.
+    normals: optional [M,3] unit normals (written as vn, one per vertex).
+    uvs: optional [M,2] texture coordinates (u, v) in [0,1], v up (written
+      as vt, one per vertex), e.g. DenseUVMesh.uv.
+  """
+  vertices = np.asarray(vertices, np.float64)
+  triangles = np.asarray(triangles, np.int64)
+  m = len(vertices)
+  if vertices.ndim != 2 or vertices.shape[1] != 3:
+    raise ValueError('write_obj %s: vertices must be [M,3], got %s' %
+                     (path, vertices.shape))
+  if triangles.size and (triangles.min() < 0 or triangles.max() >= m):
+    raise ValueError('write_obj %s: triangle index out of range [0, %d)' %
+                     (path, m))
+  for name, arr, width in (('normals', normals, 3), ('uvs', uvs, 2)):
+    if arr is not None and np.shape(arr) != (m, width):
+      raise ValueError('write_obj %s: %s must be [%d,%d], got %s' %
+                       (path, name, m, width, np.shape(arr)))
   with open(path, 'w') as f:
-    for v in vertices:
-      f.write('v %.6f %.6f %.6f\n' % tuple(v))
+    np.savetxt(f, vertices, fmt='v %.6f %.6f %.6f')
+    if uvs is not None:
+      np.savetxt(f, np.asarray(uvs, np.float64), fmt='vt %.6f %.6f')
     if normals is not None:
-      for n in np.asarray(normals):
-        f.write('vn %.6f %.6f %.6f\n' % tuple(n))
-      for t in np.asarray(triangles) + 1:
-        f.write('f %d//%d %d//%d %d//%d\n' %
-                (t[0], t[0], t[1], t[1], t[2], t[2]))
+      np.savetxt(f, np.asarray(normals, np.float64), fmt='vn %.6f %.6f %.6f')
+    t = triangles + 1
+    if uvs is not None and normals is not None:
+      corner = '%d/%d/%d'
+      idx = np.repeat(t, 3, axis=1)
+    elif uvs is not None:
+      corner = '%d/%d'
+      idx = np.repeat(t, 2, axis=1)
+    elif normals is not None:
+      corner = '%d//%d'
+      idx = np.repeat(t, 2, axis=1)
     else:
-      for t in np.asarray(triangles) + 1:
-        f.write('f %d %d %d\n' % tuple(t))
+      corner = '%d'
+      idx = t
+    np.savetxt(f, idx, fmt='f ' + ' '.join([corner] * 3))

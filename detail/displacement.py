@@ -144,9 +144,14 @@ class DisplacementApplier:
     screen = camera.orthographic_project(displaced, pose, image_size)
     batch = tf.shape(displaced)[0]
     eyes = tf.tile(self.wo_eyes_mask[None], [batch, 1, 1])
-    out = mesh_renderer.render(screen, tris, tf.concat([colors, eyes], -1),
-                               image_size)
-    image = out.image[..., :3]
+    # As coarse/face_reconstruction.render_faces: back faces culled, colours
+    # clipped to [0, 1], so zero displacement reproduces the coarse render.
+    out = mesh_renderer.render(screen,
+                               tris,
+                               tf.concat([colors, eyes], -1),
+                               image_size,
+                               cull_backfaces=True)
+    image = tf.clip_by_value(out.image[..., :3], 0.0, 1.0)
     photo_mask = out.mask * tf.cast(out.image[..., 3:4] > 0.5, tf.float32)
     return DetailedFace(vertices=displaced,
                         coarse_vertices=dense_coarse,

@@ -9,7 +9,6 @@ import unittest
 try:
   import bfm
   from detail import displacement
-  from renderer import camera
 except ImportError as e:  # bfm/ or renderer/ not written yet
   raise unittest.SkipTest('dependency missing: %s' % e)
 
@@ -66,8 +65,7 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(move[outside, 2], np.zeros(outside.sum()), atol=1e-5)
 
   def test_zero_displacement_render_matches_coarse_render(self):
-    from renderer import mesh_renderer
-    from renderer import shading
+    from coarse import face_reconstruction  # pylint: disable=g-import-not-at-top
     verts, albedo = self._coarse(1)
     # Yaw 0.2 rad; scale so that the face height is ~80% of the 64 px image
     # (camera.orthographic_project: exp(log_scale) * W / 224 px per mm).
@@ -80,14 +78,9 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
               np.zeros(8)][None], tf.float32)
     face = self.applier.render(verts, albedo, pose, lighting,
                                tf.zeros([1, UV_SIZE, UV_SIZE, 1]), IMAGE_SIZE)
-    normals = self.model.vertex_normals(verts)
-    rotation = camera.rotation_matrix(pose[:, :3])
-    colors = shading.sh_shade(albedo,
-                              tf.einsum('bij,bnj->bni', rotation, normals),
-                              lighting)
-    screen = camera.orthographic_project(verts, pose, IMAGE_SIZE)
-    coarse = mesh_renderer.render(screen, self.model.triangles, colors,
-                                  IMAGE_SIZE)
+    # The project's one coefficients->render path.
+    coarse = face_reconstruction.render_faces(self.model, verts, albedo, pose,
+                                              lighting, IMAGE_SIZE)
     both = (face.mask * coarse.mask).numpy()[0, ..., 0] > 0.5
     face_pixels = (coarse.mask.numpy()[0, ..., 0] > 0.5).sum()
     self.assertGreater(both.sum(), 0.5 * face_pixels)
@@ -96,7 +89,13 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
     # of interpolated albedo/normals only.
     self.assertLess(float(np.mean(diff)), 0.02)
     self.assertLess(float(np.percentile(diff, 90)), 0.05)
-
+    # A real displacement changes the render where it is applied.
+    bumps = tf.sin(tf.linspace(0.0, 40.0, UV_SIZE))[None, None, :, None]
+    bumped = self.applier.render(verts, albedo, pose, lighting,
+                                 tf.tile(bumps, [1, UV_SIZE, 1, 1]),
+                                 IMAGE_SIZE, displacement_scale_mm=3.0)
+    change = np.abs(bumped.image.numpy()[0] - face.image.numpy()[0])[both]
+    self.assertGreater(float(np.mean(change)), 2 * float(np.mean(diff)))
 
 if __name__ == '__main__':
   tf.test.main()

@@ -1,5 +1,8 @@
 """Tests for detail/detail_reconstruction.py (detail stage from a coarse face)."""
 
+import os
+import re
+import tempfile
 import types
 import unittest
 
@@ -126,6 +129,106 @@ class DetailReconstructorTest(tf.test.TestCase, parameterized.TestCase):
         })
     self.assertTrue(np.isfinite(float(total)))
     self.assertGreater(float(terms['photo']), 0.0)
+
+
+class SyntheticModelTest(tf.test.TestCase):
+  """__call__ from coarse coefficients (the reconstruct command's entry) and
+  load() from a saved checkpoint with its config."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    import bfm  # pylint: disable=g-import-not-at-top
+    from coarse import coefficients  # pylint: disable=g-import-not-at-top
+    cls.model = bfm.load('synthetic')
+    coeffs = coefficients.Coefficients.zeros(cls.model, 2).numpy()
+    coeffs.pose[:, 1] = [0.2, -1.0]  # small pose; large pose (~57 deg)
+    coeffs.pose[:, 5] = np.log(0.85)
+    coeffs.lighting[:, 0::9] = 1.5
+    cls.coeffs = coeffs
+    cls.images = tf.random.uniform([2, 48, 48, 3], seed=7)
+
+  def _reconstructor(self, **kwargs):
+    net = ri2itn.RI2ITN(UV, channels=[4] * 5, stem_channels=4)
+    return detail_reconstruction.DetailReconstructor(self.model,
+                                                     UV,
+                                                     network=net,
+                                                     **kwargs)
+
+  def test_call_from_coefficients_and_load(self):
+    rec = self._reconstructor(yaw_threshold_deg=30.0)
+    out = rec(self.images, self.coeffs, pad='auto')
+    self.assertAllEqual(out.padded, [False, True])
+    n = rec.applier.mesh.num_vertices
+    self.assertEqual(out.detailed.vertices.shape, (2, n, 3))
+    self.assertEqual(out.detailed.image.shape, (2, 48, 48, 3))
+    self.assertGreater(float(tf.reduce_sum(out.detailed.mask)), 100.0)
+    # The coarse face is coarse/face_reconstruction's for these coefficients.
+    self.assertAllClose(out.coarse.image,
+                        detail_reconstruction.face_reconstruction.reconstruct(
+                            self.model, self.coeffs, (48, 48)).image)
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    path = tf.train.Checkpoint(network=rec.network).save(
+        os.path.join(folder, 'ckpt'))
+    detail_reconstruction.save_config(rec, folder)
+    loaded, used = detail_reconstruction.load(folder,
+                                              self.model,
+                                              yaw_threshold_deg=30.0)
+    self.assertEqual(used, path)
+    again = loaded(self.images, self.coeffs, pad='auto')
+    self.assertAllClose(again.displacement_uv, out.displacement_uv)
+    self.assertAllClose(again.detailed.image, out.detailed.image)
+
+  def test_restore_errors_name_the_checkpoint(self):
+    rec = self._reconstructor()
+    empty = tempfile.mkdtemp(dir=self.get_temp_dir())
+    with self.assertRaisesRegex(FileNotFoundError, re.escape(empty)):
+      rec.restore(empty)
+    with self.assertRaisesRegex(FileNotFoundError, 'detail_config.json'):
+      folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+      tf.train.Checkpoint(network=rec.network).save(
+          os.path.join(folder, 'ckpt'))
+      detail_reconstruction.load(folder, self.model)
+    # A checkpoint of another architecture is refused, naming the file.
+    other = ri2itn.RI2ITN(UV, channels=[4] * 3, stem_channels=4)
+    other(tf.zeros([1, UV, UV, 3]))
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    path = tf.train.Checkpoint(network=other).save(os.path.join(folder, 'c'))
+    with self.assertRaisesRegex(ValueError, re.escape(path)):
+      rec.restore(path)
+
+
+class WriteObjTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((False, False), (True, False), (False, True),
+                            (True, True))
+  def test_round_trip(self, with_normals, with_uvs):
+    from eval import mesh_io  # pylint: disable=g-import-not-at-top
+    rng = np.random.RandomState(0)
+    verts = rng.normal(size=[5, 3])
+    tris = np.array([[0, 1, 2], [2, 3, 4]])
+    normals = rng.normal(size=[5, 3]) if with_normals else None
+    uvs = rng.uniform(size=[5, 2]) if with_uvs else None
+    path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'm.obj')
+    detail_reconstruction.write_obj(path, verts, tris, normals, uvs)
+    mesh = mesh_io.read_obj(path)
+    self.assertAllClose(mesh.vertices, verts, atol=1e-6)
+    self.assertAllEqual(mesh.triangles, tris)
+    lines = open(path).read().splitlines()
+    vt = np.array([l.split()[1:] for l in lines if l.startswith('vt ')],
+                  float).reshape(-1, 2)
+    vn = np.array([l.split()[1:] for l in lines if l.startswith('vn ')],
+                  float).reshape(-1, 3)
+    self.assertAllClose(vt, uvs if with_uvs else np.zeros([0, 2]), atol=1e-6)
+    self.assertAllClose(vn, normals if with_normals else np.zeros([0, 3]),
+                        atol=1e-6)
+
+  def test_bad_shapes_name_the_file(self):
+    with self.assertRaisesRegex(ValueError, 'x.obj.*uvs'):
+      detail_reconstruction.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 2]],
+                                      uvs=np.zeros([2, 2]))
+    with self.assertRaisesRegex(ValueError, 'x.obj.*out of range'):
+      detail_reconstruction.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 3]])
 
 
 if __name__ == '__main__':

@@ -39,6 +39,11 @@ class CoarseModel(keras.Model):
                            kernel_initializer=init[name], name='head_' + name)
         for name, k in self.sizes.items()
     ]
+    # tf.train.Checkpoint does not see the items of a Keras 3 layer's Python
+    # list, only its attribute sub-layers: without these the heads were
+    # missing from every checkpoint (resume and coarse_model.load).
+    for name, head in zip(self.sizes, self.heads):
+      setattr(self, 'head_' + name, head)
 
   def config(self):
     return {'input_size': self.input_size, 'width': self.width}

@@ -8,12 +8,11 @@ coefficients, and the log says so (Chen20's fine-stage script instead fails
 without its coarse checkpoint, its issue #19).
 """
 
-import os
-
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from coarse import coarse_model
 from coarse import coefficients as coefficients_lib
 from coarse import synthetic_data
 
@@ -25,8 +24,10 @@ class CoarseSource:
     model: bfm.MorphableModel.
     image_size: side of the square images in pixels.
     batch_size: B.
-    coarse_checkpoint: None (use ground truth) or a coarse checkpoint file or
-      folder; a given path that holds no checkpoint raises FileNotFoundError.
+    coarse_checkpoint: None (use ground truth) or a coarse/train.py
+      checkpoint folder or ckpt-N prefix (coarse_config.json beside it gives
+      the network's input size and width); a path that holds no checkpoint
+      raises FileNotFoundError naming it.
     seed: seed of the synthetic stream.
     num_images: None = an endless stream of new images; N = a fixed training
       set of N images (the paper trains on 1,000), cycled through in batches;
@@ -49,10 +50,12 @@ class CoarseSource:
       raise ValueError(
           'CoarseSource: num_images (%r) must be a positive multiple '
           'of batch_size (%d)' % (num_images, self.batch_size))
-    self._num_batches = None if num_images is None else num_images // self.batch_size
+    self._num_batches = (None if num_images is None else num_images //
+                         self.batch_size)
     self._cache = {}
     self._batch_index = 0
     self._coarse_net = None
+    self.coarse_checkpoint = None  # the checkpoint path used, if any
     if coarse_checkpoint:
       self._coarse_net = self._load_coarse(coarse_checkpoint)
     else:
@@ -64,44 +67,43 @@ class CoarseSource:
       )
 
   def _load_coarse(self, path):
-    from coarse import coarse_model  # the coarse VGG regressor
-    looked = path
-    if os.path.isdir(path):
-      path = tf.train.latest_checkpoint(path)
-    if path is None or not (os.path.exists(path) or
-                            os.path.exists(path + '.index')):
+    try:
+      net = coarse_model.load(path, self.model)
+    except FileNotFoundError as e:
       raise FileNotFoundError(
-          '--coarse_checkpoint: no coarse checkpoint at %r (need the output of '
-          '`python coarse/train.py`)' % looked)
-    net = coarse_model.load(path, self.model)
-    logging.info('Coarse coefficients from frozen coarse checkpoint %s', path)
+          '--coarse_checkpoint: no coarse checkpoint at %r; the detail stage '
+          'needs the folder (or ckpt-N prefix) written by `python '
+          'coarse/train.py --log_dir=...` (%s)' % (path, e)) from e
+    if tf.io.gfile.isdir(path):
+      path = tf.train.latest_checkpoint(path)
+    self.coarse_checkpoint = path
+    logging.info('Coarse coefficients from the frozen coarse network %s '
+                 '(input %d px, width %g)', path, net.input_size, net.width)
     return net
 
   def coefficients(self, vector):
     """[B,D] flat vector -> coarse.coefficients.Coefficients."""
     return coefficients_lib.Coefficients.from_vector(self.model, vector)
 
-  def _synthetic_batch(self):
-    """(images, ground-truth coefficient vector) of the next batch."""
-    key = None
-    if self._num_batches is not None:
-      key = self._batch_index % self._num_batches
-      self._batch_index += 1
-      if key in self._cache:
-        return self._cache[key]
+  def _new_batch(self):
+    """(images, coarse coefficient vector) of a newly rendered batch."""
     batch = synthetic_data.sample_batch(self.model,
                                         self.batch_size,
                                         self.image_size,
                                         rng=self._rng)
-    result = (tf.convert_to_tensor(batch.images, tf.float32),
-              tf.convert_to_tensor(batch.coefficients.to_vector(), tf.float32))
-    if key is not None:
-      self._cache[key] = result
-    return result
+    images = tf.convert_to_tensor(batch.images, tf.float32)
+    if self._coarse_net is not None:  # frozen: inference mode, no gradient
+      vector = self._coarse_net(images, training=False)
+    else:  # ground truth (warned at start)
+      vector = batch.coefficients.to_vector()
+    return images, tf.convert_to_tensor(vector, tf.float32)
 
   def next_batch(self):
     """(images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D])."""
-    images, vector = self._synthetic_batch()
-    if self._coarse_net is not None:  # else: ground truth (warned at start)
-      vector = self._coarse_net(images, training=False)
-    return images, tf.convert_to_tensor(vector, tf.float32)
+    if self._num_batches is None:
+      return self._new_batch()
+    key = self._batch_index % self._num_batches
+    self._batch_index += 1
+    if key not in self._cache:  # the coarse network is frozen: cache it too
+      self._cache[key] = self._new_batch()
+    return self._cache[key]

@@ -43,8 +43,8 @@ SMALL_POSE_STEPS = 20000  # paper appendix C
 LARGE_POSE_STEPS = 5000  # paper appendix C
 
 
-class NonFiniteLossError(RuntimeError):
-  pass
+class NonFiniteLossError(FloatingPointError):
+  """A loss term or a gradient became NaN or Inf (raised before the update)."""
 
 
 def _learning_rate(step):
@@ -85,12 +85,19 @@ def _init_from_small_pose(network, stage_root):
     path = tf.train.latest_checkpoint(looked)
   elif os.path.isdir(path):
     path = tf.train.latest_checkpoint(path)
-  if path is None:
+  if path is None or not tf.io.gfile.exists(path + '.index'):
     raise FileNotFoundError(
-        '--large_pose needs the small-pose RI2ITN checkpoint (train it first with '
-        '`python detail/train.py`), or pass --small_pose_checkpoint. Looked in: %s'
-        % looked)
-  tf.train.Checkpoint(network=network).restore(path).expect_partial()
+        '--large_pose needs the small-pose RI2ITN checkpoint (train it first '
+        'with `python detail/train.py` and the same --detail_dir, or pass '
+        '--small_pose_checkpoint). Looked in: %s' % looked)
+  status = tf.train.Checkpoint(network=network).restore(path)
+  try:
+    status.assert_existing_objects_matched().expect_partial()
+  except AssertionError as e:
+    raise ValueError(
+        '--large_pose: the small-pose checkpoint %s holds another RI2ITN '
+        '(give the same --detail_uv_size/--ri2itn_* flags as the small-pose '
+        'run): %s' % (path, str(e)[:300])) from e
   logging.info('Large pose: initialised RI2ITN from small-pose checkpoint %s',
                path)
   return path
@@ -133,11 +140,24 @@ def train(argv=()):
                              step=step)
   manager = tf.train.CheckpointManager(ckpt, out_dir, max_to_keep=3)
   if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint)
+    status = ckpt.restore(manager.latest_checkpoint)
+    try:
+      status.assert_existing_objects_matched()
+    except AssertionError as e:
+      raise ValueError(
+          'detail/train.py: cannot resume from %s, it holds another RI2ITN '
+          '(see %s there; use the same flags or another --detail_dir): %s' %
+          (manager.latest_checkpoint, detail_reconstruction.CONFIG_FILE,
+           str(e)[:300])) from e
     logging.info('Resumed from %s at step %d', manager.latest_checkpoint,
                  int(step))
   elif large:
     _init_from_small_pose(recon.network, FLAGS.detail_dir)
+  detail_reconstruction.save_config(recon, out_dir)  # for load() at inference
+  logging.info('RI2ITN: %d passes, channels %s, %d parameters; UV %d^2; '
+               'input %s', recon.network.num_passes,
+               list(recon.network.channels), recon.network.count_params(),
+               recon.uv_size, recon.input_mode)
 
   clip = FLAGS.detail_grad_clip
 
@@ -176,6 +196,9 @@ def train(argv=()):
 
   writer = tf.summary.create_file_writer(os.path.join(out_dir, 'logs'))
   start_step = int(step)
+  if start_step >= steps:
+    logging.info('[%s] already at step %d >= %d steps; nothing to do.', stage,
+                 start_step, steps)
   t0 = time.time()
   history = []
   while int(step) < steps:
@@ -184,9 +207,10 @@ def train(argv=()):
     if not bool(finite):
       raise NonFiniteLossError(
           'detail/train.py: non-finite loss or gradient at step %d (terms %s); '
-          'last good checkpoint: %s' % (int(step), {
+          'stopped before the update. The last good checkpoint in %s is '
+          'intact (%s).' % (int(step) + 1, {
               k: float(v) for k, v in terms.items()
-          }, manager.latest_checkpoint))
+          }, out_dir, manager.latest_checkpoint))
     s = int(step)
     history.append(float(terms['total']))
     if s % FLAGS.detail_log_every == 0 or s == steps or s == start_step + 1:
@@ -201,7 +225,8 @@ def train(argv=()):
         for k, v in terms.items():
           summaries.scalar('loss/' + k, v, s)
         summaries.scalar('learning_rate', _learning_rate(step), s)
-    if s % FLAGS.detail_image_every == 0 or s == steps:
+    first = s == start_step + 1
+    if s % FLAGS.detail_image_every == 0 or s == steps or first:
       with writer.as_default():
         summaries.image(
             'render/input_coarse_detail',
@@ -219,10 +244,11 @@ def train(argv=()):
                 axis=1), s)
         disp = out['displacement'] * 0.5 + 0.5
         summaries.image('uv/displacement', _image_grid(disp), s)
+      # The first image's detailed dense mesh, normals recomputed, with UVs.
       detail_reconstruction.write_obj(
-          os.path.join(out_dir,
-                       'detail_step%d.obj' % s), out['vertices'].numpy(),
-          recon.applier.triangles, out['normals'].numpy())
+          os.path.join(out_dir, 'detail_step%d.obj' % s),
+          out['vertices'].numpy(), recon.applier.triangles,
+          out['normals'].numpy(), recon.applier.mesh.uv)
     if s % FLAGS.detail_save_every == 0 or s == steps:
       manager.save(checkpoint_number=s)
   writer.flush()

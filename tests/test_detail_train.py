@@ -58,6 +58,16 @@ class DetailTrainTest(tf.test.TestCase):
     with flagsaver.flagsaver(**_settings(tmp, detail_steps=8)):
       history = detail_train.train()
     self.assertLen(history, 2)
+    resumed = tf.train.latest_checkpoint(small_dir)
+    self.assertEndsWith(resumed, 'ckpt-8')
+    # NaN guard: a NaN loss stops the run before the update and names the
+    # last good checkpoint, which stays the latest.
+    with flagsaver.flagsaver(
+        **_settings(tmp, detail_steps=10, detail_photo_weight=float('nan'))):
+      with self.assertRaisesRegex(detail_train.NonFiniteLossError,
+                                  'step 9.*ckpt-8'):
+        detail_train.train()
+    self.assertEqual(tf.train.latest_checkpoint(small_dir), resumed)
     # --large_pose starts from the small-pose weights.
     with flagsaver.flagsaver(**_settings(tmp, detail_steps=1, large_pose=True)):
       history = detail_train.train()

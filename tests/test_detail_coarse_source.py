@@ -1,0 +1,76 @@
+"""Tests for detail/coarse_source.py (training batches, frozen coarse net)."""
+
+import os
+import re
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+import bfm
+from coarse import coarse_model
+from coarse import coefficients
+from coarse import face_reconstruction
+from detail import coarse_source
+
+
+class CoarseSourceTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.model = bfm.load('synthetic')
+
+  def test_ground_truth_without_checkpoint_and_fixed_set_cycles(self):
+    source = coarse_source.CoarseSource(self.model, 32, 2, num_images=4)
+    first = [source.next_batch() for _ in range(2)]
+    again = [source.next_batch() for _ in range(2)]
+    for (a_img, a_vec), (b_img, b_vec) in zip(first, again):
+      self.assertAllEqual(a_img, b_img)
+      self.assertAllEqual(a_vec, b_vec)
+    self.assertNotAllClose(first[0][0], first[1][0])
+    images, vector = first[0]
+    self.assertEqual(images.shape, (2, 32, 32, 3))
+    self.assertEqual(vector.shape,
+                     (2, coefficients.vector_size(self.model)))
+    # Ground truth: re-rendering the coefficients reproduces the face pixels.
+    coeffs = source.coefficients(vector)
+    self.assertEqual(coeffs.pose.shape, (2, 6))
+    face = face_reconstruction.reconstruct(self.model, coeffs, 32)
+    self.assertGreater(float(tf.reduce_sum(face.mask)), 50.0)
+    self.assertAllClose(face.image * face.mask, images * face.mask, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, 'multiple of batch_size'):
+      coarse_source.CoarseSource(self.model, 32, 3, num_images=4)
+
+  def test_missing_checkpoint_names_the_path(self):
+    empty = tempfile.mkdtemp(dir=self.get_temp_dir())
+    with self.assertRaisesRegex(FileNotFoundError,
+                                re.escape(empty) + '.*coarse/train.py'):
+      coarse_source.CoarseSource(self.model, 32, 2, coarse_checkpoint=empty)
+
+  def test_frozen_coarse_network_from_a_coarse_checkpoint(self):
+    # A checkpoint laid out as coarse/train.py writes it.
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    net = coarse_model.CoarseModel(self.model, input_size=32, width=1 / 16)
+    net(tf.zeros([1, 32, 32, 3]))
+    for v in net.heads[3].weights:  # non-zero pose head: not the zero init
+      v.assign(tf.random.normal(v.shape, stddev=0.01, seed=1))
+    coarse_model.save_config(net, folder)
+    tf.train.Checkpoint(network=net).save(os.path.join(folder, 'ckpt'))
+    source = coarse_source.CoarseSource(self.model,
+                                        48,
+                                        2,
+                                        coarse_checkpoint=folder,
+                                        num_images=2)
+    self.assertEndsWith(source.coarse_checkpoint, 'ckpt-1')
+    images, vector = source.next_batch()
+    self.assertAllClose(vector, net(images), atol=1e-5)
+    # Cached with the fixed set: the coarse network runs once per batch.
+    images2, vector2 = source.next_batch()
+    self.assertAllEqual(vector, vector2)
+    self.assertAllEqual(images, images2)
+    self.assertTrue(np.all(np.isfinite(vector.numpy())))
+
+
+if __name__ == '__main__':
+  tf.test.main()

@@ -188,7 +188,14 @@ class Trainer:
       if path is None or not tf.io.gfile.exists(path + '.index'):
         raise FileNotFoundError('--init_checkpoint: no checkpoint at %r' %
                                 (FLAGS.init_checkpoint,))
-      tf.train.Checkpoint(network=self.net).restore(path).expect_partial()
+      try:
+        tf.train.Checkpoint(network=self.net).restore(
+            path).expect_partial().assert_existing_objects_matched()
+      except (AssertionError, ValueError) as e:
+        raise ValueError(
+            '--init_checkpoint: %r does not hold this network (a coarse/'
+            'train.py checkpoint with the same --vgg_width, --vgg_input_size '
+            'and --bfm is needed): %s' % (path, e)) from e
       logging.info('Network initialised from %s', path)
     elif FLAGS.vgg_weights:
       vgg16.load_weights(self.net.backbone, FLAGS.vgg_weights)
@@ -277,13 +284,15 @@ def train(argv=()):
       total = float(terms['total'])
       history.append(total)
       if step % FLAGS.log_every == 0 or step == start + 1 or step == FLAGS.steps:
-        recent = np.median(times[-10:]) if len(times) > 1 else times[-1]
+        if len(times) > 1:  # the first step also traces the graph
+          eta = '%.0f s' % (np.median(times[1:][-10:]) * (FLAGS.steps - step))
+        else:
+          eta = 'n/a (first step includes tracing)'
         logging.info(
-            'step %d/%d  loss %.4g (%s)  %.2f s/step  ETA %.0f s', step,
+            'step %d/%d  loss %.4g (%s)  %.2f s/step  ETA %s', step,
             FLAGS.steps, total, ', '.join(
                 '%s %.4g' % (k, float(v)) for k, v in sorted(terms.items())
-                if k not in ('total',)), times[-1],
-            recent * (FLAGS.steps - step))
+                if k not in ('total',)), times[-1], eta)
         trainer.summaries(step, terms, images, landmarks, out)
       if step % FLAGS.save_every == 0 or step == FLAGS.steps:
         trainer.manager.save(checkpoint_number=step)

@@ -1,0 +1,104 @@
+"""Table and results files of the synthetic full-pose benchmark.
+
+The table follows the paper's Table 4 layout (rows: w/o SAM, Our, Our*;
+columns: small pose, large pose; mean ± std in mm), on synthetic data, plus
+the wall time of each training run and reference rows (the mean face and the
+shared pre-trained network) that show how far training moved the error.
+"""
+
+import json
+import os
+
+# Table-4 row labels of the coarse/train.py --sam_config names.
+ROW_LABELS = {'none': 'w/o SAM', 'our': 'Our', 'our_star': 'Our*',
+              'our_star_literal': 'Our* (Eq. 2 as printed)'}
+SPLIT_TITLES = {'small': 'Small pose', 'large': 'Large pose'}
+
+
+def row_label(config):
+  return ROW_LABELS.get(config, config)
+
+
+def cell(aggregate, how='pooled'):
+  """'mean±std' (mm, 3 decimals) of a protocols.aggregate dict."""
+  stats = aggregate[how]
+  return '%.3f±%.3f' % (stats['mean'], stats['std'])
+
+
+def _split_header(result, split):
+  low, high = result['test_yaw_ranges'][split]
+  if split == 'small':
+    return '%s (|yaw|<%g°)' % (SPLIT_TITLES[split], high)
+  return '%s (%g°≤|yaw|≤%g°)' % (SPLIT_TITLES[split], low, high)
+
+
+def markdown(result):
+  """The Markdown text of a result dict (table, settings, shortcuts)."""
+  how = result['settings']['benchmark_aggregate']
+  splits = result['splits']
+  lines = [
+      '## Synthetic full-pose benchmark (coarse NME, Table 4 layout)',
+      '',
+      'Data: faces rendered from the %r morphable model (synthetic data with '
+      'exact ground-truth meshes), NOT the paper\'s MICC / NoW / 3dMDLab / '
+      'ESRC.' % result['settings']['benchmark_model'],
+      '',
+      '| Method / NME (mm) | %s | training wall time |' % ' | '.join(
+          _split_header(result, s) for s in splits),
+      '|---|%s---|' % ('---|' * len(splits)),
+  ]
+  for row in result['rows']:
+    lines.append('| %s | %s | %.0f s%s |' % (
+        row['label'], ' | '.join(cell(row['splits'][s], how) for s in splits),
+        row['train_wall_s'], ' (reused)' if row.get('reused') else ''))
+  lines += ['', 'Reference rows (not in the paper\'s table):', '',
+            '| Reference / NME (mm) | %s | training wall time |' %
+            ' | '.join(_split_header(result, s) for s in splits),
+            '|---|%s---|' % ('---|' * len(splits))]
+  for row in result['references']:
+    wall = row.get('train_wall_s')
+    lines.append('| %s | %s | %s |' % (
+        row['label'], ' | '.join(cell(row['splits'][s], how) for s in splits),
+        '-' if wall is None else '%.0f s%s' % (
+            wall, ' (reused)' if row.get('reused') else '')))
+  lines += ['', 'mean±std over %s; protocol %s (eval/protocols.py, ground-'
+            'truth mesh as the scan). %d test images per split.' % (
+                'all cropped ground-truth points of a split' if how ==
+                'pooled' else 'per-image mean errors',
+                result['protocol'], result['settings']['benchmark_test_images']),
+            '', '### Shortcuts versus the paper', '']
+  if result['shortcuts']:
+    lines += ['- ' + s for s in result['shortcuts']]
+  else:
+    lines.append('- none')
+  lines += ['', '### Settings', '']
+  for name, value in sorted(result['settings'].items()):
+    lines.append('- `--%s=%s`' % (name, _flag_text(value)))
+  lines += ['', 'Training-set |yaw| histogram:', '', '```',
+            result['train_yaw_histogram_text'], '```', '',
+            'Command: `%s`' % result['command'],
+            '',
+            'Wall times: sets %.0f s, total %.0f s (%s, %s CPU cores visible).'
+            % (result['wall_s']['sets'], result['wall_s']['total'],
+               result['date'], result['cpu_count'])]
+  return '\n'.join(lines) + '\n'
+
+
+def _flag_text(value):
+  if isinstance(value, (list, tuple)):
+    return ','.join(str(v) for v in value)
+  return str(value)
+
+
+def write(result, folder, name):
+  """Writes <folder>/<name>.json and .md; returns their paths."""
+  os.makedirs(folder, exist_ok=True)
+  json_path = os.path.join(folder, name + '.json')
+  md_path = os.path.join(folder, name + '.md')
+  for path, text in ((json_path, json.dumps(result, indent=1, sort_keys=True)),
+                     (md_path, markdown(result))):
+    tmp = path + '.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  return json_path, md_path

@@ -1,0 +1,118 @@
+"""absl flags of the synthetic full-pose benchmark (eval/synthetic_benchmark.py).
+
+Every flag is prefixed `benchmark_` (except `--paper_scale`, named in issue 6)
+so that the benchmark can live next to the coarse/eval flags in one process.
+Defaults are the CPU setting (two cores, well under an hour); `--paper_scale`
+replaces the settings marked [paper_scale] with the paper's (appendix C/D:
+1,000 training images, 224-px images, a full-width VGG-16, batch 6, 250 SAM
+steps after a long Chen20 pre-training). Call `define_flags()` before
+`app.run`; it is idempotent.
+"""
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+
+def _define(kind, name, default, *args, **kwargs):
+  """DEFINE_<kind>(name, default, *args) unless `name` is already defined."""
+  if name in FLAGS:
+    return
+  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+
+
+def define_flags():
+  """Defines all benchmark flags (safe to call more than once)."""
+  # --- Scale ----------------------------------------------------------------
+  _define(
+      'bool', 'paper_scale', False,
+      'Use the paper\'s settings for every flag marked [paper_scale] (needs a '
+      'GPU: hours). Flags given explicitly on the command line still win.')
+
+  # --- Data sets (cached under --benchmark_cache_dir) -----------------------
+  _define(
+      'string', 'benchmark_model', 'synthetic',
+      'Face model for bfm.load(): "synthetic" (built in) or "sfm" (needs '
+      '../shared/data/sfm). Ground truth and predictions use the same model.')
+  _define(
+      'string', 'benchmark_cache_dir', '/tmp/fullpose_synthetic_benchmark',
+      'Folder for the generated sets (one sub-folder per setting, reused when '
+      'the settings match) and the training runs.')
+  _define('integer', 'benchmark_seed', 0,
+          'Seed of the sets (train: seed, small-pose test: seed + 1, large-pose '
+          'test: seed + 2) and of the training data order.')
+  _define('integer', 'benchmark_image_size', 64,
+          '[paper_scale: 224] Side of the square images in pixels (render, '
+          'network input, SAM renders).')
+  _define('integer', 'benchmark_train_images', 600,
+          '[paper_scale: 1000] Training images (paper: 1,000 CelebA images).')
+  _define('integer', 'benchmark_test_images', 60,
+          '[paper_scale: 200] Images in EACH test set (small and large pose).')
+  _define(
+      'string', 'benchmark_train_yaw', 'celeba',
+      'Yaw distribution of the training set: "celeba" (normal, sd 15 deg, '
+      'clipped to +-75: mostly |yaw| < 30, few large poses, like CelebA), '
+      '"uniform" (-90..90), "frontal" (0) or "LOW:HIGH" degrees (uniform). '
+      'Its histogram is printed.')
+  _define('float', 'benchmark_small_max_yaw', 30.0,
+          'Small-pose test set: |yaw| uniform in [0, this) degrees, random '
+          'sign (eval/\'s --yaw_threshold_deg default).')
+  _define('list', 'benchmark_large_yaw', ['45', '90'],
+          'Large-pose test set: |yaw| uniform in [LOW, HIGH] degrees, random '
+          'sign.')
+
+  # --- Training (python coarse/train.py subprocesses) -----------------------
+  _define(
+      'list', 'benchmark_sam_configs', ['none', 'our', 'our_star'],
+      'SAM configs compared after the shared pre-training (table rows; '
+      'names of flags/coarse_flags.py --sam_config).')
+  _define('integer', 'benchmark_pretrain_steps', 1500,
+          '[paper_scale: 200000] Steps of the shared no-SAM (Chen20) pre-'
+          'training every compared run starts from (paper: 200,000).')
+  _define('integer', 'benchmark_steps', 250,
+          '[paper_scale: 250] Steps of each compared run (paper appendix C: '
+          '250).')
+  _define('integer', 'benchmark_batch_size', 6,
+          '[paper_scale: 6] Input images per step of every run (paper: 6).')
+  _define('float', 'benchmark_vgg_width', 0.25,
+          '[paper_scale: 1.0] VGG-16 channel width multiplier (1 = VGG-16).')
+  _define('float', 'benchmark_pretrain_learning_rate', 1e-4,
+          '[paper_scale: 1e-5] Adam learning rate of the pre-training (Chen20: '
+          '1e-5, for 200,000 steps from ImageNet weights; the CPU setting '
+          'starts from random weights with far fewer steps).')
+  _define('float', 'benchmark_learning_rate', 1e-5,
+          '[paper_scale: 1e-5] Adam learning rate of the compared runs '
+          '(Chen20 / paper: 1e-5).')
+  _define('enum', 'benchmark_sam_reduce', 'sum', ['sum', 'mean'],
+          'coarse/train.py --sam_reduce of the SAM runs (Eq. 4 sums).')
+  _define('bool', 'benchmark_sam_render_gradients', False,
+          'coarse/train.py --sam_render_gradients of the SAM runs.')
+  _define('enum', 'benchmark_sam_translation', 'recentre',
+          ['recentre', 'paper'],
+          'coarse/train.py --sam_translation of the SAM runs.')
+  _define('string', 'benchmark_vgg_weights', None,
+          'Keras VGG-16 .h5 weights for the pre-training (coarse/train.py '
+          '--vgg_weights; needs --benchmark_image_size=224 and '
+          '--benchmark_vgg_width=1). Default: random initialisation.')
+  _define('bool', 'benchmark_reuse_runs', False,
+          'Reuse finished training runs of the same setting (their recorded '
+          'wall times are reported) instead of training afresh.')
+
+  # --- Evaluation -----------------------------------------------------------
+  _define('enum', 'benchmark_nme_variant', 'fg2018',
+          ['fg2018', 'fg2018_icp', 'now'],
+          'eval/protocols.py NME variant (the ground-truth mesh is the scan).')
+  _define('enum', 'benchmark_aggregate', 'pooled', ['pooled', 'subject'],
+          '"pooled": mean/std over all scan points of a test set (the '
+          'paper\'s mean±std); "subject": over per-image means.')
+  _define('integer', 'benchmark_eval_batch_size', 8,
+          'Test images per network call during evaluation.')
+
+  # --- Output ---------------------------------------------------------------
+  _define('string', 'benchmark_results_dir', 'eval/results/synthetic',
+          'Folder for the results JSON and Markdown (relative paths are '
+          'relative to the repository root). A sub-folder of eval/results '
+          'because eval/tables.py reads every *.json directly in '
+          'eval/results as an eval/evaluate.py result.')
+  _define('string', 'benchmark_name', 'synthetic_benchmark',
+          'Base name of the results files (<name>.json, <name>.md).')

@@ -1,0 +1,240 @@
+"""Tests of the synthetic full-pose benchmark (eval/synthetic_*.py).
+
+Generator determinism, ground-truth meshes that re-render to the stored
+images, yaw histograms against the requested distributions, NME sanity, and
+a tiny end-to-end run of `python eval/synthetic_benchmark.py` (32-px images,
+a few images and steps) that must produce a well-formed table.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import unittest
+
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+try:
+  import bfm
+  from coarse import face_reconstruction
+  from eval import synthetic_report
+  from eval import synthetic_scoring
+  from eval import synthetic_sets
+except ImportError as e:  # a stage not written yet
+  raise unittest.SkipTest('dependency missing: %s' % e)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _spec(**kw):
+  base = dict(model='synthetic', seed=3, image_size=32, train_images=8,
+              test_images=4, train_yaw='celeba', small_max_yaw=30.0,
+              large_yaw=(45.0, 90.0))
+  base.update(kw)
+  return synthetic_sets.SetSpec(**base)
+
+
+def _quiet(*_):
+  pass
+
+
+def _parse_flags():
+  # tf.test.TestCase.create_tempdir reads --test_tmpdir (pytest skips absl).
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+def _normal_cdf(x, sd):
+  return 0.5 * (1.0 + math.erf(x / (sd * math.sqrt(2.0))))
+
+
+class SetsTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    _parse_flags()
+    cls.model = bfm.load('synthetic')
+
+  def test_generator_is_deterministic_for_a_seed(self):
+    a = synthetic_sets.generate_test_set(self.model, 5, 3, 32, 45.0, 90.0)
+    b = synthetic_sets.generate_test_set(self.model, 5, 3, 32, 45.0, 90.0)
+    c = synthetic_sets.generate_test_set(self.model, 6, 3, 32, 45.0, 90.0)
+    self.assertEqual(sorted(a), sorted(b))
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    self.assertGreater(np.abs(a['vertices'] - c['vertices']).max(), 1.0)
+    # Whole cached sets, training TFRecords included, are byte-identical.
+    spec = _spec()
+    f1 = synthetic_sets.ensure_sets(self.model, spec,
+                                    self.create_tempdir().full_path, _quiet)
+    f2 = synthetic_sets.ensure_sets(self.model, spec,
+                                    self.create_tempdir().full_path, _quiet)
+    for name in ('train/train.tfrecord', 'train_yaw_deg.npy'):
+      with open(os.path.join(f1, name), 'rb') as x, open(
+          os.path.join(f2, name), 'rb') as y:
+        self.assertEqual(x.read(), y.read(), name)
+    for split in synthetic_sets.SPLITS:
+      s1 = synthetic_sets.load_test_set(f1, split)
+      s2 = synthetic_sets.load_test_set(f2, split)
+      for key in s1:
+        np.testing.assert_array_equal(s1[key], s2[key], err_msg=key)
+
+  def test_cache_is_keyed_by_settings_and_reused(self):
+    cache = self.create_tempdir().full_path
+    f1 = synthetic_sets.ensure_sets(self.model, _spec(), cache, _quiet)
+    stamp = os.path.getmtime(os.path.join(f1, 'test_small.npz'))
+    self.assertEqual(
+        synthetic_sets.ensure_sets(self.model, _spec(), cache, _quiet), f1)
+    self.assertEqual(os.path.getmtime(os.path.join(f1, 'test_small.npz')),
+                     stamp)
+    f2 = synthetic_sets.ensure_sets(self.model, _spec(seed=4), cache, _quiet)
+    self.assertNotEqual(f1, f2)
+    self.assertEqual(sorted(d for d in os.listdir(cache)
+                            if not d.startswith('sets-')), [])
+
+  def test_ground_truth_meshes_rerender_to_stored_images(self):
+    data = synthetic_sets.generate_test_set(self.model, 7, 4, 48, 0.0, 90.0)
+    albedo = self.model.albedo(tf.constant(data['texture']))
+    face = face_reconstruction.render_faces(self.model, data['vertices'],
+                                            albedo, data['pose'],
+                                            data['lighting'], 48)
+    mask = face.mask.numpy()[..., 0] > 0.5
+    stored = data['images'].astype(np.float32) / 255.0
+    rendered = face.image.numpy()
+    self.assertGreater(mask.sum(), 4 * 100)
+    # Equal up to the uint8 rounding of the stored images.
+    self.assertLessEqual(np.abs(stored - rendered)[mask].max(), 0.5 / 255 +
+                         1e-6)
+    np.testing.assert_allclose(face.landmarks2d.numpy(), data['landmarks'],
+                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(self.model.landmarks(data['vertices'])),
+        data['landmarks3d'], atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(self.model.vertices(data['identity'], data['expression'])),
+        data['vertices'], atol=1e-4)
+    # Another face's mesh does not match: the check can fail.
+    shuffled = face_reconstruction.render_faces(
+        self.model, data['vertices'][::-1], albedo, data['pose'],
+        data['lighting'], 48).image.numpy()
+    self.assertGreater(np.abs(stored - shuffled)[mask].max(), 0.1)
+
+  def test_yaw_histograms_match_requested_distributions(self):
+    n = 400
+    spec = _spec(image_size=32, train_images=n, test_images=60,
+                 train_yaw='celeba')
+    folder = synthetic_sets.ensure_sets(self.model, spec,
+                                        self.create_tempdir().full_path,
+                                        _quiet)
+    yaw = synthetic_sets.load_train_yaw(folder)
+    self.assertLen(yaw, n)
+    # 'celeba' = normal(0, 15 deg) clipped to +-75: expected |yaw| bin mass.
+    sd = 15.0
+    for low, high, count, _ in synthetic_sets.yaw_histogram(yaw):
+      hi = min(high, 75.0)
+      p = 0.0 if low >= 75.0 else 2 * (_normal_cdf(hi, sd) -
+                                       _normal_cdf(low, sd))
+      if low <= 75.0 < high:  # the clipped tail piles up at 75
+        p += 2 * (1 - _normal_cdf(75.0, sd))
+      tolerance = 4 * math.sqrt(n * p * (1 - p)) + 2
+      self.assertLess(abs(count - n * p), tolerance, (low, high, count, p))
+    for split in synthetic_sets.SPLITS:
+      data = synthetic_sets.load_test_set(folder, split)
+      low, high = synthetic_sets.test_yaw_ranges(spec)[split]
+      magnitude = np.abs(data['yaw_deg'])
+      self.assertTrue(np.all(magnitude >= low) and np.all(magnitude <= high),
+                      split)
+      # The stored yaw is the one the faces were rendered with.
+      np.testing.assert_allclose(np.rad2deg(data['pose'][:, 1]),
+                                 data['yaw_deg'], atol=1e-3)
+      # Uniform |yaw|: each half of the range holds about half the images,
+      # and both signs occur.
+      lower = np.mean(magnitude < (low + high) / 2)
+      self.assertBetween(lower, 0.5 - 4 * math.sqrt(0.25 / 60),
+                         0.5 + 4 * math.sqrt(0.25 / 60))
+      self.assertTrue(np.any(data['yaw_deg'] < 0) and
+                      np.any(data['yaw_deg'] > 0))
+
+  def test_uniform_range_and_bad_distribution(self):
+    self.assertEqual(synthetic_sets.parse_yaw_distribution('-20:60'),
+                     (-20.0, 60.0))
+    for bad in ('sideways', '60:20', '0:120', 'a:b'):
+      with self.assertRaisesRegex(ValueError, 'benchmark_train_yaw'):
+        synthetic_sets.parse_yaw_distribution(bad)
+    with self.assertRaisesRegex(ValueError, 'yaw'):
+      synthetic_sets.symmetric_yaw(50.0, 40.0)
+
+  def test_nme_is_zero_for_ground_truth_and_positive_for_mean_face(self):
+    data = synthetic_sets.generate_test_set(self.model, 8, 3, 32, 0.0, 30.0)
+    exact, _ = synthetic_scoring.score(self.model, data, data['vertices'])
+    self.assertLess(exact['pooled']['mean'], 1e-6)
+    mean_face, per_image = synthetic_scoring.score(
+        self.model, data, synthetic_scoring.mean_face_vertices(self.model, 3))
+    self.assertGreater(mean_face['pooled']['mean'], 0.1)
+    self.assertLen(per_image, 3)
+    with self.assertRaisesRegex(ValueError, 'do not match'):
+      synthetic_scoring.score(self.model, data, data['vertices'][:2])
+
+
+class EndToEndTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    _parse_flags()
+
+  def test_tiny_benchmark_writes_a_well_formed_table(self):
+    tmp = self.create_tempdir().full_path
+    results = os.path.join(tmp, 'results')
+    argv = [
+        sys.executable, os.path.join(REPO, 'eval', 'synthetic_benchmark.py'),
+        '--benchmark_cache_dir=' + os.path.join(tmp, 'cache'),
+        '--benchmark_results_dir=' + results,
+        '--benchmark_name=tiny',
+        '--benchmark_image_size=32', '--benchmark_train_images=6',
+        '--benchmark_test_images=2', '--benchmark_pretrain_steps=2',
+        '--benchmark_steps=2', '--benchmark_batch_size=2',
+        '--benchmark_vgg_width=0.0625', '--benchmark_eval_batch_size=2',
+    ]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] +
+                     proc.stderr[-3000:])
+    with open(os.path.join(results, 'tiny.json')) as f:
+      result = json.load(f)
+    self.assertEqual([r['config'] for r in result['rows']],
+                     ['none', 'our', 'our_star'])
+    for row in result['rows'] + result['references']:
+      for split in ('small', 'large'):
+        stats = row['splits'][split]['pooled']
+        self.assertTrue(np.isfinite(stats['mean']) and stats['mean'] > 0,
+                        row['label'])
+        self.assertTrue(np.isfinite(stats['std']), row['label'])
+        self.assertLen(row['splits'][split]['per_image_mean'], 2)
+    for row in result['rows']:
+      self.assertGreater(row['train_wall_s'], 0)
+    self.assertTrue(any('benchmark_image_size=32' in s
+                        for s in result['shortcuts']))
+    with open(os.path.join(results, 'tiny.md')) as f:
+      text = f.read()
+    self.assertEqual(text, synthetic_report.markdown(result))
+    self.assertIn(text, proc.stdout)
+    header = [l for l in text.splitlines() if l.startswith('| Method')]
+    self.assertLen(header, 1)
+    self.assertIn('Small pose', header[0])
+    self.assertIn('Large pose', header[0])
+    for label in ('w/o SAM', 'Our', 'Our*'):
+      rows = [l for l in text.splitlines() if l.startswith('| %s |' % label)]
+      self.assertLen(rows, 1, label)
+      self.assertRegex(rows[0], r'^\| [^|]+ \| \d+\.\d{3}±\d+\.\d{3} \| '
+                       r'\d+\.\d{3}±\d+\.\d{3} \| \d+ s \|$')
+    self.assertIn('Shortcuts versus the paper', text)
+    self.assertIn('synthetic', text)
+
+
+if __name__ == '__main__':
+  tf.test.main()

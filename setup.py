@@ -215,5 +215,6 @@ setuptools.setup(
                                       for s in _CPU_SOURCES])
     ],
     cmdclass={'build_ext': BuildRasterizerOp},
+    entry_points={'console_scripts': ['reconstruct = detail.reconstruct:run']},
     zip_safe=False,
 )

@@ -1,0 +1,369 @@
+"""Photo -> detected face -> coarse coefficients -> detailed face, in batches.
+
+The computational part of the reconstruct command (detail/reconstruct.py):
+
+  prepare(path): read the photo, detect the largest face and its 68
+      landmarks (coarse/face_detection.py, dlib), square crop.
+  reconstruct(faces): for a batch of prepared faces, coarse coefficients
+      (the coarse network, or `detail.fitting.fit_coarse` in --fit mode),
+      the estimated yaw and path (small / large pose), then the displacement
+      map (RI2ITN through DetailReconstructor, or
+      `detail.fitting.fit_displacement`), the coarse and detailed meshes and
+      the renders the outputs need.
+
+Modes: 'checkpoint' (trained coarse network + RI2ITN) or 'fit' (analysis by
+synthesis, optionally initialised from whichever checkpoints are given).
+"""
+
+import collections
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from coarse import coarse_model
+from coarse import coefficients as coefficients_lib
+from coarse import face_detection
+from coarse import face_reconstruction
+from detail import detail_reconstruction
+from detail import fitting
+from renderer import shading
+
+PreparedFace = collections.namedtuple('PreparedFace', [
+    'name', 'path', 'image', 'crop', 'landmarks', 'crop_landmarks',
+    'transform', 'num_faces', 'detector', 'converted_from'
+])
+PreparedFace.__doc__ = """One photo ready for the network.
+
+  name: output file stem; path: the photo.
+  image: [H,W,3] float32 RGB in [0,1], the original photo.
+  crop: [S,S,3] float32 square face crop (S = image_size).
+  landmarks: [68,2] float32 detected landmarks, pixels of the photo.
+  crop_landmarks: [68,2] float32 the same in crop pixels.
+  transform: coarse.face_detection.CropTransform crop -> photo pixels.
+  num_faces: faces the detector found (the largest is reconstructed).
+  detector: 'hog' or 'cnn'.
+  converted_from: PIL mode the photo was converted from, or None.
+"""
+
+FaceResult = collections.namedtuple('FaceResult', [
+    'prepared', 'coefficients', 'yaw_deg', 'large_pose', 'path_note',
+    'coarse_vertices', 'coarse_screen', 'landmarks2d', 'landmarks3d',
+    'coarse_render', 'coarse_mask', 'coarse_shading', 'detail_vertices',
+    'detail_screen', 'detail_normals', 'detail_shading', 'detail_mask',
+    'displacement_uv_mm'
+])
+FaceResult.__doc__ = """Everything the writers need for one face (NumPy).
+
+  prepared: the PreparedFace.
+  coefficients: Coefficients of this face, each part [1, K].
+  yaw_deg: estimated yaw (renderer/camera.py sign: + = turned to image right).
+  large_pose: bool, whether the large-pose path ran.
+  path_note: one line saying which path ran and why.
+  coarse_vertices [N,3] mm model space; coarse_screen [N,3] crop pixels.
+  landmarks2d [68,2] crop pixels (reconstruction); landmarks3d [68,3] mm.
+  coarse_render [S,S,3] shaded albedo render; coarse_mask [S,S,1].
+  coarse_shading, detail_shading [S,S,3]: grey geometry renders.
+  detail_vertices [M,3] mm (dense displaced mesh), detail_screen [M,3] crop
+    pixels, detail_normals [M,3] model-space unit normals; detail_mask.
+  displacement_uv_mm [U,U] float32, applied displacement along model z (mm)
+    in the UV layout (zero outside the detail region).
+"""
+
+# Grey material and lighting of the geometry renders ("shading" panels):
+# ambient plus light from the front-left-top (Chen20 SH layout, the ambient
+# offset of renderer/shading.py comes on top).
+SHADING_ALBEDO = 0.78
+_SHADING_SH = (1.0, 0.6, -0.25, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class InputError(ValueError):
+  """A photo cannot be reconstructed (unreadable, no face); names the file."""
+
+
+def shading_lighting(batch):
+  """[B,27] SH lighting of the grey geometry renders."""
+  return np.tile(np.asarray(_SHADING_SH, np.float32), 3)[None].repeat(batch, 0)
+
+
+def _checkpoint_path(path):
+  """Latest checkpoint prefix in a folder, the prefix itself, or None."""
+  if path and os.path.isdir(path):
+    return tf.train.latest_checkpoint(path)
+  if path and tf.io.gfile.exists(path + '.index'):
+    return path
+  return None
+
+
+def resolve_detail_checkpoints(path):
+  """{'small': prefix, 'large': prefix} for --detail_checkpoint.
+
+  `path` is a checkpoint prefix or folder (used for both paths) or a
+  detail/train.py --detail_dir root with small_pose/ and/or large_pose/ (a
+  missing one falls back to the other). Raises FileNotFoundError naming
+  `path` and what was looked for when nothing is there.
+  """
+  direct = _checkpoint_path(path)
+  if direct:
+    return {'small': direct, 'large': direct}
+  small = _checkpoint_path(os.path.join(path, 'small_pose'))
+  large = _checkpoint_path(os.path.join(path, 'large_pose'))
+  if not small and not large:
+    raise FileNotFoundError(
+        '--detail_checkpoint=%s: no RI2ITN checkpoint there (looked for a '
+        'checkpoint prefix, a folder with a checkpoint, or small_pose/ and '
+        'large_pose/ subfolders from `python detail/train.py`)' % (path,))
+  return {'small': small or large, 'large': large or small}
+
+
+class FacePipeline:
+  """Detection, coarse and detail stages for one configuration.
+
+  Args:
+    model: bfm.MorphableModel.
+    image_size: side of the square face crops.
+    fit: True for --fit mode (analysis by synthesis).
+    coarse_checkpoint, detail_checkpoint: paths or None (see the flags).
+      Without --fit both are required. The RI2ITN architecture and
+      displacement scale come from the detail checkpoint's
+      detail_config.json (detail_reconstruction.load).
+    fit_uv_size: UV side of the fitted displacement map (--fit without a
+      detail checkpoint).
+    fit_displacement_scale_mm: mm per unit of the fitted map (same case).
+    yaw_threshold_deg: large-pose threshold.
+    fit_steps, fit_detail_steps: Adam steps of the two fits.
+    landmark_model: dlib predictor path or None.
+  """
+
+  def __init__(self,
+               model,
+               image_size=224,
+               fit=False,
+               coarse_checkpoint=None,
+               detail_checkpoint=None,
+               fit_uv_size=128,
+               fit_displacement_scale_mm=1.0,
+               yaw_threshold_deg=30.0,
+               fit_steps=300,
+               fit_detail_steps=200,
+               landmark_model=None):
+    if not fit and not (coarse_checkpoint and detail_checkpoint):
+      missing = [n for n, v in (('--coarse_checkpoint', coarse_checkpoint),
+                                ('--detail_checkpoint', detail_checkpoint))
+                 if not v]
+      raise ValueError(
+          'reconstruct: no trained networks: %s not given. Pass both '
+          '--coarse_checkpoint (from `python coarse/train.py`) and '
+          '--detail_checkpoint (from `python detail/train.py`), or pass --fit '
+          'to fit each photo directly (analysis by synthesis, no checkpoint '
+          'needed).' % ' and '.join(missing))
+    self.model = model
+    self.image_size = int(image_size)
+    self.fit = bool(fit)
+    self.yaw_threshold_deg = float(yaw_threshold_deg)
+    self.fit_steps = int(fit_steps)
+    self.fit_detail_steps = int(fit_detail_steps)
+    self.landmark_model = landmark_model
+    self.coarse_net = None
+    self.coarse_checkpoint = None
+    if coarse_checkpoint:
+      self.coarse_checkpoint = _checkpoint_path(coarse_checkpoint)
+      self.coarse_net = coarse_model.load(coarse_checkpoint, model)
+    self.detail_checkpoints = None
+    if detail_checkpoint:
+      self.detail_checkpoints = resolve_detail_checkpoints(detail_checkpoint)
+      self.detail = {}
+      for key in ('small', 'large'):
+        path = self.detail_checkpoints[key]
+        if key == 'large' and path == self.detail_checkpoints['small']:
+          self.detail['large'] = self.detail['small']
+          continue
+        self.detail[key], _ = detail_reconstruction.load(
+            path, model, yaw_threshold_deg=yaw_threshold_deg)
+      sizes = {k: (r.uv_size, r.displacement_scale_mm)
+               for k, r in self.detail.items()}
+      if sizes['small'] != sizes['large']:
+        raise ValueError(
+            '--detail_checkpoint: the small- and large-pose RI2ITN differ in '
+            'UV size / displacement scale (%s: %s, %s: %s)' %
+            (self.detail_checkpoints['small'], sizes['small'],
+             self.detail_checkpoints['large'], sizes['large']))
+    else:
+      recon = detail_reconstruction.DetailReconstructor(
+          model, int(fit_uv_size),
+          displacement_scale_mm=fit_displacement_scale_mm,
+          yaw_threshold_deg=yaw_threshold_deg)
+      self.detail = {'small': recon, 'large': recon}
+    self.uv_size = self.detail['small'].uv_size
+    self.displacement_scale_mm = self.detail['small'].displacement_scale_mm
+
+  # --- Description ------------------------------------------------------------
+  def describe(self):
+    """Lines saying which mode runs and with what."""
+    if self.fit:
+      init = []
+      if self.coarse_checkpoint:
+        init.append('coarse fit starts from %s' % self.coarse_checkpoint)
+      if self.detail_checkpoints:
+        init.append('displacement fit starts from the RI2ITN output')
+      return [
+          'mode: --fit (analysis by synthesis per batch, no trained network '
+          'needed): %d Adam steps on the coarse coefficients (landmark, '
+          'photometric and prior losses), then %d on a %dx%d displacement '
+          'map (detail losses)%s.' %
+          (self.fit_steps, self.fit_detail_steps, self.uv_size, self.uv_size,
+           '; ' + '; '.join(init) if init else '')
+      ]
+    lines = ['mode: checkpoint (trained networks)',
+             '  coarse network: %s' % self.coarse_checkpoint]
+    small, large = (self.detail_checkpoints['small'],
+                    self.detail_checkpoints['large'])
+    if small == large:
+      lines.append('  RI2ITN (both paths): %s' % small)
+    else:
+      lines.append('  RI2ITN small pose: %s' % small)
+      lines.append('  RI2ITN large pose: %s' % large)
+    return lines
+
+  # --- Stage 0: reading and detection -------------------------------------------
+  def prepare(self, path, name):
+    """PreparedFace for the photo at `path`; InputError naming it if not."""
+    try:
+      loaded = face_detection.load_image(path)
+    except ValueError as e:
+      raise InputError(str(e)) from e
+    faces = face_detection.detect_faces(loaded.image,
+                                        landmark_model=self.landmark_model)
+    if not faces:
+      h, w = loaded.image.shape[:2]
+      raise InputError(
+          '%s: no face found (dlib HOG and CNN detectors, %dx%d photo); the '
+          'reconstruct command needs a visible face of at least ~40 px' %
+          (path, w, h))
+    face = faces[0]
+    crop, crop_landmarks, transform = face_detection.crop_face(
+        loaded.image, face.landmarks, self.image_size)
+    return PreparedFace(name=name,
+                        path=path,
+                        image=loaded.image,
+                        crop=crop,
+                        landmarks=np.asarray(face.landmarks, np.float32),
+                        crop_landmarks=crop_landmarks,
+                        transform=transform,
+                        num_faces=len(faces),
+                        detector=face.detector,
+                        converted_from=loaded.converted_from)
+
+  # --- Stage 1: coarse ----------------------------------------------------------
+  def coarse(self, crops, crop_landmarks):
+    """Coefficients (NumPy) of a batch of crops [B,S,S,3]."""
+    initial = None
+    if self.coarse_net is not None:
+      initial = coefficients_lib.Coefficients(*[
+          np.asarray(p) for p in self.coarse_net.coefficients(
+              tf.constant(crops))
+      ])
+      if not self.fit:
+        return initial
+    return fitting.fit_coarse(self.model, crops, crop_landmarks,
+                              steps=self.fit_steps,
+                              initial=initial).coefficients
+
+  # --- Stage 2: detail ----------------------------------------------------------
+  def detail_maps(self, crops, coeffs, large):
+    """[B,U,U,1] displacement maps in (-1, 1) for a batch."""
+    batch = crops.shape[0]
+    maps = np.zeros([batch, self.uv_size, self.uv_size, 1], np.float32)
+    for key, select in (('small', ~large), ('large', large)):
+      idx = np.flatnonzero(select)
+      if not idx.size:
+        continue
+      sub = coefficients_lib.Coefficients(*[p[idx] for p in coeffs])
+      recon = self.detail[key]
+      initial = None
+      if self.detail_checkpoints:
+        out = recon(tf.constant(crops[idx]), sub,
+                    pad='always' if key == 'large' else 'never')
+        initial = out.displacement_uv.numpy()
+        if not self.fit:
+          maps[idx] = initial
+          continue
+      fitted = fitting.fit_displacement(recon, crops[idx], sub,
+                                        steps=self.fit_detail_steps,
+                                        large_pose=select[idx],
+                                        initial=initial)
+      maps[idx] = fitted.displacement_uv
+    return maps
+
+  # --- Whole batch ----------------------------------------------------------------
+  def reconstruct(self, faces, timings=None):
+    """List of FaceResult for a list of PreparedFace (one batch).
+
+    timings: optional dict; 'coarse' and 'detail' seconds are added to it.
+    """
+    crops = np.stack([f.crop for f in faces]).astype(np.float32)
+    crop_lms = np.stack([f.crop_landmarks for f in faces]).astype(np.float32)
+    size = (self.image_size, self.image_size)
+    t0 = time.time()
+    coeffs = self.coarse(crops, crop_lms)
+    t1 = time.time()
+    yaw_deg = np.rad2deg(coeffs.pose[:, 1])
+    large = np.abs(yaw_deg) > self.yaw_threshold_deg
+    maps = self.detail_maps(crops, coeffs, large)
+    recon = self.detail['small']
+    coarse = face_reconstruction.reconstruct(self.model, coeffs, size)
+    detailed = recon.applier.render(coarse.vertices, coarse.albedo,
+                                    coeffs.pose, coeffs.lighting,
+                                    tf.constant(maps), size,
+                                    self.displacement_scale_mm)
+    batch = len(faces)
+    grey = tf.fill([batch, self.model.num_vertices, 3], SHADING_ALBEDO)
+    light = shading_lighting(batch)
+    coarse_grey = face_reconstruction.render_faces(self.model, coarse.vertices,
+                                                   grey, coeffs.pose, light,
+                                                   size)
+    detail_grey = recon.applier.render(coarse.vertices, grey, coeffs.pose,
+                                       light, tf.constant(maps), size,
+                                       self.displacement_scale_mm)
+    disp_uv = recon.applier.mesh.to_uv(detailed.displacement).numpy()[..., 0]
+    landmarks3d = tf.gather(
+        coarse.vertices,
+        face_reconstruction.landmark_indices(self.model,
+                                             coarse.screen_vertices),
+        axis=1, batch_dims=1).numpy()
+    t2 = time.time()
+    if timings is not None:
+      timings['coarse'] = timings.get('coarse', 0.0) + (t1 - t0)
+      timings['detail'] = timings.get('detail', 0.0) + (t2 - t1)
+    results = []
+    for i, face in enumerate(faces):
+      side = 'large-pose' if large[i] else 'small-pose'
+      rule = '>' if large[i] else '<='
+      what = ('symmetric UV padding of the self-occluded half'
+              if large[i] else 'no padding')
+      results.append(
+          FaceResult(
+              prepared=face,
+              coefficients=coefficients_lib.Coefficients(
+                  *[np.asarray(p[i:i + 1]) for p in coeffs]),
+              yaw_deg=float(yaw_deg[i]),
+              large_pose=bool(large[i]),
+              path_note='%s path: estimated yaw %+.1f deg (|yaw| %s %g deg '
+              'threshold; %s)' % (side, yaw_deg[i], rule,
+                                  self.yaw_threshold_deg, what),
+              coarse_vertices=coarse.vertices[i].numpy(),
+              coarse_screen=coarse.screen_vertices[i].numpy(),
+              landmarks2d=coarse.landmarks2d[i].numpy(),
+              landmarks3d=landmarks3d[i],
+              coarse_render=coarse.image[i].numpy(),
+              coarse_mask=coarse.mask[i].numpy(),
+              coarse_shading=coarse_grey.image[i].numpy(),
+              detail_vertices=detailed.vertices[i].numpy(),
+              detail_screen=detailed.screen_vertices[i].numpy(),
+              detail_normals=detailed.normals[i].numpy(),
+              detail_shading=np.clip(detail_grey.image[i].numpy(), 0, 1),
+              detail_mask=detail_grey.mask[i].numpy(),
+              displacement_uv_mm=disp_uv[i]))
+    return results
+

@@ -1,0 +1,275 @@
+"""Writes the reconstruct command's files for one face (see `write_face`).
+
+Per face NAME, into the output folder:
+  NAME_coarse.obj      coarse mesh (model space, mm) with vt UVs (the face
+                       model's UV layout) and vn normals; mtllib NAME.mtl.
+  NAME_detail.obj      dense displaced mesh (one vertex per UV texel of the
+                       face region), vt = the texel centres in the same UV
+                       layout, vn normals; mtllib NAME.mtl.
+  NAME.mtl             one material whose map_Kd is NAME_texture.png; the
+                       displacement map and its scale as comments.
+  NAME_texture.png     the photo unwrapped into the UV layout (8-bit RGB).
+  NAME_displacement.png  16-bit UV displacement map;
+  NAME_displacement.json its decoding: mm = (value / 65535 * 2 - 1) * scale_mm.
+  NAME_coefficients.npz  identity, expression, texture, pose, lighting (+ yaw,
+                       path, mode, crop transform, model name).
+  NAME_landmarks.txt   68 rows: x y (photo pixels, detected) X Y Z (mm, the
+                       same landmarks on the coarse mesh, model space).
+  NAME_vis.png         top row: crop | landmarks | coarse shading | detailed
+                       shading; below: the detailed shading overlaid on the
+                       photo at its original size.
+Meshes are in model space (mm, x = subject's left, y up, z towards the
+viewer; bfm/README.md), not posed.
+"""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from bfm import mesh_geometry
+from detail import face_pipeline
+from renderer import camera
+from renderer import mesh_renderer
+from renderer import shading
+from renderer import uv as uv_lib
+
+SUFFIXES = ('_coarse.obj', '_detail.obj', '.mtl', '_texture.png',
+            '_displacement.png', '_displacement.json', '_coefficients.npz',
+            '_landmarks.txt', '_vis.png')
+UINT16_MAX = 65535
+OVERLAY_ALPHA = 0.65
+DETECTED_COLOUR = (0.1, 1.0, 0.1)
+FITTED_COLOUR = (1.0, 0.15, 0.15)
+
+
+def output_paths(out_dir, name):
+  """dict suffix -> path of every file written for face `name`."""
+  return {s: os.path.join(out_dir, name + s) for s in SUFFIXES}
+
+
+def vis_size(crop_size, image_shape):
+  """(height, width) of NAME_vis.png for a crop side and the photo's shape."""
+  h, w = int(image_shape[0]), int(image_shape[1])
+  return crop_size + h, max(4 * crop_size, w)
+
+
+# --- OBJ / MTL ------------------------------------------------------------------
+def _write_obj(path, mtl_name, vertices, uvs, normals, triangles, comment):
+  vertices = np.asarray(vertices, np.float64)
+  uvs = np.asarray(uvs, np.float64)
+  normals = np.asarray(normals, np.float64)
+  triangles = np.asarray(triangles, np.int64)
+  if not (len(vertices) == len(uvs) == len(normals)):
+    raise ValueError('%s: %d vertices, %d UVs and %d normals must agree' %
+                     (path, len(vertices), len(uvs), len(normals)))
+  if not np.all(np.isfinite(vertices)):
+    raise ValueError('%s: the mesh has NaN/Inf vertices' % path)
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('# %s\n' % comment)
+    f.write('# units: mm, model space (x = subject\'s left, y up, z towards '
+            'the viewer)\n')
+    f.write('mtllib %s\n' % mtl_name)
+    np.savetxt(f, vertices, fmt='v %.5f %.5f %.5f')
+    np.savetxt(f, uvs, fmt='vt %.6f %.6f')
+    np.savetxt(f, normals, fmt='vn %.5f %.5f %.5f')
+    f.write('usemtl face\n')
+    t = triangles + 1
+    np.savetxt(f, np.repeat(t, 3, axis=1), fmt='f %d/%d/%d %d/%d/%d %d/%d/%d')
+
+
+def _write_mtl(path, texture_name, displacement_name, scale_mm):
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write('# Material of the reconstruct command\'s meshes.\n')
+    f.write('# Displacement map: %s (16-bit grey, UV layout of the texture;\n'
+            '#   mm along model +z = (value / 65535 * 2 - 1) * %.6g,\n'
+            '#   displacement scale_mm = %.6g; Blender: midlevel 0.5,\n'
+            '#   strength %.6g mm). It is already applied in the _detail.obj '
+            'mesh.\n' % (displacement_name, scale_mm, scale_mm, 2 * scale_mm))
+    f.write('newmtl face\n')
+    f.write('Ka 1.000 1.000 1.000\nKd 1.000 1.000 1.000\nKs 0.000 0.000 0.000\n'
+            'Ns 1.0\nillum 1\n')
+    f.write('map_Kd %s\n' % texture_name)
+
+
+# --- Images -------------------------------------------------------------------
+def _to_uint8(image):
+  return np.clip(np.round(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _write_png(path, rgb_float):
+  if not cv2.imwrite(path, cv2.cvtColor(_to_uint8(rgb_float),
+                                        cv2.COLOR_RGB2BGR)):
+    raise OSError('%s: could not write PNG' % path)
+
+
+def _draw_points(image, points, colour, radius):
+  out = image
+  h, w = out.shape[:2]
+  for x, y in np.asarray(points):
+    c, r = int(np.floor(x)), int(np.floor(y))
+    out[max(r - radius, 0):min(r + radius + 1, h),
+        max(c - radius, 0):min(c + radius + 1, w)] = colour
+  return out
+
+
+def to_photo(screen, transform):
+  """Crop-pixel screen vertices [N,3] -> photo pixels (depth scaled too)."""
+  screen = np.asarray(screen, np.float32)
+  xy = transform.to_original(screen[:, :2])
+  return np.concatenate([xy, screen[:, 2:] * transform.scale], 1)
+
+
+def photo_texture(model, photo, screen_photo, albedo, size):
+  """The photo unwrapped into the model UV layout, [size,size,3] in [0,1].
+
+  Visible texels come from the photo; hidden ones from their mirror texel
+  when that is visible (face symmetry), else from the model albedo.
+  """
+  photo = tf.constant(photo[None], tf.float32)
+  screen = tf.constant(screen_photo[None], tf.float32)
+  tex, vis = uv_lib.unwrap_image(photo, screen, model.triangles, model.uv,
+                                 size)
+  mirror = tf.constant(
+      uv_lib.uv_mirror_coordinates(model.uv, model.triangles, model.symmetry,
+                                   size))
+  tex_m = uv_lib.mirror_sample(tex, mirror)
+  vis_m = uv_lib.mirror_sample(vis, mirror)
+  vis_m = tf.cast(vis_m > 0.99, tf.float32)
+  albedo_uv, _ = uv_lib.render_to_uv(
+      tf.constant(np.asarray(albedo)[None], tf.float32), model.uv,
+      model.triangles, size)
+  out = vis * tex + (1 - vis) * (vis_m * tex_m + (1 - vis_m) * albedo_uv)
+  return np.clip(out[0].numpy(), 0.0, 1.0)
+
+
+def photo_overlay(result, triangles, lighting):
+  """Grey detailed-geometry render blended onto the photo, original size."""
+  face = result.prepared
+  photo = face.image
+  h, w = photo.shape[:2]
+  screen = to_photo(result.detail_screen, face.transform)
+  pose = result.coefficients.pose
+  rotation = camera.rotation_matrix(tf.constant(pose[:, :3], tf.float32))
+  normals = tf.einsum('bij,bnj->bni', rotation,
+                      tf.constant(result.detail_normals[None], tf.float32))
+  grey = tf.fill(tf.shape(normals), face_pipeline.SHADING_ALBEDO)
+  colours = shading.sh_shade(grey, normals, lighting)
+  out = mesh_renderer.render(tf.constant(screen[None]), triangles, colours,
+                             (h, w))
+  mask = out.mask[0].numpy() * OVERLAY_ALPHA
+  render = np.clip(out.image[0].numpy(), 0.0, 1.0)
+  return photo * (1 - mask) + render * mask
+
+
+def vis_grid(result, overlay):
+  """NAME_vis.png contents, [crop + H, max(4 crop, W), 3] float in [0,1]."""
+  face = result.prepared
+  size = face.crop.shape[0]
+  lms = _draw_points(np.array(face.crop), face.crop_landmarks, DETECTED_COLOUR,
+                     1)
+  lms = _draw_points(lms, result.landmarks2d, FITTED_COLOUR, 1)
+  top = np.concatenate(
+      [face.crop, lms, result.coarse_shading, result.detail_shading], 1)
+  height, width = vis_size(size, face.image.shape)
+  grid = np.zeros([height, width, 3], np.float32)
+  grid[:size, :4 * size] = top
+  grid[size:, :overlay.shape[1]] = overlay
+  return grid
+
+
+# --- Everything for one face ------------------------------------------------------
+def write_face(out_dir, result, model, detail_mesh, uv_size,
+               displacement_scale_mm, mode, texture_size, lighting):
+  """Writes all files of one FaceResult; returns output_paths(...).
+
+  Args:
+    out_dir: output folder (exists).
+    result: detail.face_pipeline.FaceResult.
+    model: bfm.MorphableModel.
+    detail_mesh: the DenseUVMesh of the detailed mesh (texels, triangles);
+      `detail_triangles` are taken from its `triangles`.
+    uv_size: side of the displacement map.
+    displacement_scale_mm: mm per unit of the displacement map.
+    mode: 'checkpoint' or 'fit' (stored in the npz).
+    texture_size: side of NAME_texture.png.
+    lighting: [1,27] SH lighting of the overlay shading.
+  """
+  face = result.prepared
+  name = face.name
+  paths = output_paths(out_dir, name)
+  base = lambda s: os.path.basename(paths[s])
+
+  # Meshes and material.
+  coarse_normals = mesh_geometry.vertex_normals(
+      tf.constant(result.coarse_vertices[None]), model.triangles)[0].numpy()
+  _write_obj(paths['_coarse.obj'], base('.mtl'), result.coarse_vertices,
+             model.uv, coarse_normals, model.triangles,
+             'coarse face of %s (%s mode, model %s)' %
+             (face.path, mode, model.name))
+  _write_obj(paths['_detail.obj'], base('.mtl'), result.detail_vertices,
+             detail_mesh.uv, result.detail_normals,
+             detail_mesh.triangles,
+             'detailed face of %s (%s mode, model %s, %dx%d displacement map)'
+             % (face.path, mode, model.name, uv_size, uv_size))
+  _write_mtl(paths['.mtl'], base('_texture.png'), base('_displacement.png'),
+             displacement_scale_mm)
+
+  # Texture: the photo unwrapped into UV.
+  albedo = model.albedo(tf.constant(result.coefficients.texture)
+                        ) if model.num_tex else model.albedo(None)
+  albedo = np.asarray(albedo)[0]
+  texture = photo_texture(model, face.image,
+                          to_photo(result.coarse_screen, face.transform),
+                          albedo, texture_size)
+  _write_png(paths['_texture.png'], texture)
+
+  # Displacement: 16-bit PNG and its scale.
+  disp = np.asarray(result.displacement_uv_mm, np.float64)
+  scale = float(displacement_scale_mm)
+  code = np.round((np.clip(disp / scale, -1, 1) * 0.5 + 0.5) * UINT16_MAX)
+  if not cv2.imwrite(paths['_displacement.png'], code.astype(np.uint16)):
+    raise OSError('%s: could not write PNG' % paths['_displacement.png'])
+  with open(paths['_displacement.json'], 'w', encoding='utf-8') as f:
+    json.dump({
+        'file': base('_displacement.png'),
+        'uv_size': int(uv_size),
+        'bit_depth': 16,
+        'scale_mm': scale,
+        'decode': 'mm = (value / 65535 * 2 - 1) * scale_mm',
+        'direction': 'model-space +z (towards the viewer), already applied '
+                     'in %s' % base('_detail.obj'),
+        'region': 'face without eyes, nose and eyebrows (0 mm elsewhere)',
+        'blender': {'midlevel': 0.5, 'strength_mm': 2 * scale},
+        'min_mm': float(disp.min()),
+        'max_mm': float(disp.max()),
+        'mode': mode,
+    }, f, indent=2)
+
+  # Coefficients.
+  c = result.coefficients
+  t = face.transform
+  np.savez(paths['_coefficients.npz'],
+           identity=c.identity[0], expression=c.expression[0],
+           texture=c.texture[0], pose=c.pose[0], lighting=c.lighting[0],
+           yaw_deg=np.float32(result.yaw_deg),
+           large_pose=np.bool_(result.large_pose), mode=np.str_(mode),
+           model=np.str_(model.name), image_size=np.int32(face.crop.shape[0]),
+           crop_transform=np.asarray([t.left, t.top, t.scale], np.float64),
+           source=np.str_(face.path))
+
+  # Landmarks.
+  rows = np.concatenate([face.landmarks, result.landmarks3d], 1)
+  with open(paths['_landmarks.txt'], 'w', encoding='utf-8') as f:
+    f.write('# 68 iBUG landmarks of %s, one per row: x y = detected (dlib) '
+            'in photo pixels (origin top-left corner, y down); X Y Z = the '
+            'same landmarks on NAME_coarse.obj, mm, model space (jaw points '
+            'on the silhouette).\n' % face.path)
+    np.savetxt(f, rows, fmt='%.3f')
+
+  # Visualisation grid.
+  overlay = photo_overlay(result, detail_mesh.triangles, lighting)
+  _write_png(paths['_vis.png'], vis_grid(result, overlay))
+  return paths

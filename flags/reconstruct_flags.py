@@ -1,0 +1,121 @@
+"""absl flags of the reconstruct command (detail/reconstruct.py).
+
+  reconstruct photo.jpg [more.jpg ...] [folder/] --fit
+  reconstruct folder/ --coarse_checkpoint=... --detail_checkpoint=...
+
+Inputs are positional arguments: image files and/or folders (every image
+directly inside a folder). The detail network's architecture and
+displacement scale come from the detail checkpoint's detail_config.json
+(written by detail/train.py). Call `define_flags()` before `app.run`; it is
+idempotent and leaves alone flags another module already defined under the
+same name.
+"""
+
+from absl import flags
+
+FLAGS = flags.FLAGS
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                    '.ppm', '.pgm')
+
+
+def _define(kind, name, default, *args, **kwargs):
+  if name in FLAGS:
+    return
+  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+
+
+def define_flags():
+  """Defines the reconstruct command's flags (safe to call repeatedly)."""
+  # --- Inputs and outputs -----------------------------------------------------
+  _define(
+      'string', 'out', './reconstruction',
+      'Output folder; per face NAME_coarse.obj, NAME_detail.obj, NAME.mtl, '
+      'NAME_texture.png, NAME_displacement.png (+ .json), '
+      'NAME_coefficients.npz, NAME_landmarks.txt and NAME_vis.png, NAME = the '
+      'image file name without its extension (folder-qualified when two '
+      'inputs share a name). Created if missing; existing files are '
+      'overwritten.')
+  _define(
+      'list', 'extensions', list(IMAGE_EXTENSIONS),
+      'File extensions (case-insensitive) taken from input folders. Files '
+      'given one by one are always tried.')
+
+  # --- Models -------------------------------------------------------------------
+  _define(
+      'string', 'bfm', 'synthetic',
+      'Face model for bfm.load(): "synthetic" (built in, runs anywhere), '
+      '"sfm", "ict" or a converted model .npz (see bfm/README.md). Must be '
+      'the model the checkpoints were trained with.')
+  _define(
+      'string', 'coarse_checkpoint', None,
+      'Coarse network checkpoint (file prefix or folder) written by '
+      '`python coarse/train.py`; its coarse_config.json gives the network '
+      'size. With --fit it initialises the fit.')
+  _define(
+      'string', 'detail_checkpoint', None,
+      'RI2ITN checkpoint written by `python detail/train.py`: a checkpoint '
+      'prefix or folder (used for every face), or the --detail_dir root '
+      'holding small_pose/ and large_pose/ (the small-pose network for faces '
+      'within --large_pose_yaw_threshold_deg, the large-pose one beyond). '
+      'With --fit it initialises the displacement fit.')
+  _define(
+      'integer', 'image_size', 224,
+      'Side in pixels of the square face crop the coarse and detail stages '
+      'work on (the paper and Chen20 use 224; the coarse network resizes to '
+      'its own input size).')
+  _define(
+      'string', 'landmark_model', None,
+      'dlib 68-point shape predictor .dat; default: the copy shipped in the '
+      'installed face-recognition-models package.')
+
+  # --- Mode: checkpoints or --fit ----------------------------------------------
+  _define(
+      'bool', 'fit', False,
+      'Analysis by synthesis per image, no trained network needed: optimise '
+      'the coarse coefficients against the coarse losses (landmarks, '
+      'photometric, priors), then a displacement map against the detail '
+      'losses (detail/fitting.py). Without --fit both checkpoints are '
+      'required.')
+  _define('integer', 'fit_steps', 300,
+          '--fit: Adam steps of the coarse coefficient fit per batch.')
+  _define(
+      'integer', 'fit_detail_steps', 200,
+      '--fit: Adam steps of the displacement-map fit per batch.')
+  _define(
+      'integer', 'fit_uv_size', 128,
+      '--fit: side of the fitted displacement map in texels (a power of two; '
+      'the detailed mesh has one vertex per face texel). With a detail '
+      'checkpoint its own UV size is used.')
+  _define(
+      'float', 'fit_displacement_scale_mm', 1.0,
+      '--fit: largest displacement in mm (the map is tanh-bounded like '
+      'RI2ITN\'s output). With a detail checkpoint its own scale is used.')
+
+  # --- Pose ---------------------------------------------------------------------
+  _define(
+      'float', 'large_pose_yaw_threshold_deg', 30.0,
+      'Faces whose estimated |yaw| exceeds this (degrees) take the large-pose '
+      'path (paper Sec. 3.4): symmetric UV padding of the self-occluded half '
+      'and the large-pose RI2ITN when one is given.')
+
+  # --- Batching -----------------------------------------------------------------
+  _define(
+      'integer', 'batch_size', 8,
+      'Faces per batch through the coarse and detail stages (and per joint '
+      'fit in --fit mode). Runs on the CPU unless TensorFlow sees a GPU.')
+  _define(
+      'integer', 'texture_size', 512,
+      'Side of NAME_texture.png, the photo unwrapped into the model UV '
+      'layout (texels hidden in the photo: mirrored from the visible half, '
+      'else the model albedo).')
+
+  # --- Benchmark ----------------------------------------------------------------
+  _define(
+      'bool', 'benchmark', False,
+      'Time detection, coarse, detail and writing per image on the given '
+      'inputs (cycled) at batch size 1 and 16, print images per second and '
+      'exit; outputs go to a temporary folder that is deleted.')
+  _define(
+      'integer', 'benchmark_images', 16,
+      '--benchmark: images per measured run (after one warm-up image).')

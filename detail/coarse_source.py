@@ -1,7 +1,8 @@
 """Training batches for the detail stage: images and frozen coarse coefficients.
 
 Images come from coarse/synthetic_data.py (faces rendered from the model, with
-ground-truth coefficients). The coarse coefficients the detail stage builds on
+ground-truth coefficients), optionally with known fine detail added
+(detail/synthetic_details.py). The coarse coefficients the detail stage builds on
 come from the frozen coarse network of a coarse checkpoint (--coarse_checkpoint).
 Without one -- a fresh install -- they are the synthetic data's ground-truth
 coefficients, and the log says so (Chen20's fine-stage script instead fails
@@ -32,6 +33,9 @@ class CoarseSource:
     num_images: None = an endless stream of new images; N = a fixed training
       set of N images (the paper trains on 1,000), cycled through in batches;
       must be a multiple of batch_size.
+    details: None or a detail.synthetic_details.SyntheticDetails that adds
+      known fine detail to every synthetic image (the morphable model alone
+      has none, so the detail stage would have nothing to learn).
   """
 
   def __init__(self,
@@ -40,11 +44,13 @@ class CoarseSource:
                batch_size,
                coarse_checkpoint=None,
                seed=0,
-               num_images=None):
+               num_images=None,
+               details=None):
     self.model = model
     self.image_size = int(image_size)
     self.batch_size = int(batch_size)
     self._rng = np.random.RandomState(seed)
+    self.details = details
     if num_images is not None and (num_images <= 0 or
                                    num_images % self.batch_size):
       raise ValueError(
@@ -92,6 +98,8 @@ class CoarseSource:
                                         self.image_size,
                                         rng=self._rng)
     images = tf.convert_to_tensor(batch.images, tf.float32)
+    if self.details is not None:
+      images, _ = self.details.apply(images, batch.coefficients)
     if self._coarse_net is not None:  # frozen: inference mode, no gradient
       vector = self._coarse_net(images, training=False)
     else:  # ground truth (warned at start)

@@ -26,6 +26,7 @@ if __package__ in (None, ''):  # run as `python detail/train.py`
 from absl import app
 from absl import flags
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 import bfm
@@ -33,6 +34,7 @@ from detail import coarse_source
 from detail import detail_reconstruction
 from detail import losses
 from detail import ri2itn
+from detail import synthetic_details
 from coarse import summaries
 from flags import detail_flags
 
@@ -113,13 +115,19 @@ def train(argv=()):
                                  if large else SMALL_POSE_STEPS)
   model = bfm.load(FLAGS.detail_model)
   recon = build_reconstructor(model)
+  details = None
+  if FLAGS.detail_synthetic_wrinkles_mm > 0:
+    details = synthetic_details.SyntheticDetails(
+        recon.applier, FLAGS.detail_synthetic_wrinkles_mm,
+        FLAGS.detail_seed + 1)
   source = coarse_source.CoarseSource(model,
                                       FLAGS.detail_image_size,
                                       FLAGS.detail_batch_size,
                                       coarse_checkpoint=FLAGS.coarse_checkpoint,
                                       seed=FLAGS.detail_seed,
                                       num_images=FLAGS.detail_num_images or
-                                      None)
+                                      None,
+                                      details=details)
   weights = losses.weights_from_flags(FLAGS)
   pad = 'always' if large else 'never'
 
@@ -199,11 +207,13 @@ def train(argv=()):
   if start_step >= steps:
     logging.info('[%s] already at step %d >= %d steps; nothing to do.', stage,
                  start_step, steps)
-  t0 = time.time()
   history = []
+  times = []  # seconds per step (data + update); the first includes tracing
   while int(step) < steps:
+    t0 = time.time()
     images, coeff_vector = source.next_batch()
     terms, finite, out = train_step(images, coeff_vector)
+    times.append(time.time() - t0)
     if not bool(finite):
       raise NonFiniteLossError(
           'detail/train.py: non-finite loss or gradient at step %d (terms %s); '
@@ -214,8 +224,8 @@ def train(argv=()):
     s = int(step)
     history.append(float(terms['total']))
     if s % FLAGS.detail_log_every == 0 or s == steps or s == start_step + 1:
-      done = s - start_step
-      per_step = (time.time() - t0) / max(done, 1)
+      # ETA from the median of the last steps (the first one traces).
+      per_step = float(np.median(times[1:][-20:] or times))
       logging.info(
           '[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f)  '
           '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),

@@ -40,6 +40,12 @@ def define_flags():
       'Size of the fixed synthetic training set, cycled through (paper Sec. '
       '5.2: 1,000 CelebA images); 0 = a new random batch every step.')
 
+  _define(
+      'float', 'detail_synthetic_wrinkles_mm', 2.0,
+      'Synthetic data only: peak depth (mm) of the random wrinkle '
+      'displacement added to every image (detail/synthetic_details.py), so '
+      'there is fine detail to learn; 0 = the plain model renders.')
+
   # --- RI2ITN (Sec. 3.3, Eq. 6-10) -------------------------------------------
   _define('integer', 'ri2itn_passes', 2,
           'Number of unrolled passes t of RI2ITN (paper appendix C: 2).')

@@ -1,0 +1,65 @@
+"""Tests for detail/synthetic_details.py (known detail on synthetic faces)."""
+
+import numpy as np
+import tensorflow as tf
+
+import bfm
+from coarse import face_reconstruction
+from coarse import synthetic_data
+from detail import displacement
+from detail import synthetic_details
+
+UV = 32
+SIZE = 48
+
+
+class SyntheticDetailsTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.model = bfm.load('synthetic')
+    cls.applier = displacement.DisplacementApplier(cls.model, UV)
+
+  def test_wrinkle_maps(self):
+    a = synthetic_details.wrinkle_maps(np.random.RandomState(1), 3, 64)
+    b = synthetic_details.wrinkle_maps(np.random.RandomState(1), 3, 64)
+    self.assertEqual(a.shape, (3, 64, 64, 1))
+    self.assertAllEqual(a, b)  # seeded
+    self.assertLessEqual(float(np.abs(a).max()), 1.0)
+    self.assertGreater(float(np.abs(a).max()), 0.2)
+    self.assertNotAllClose(a[0], a[1])
+    # Wrinkles, not noise: neighbouring texels are strongly correlated.
+    x = a[..., 0]
+    corr = np.corrcoef(x[:, :, 1:].ravel(), x[:, :, :-1].ravel())[0, 1]
+    self.assertGreater(corr, 0.5)
+
+  def test_detail_changes_face_pixels_only(self):
+    batch = synthetic_data.sample_batch(self.model,
+                                        2,
+                                        SIZE,
+                                        rng=np.random.RandomState(0),
+                                        yaw_distribution='frontal')
+    details = synthetic_details.SyntheticDetails(self.applier, 2.0, seed=3)
+    images, maps = details.apply(batch.images, batch.coefficients)
+    self.assertEqual(images.shape, batch.images.shape)
+    self.assertEqual(maps.shape, (2, UV, UV, 1))
+    change = np.abs(images.numpy() - batch.images).max(-1)
+    skin = batch.skin_masks[..., 0] > 0.5
+    coarse = face_reconstruction.reconstruct(self.model, batch.coefficients,
+                                             SIZE)
+    covered = coarse.mask.numpy()[..., 0] > 0
+    # The background is untouched (the detailed mesh is the model's face
+    # region; one pixel of slack at the silhouette).
+    near = np.zeros_like(covered)
+    for dy in (-1, 0, 1):
+      for dx in (-1, 0, 1):
+        near |= np.roll(covered, (dy, dx), axis=(1, 2))
+    self.assertLess(float(change[~near].max()), 1e-6)
+    self.assertGreater(float(change[skin].mean()), 0.01)
+    with self.assertRaisesRegex(ValueError, 'amplitude_mm'):
+      synthetic_details.SyntheticDetails(self.applier, 0.0)
+
+
+if __name__ == '__main__':
+  tf.test.main()

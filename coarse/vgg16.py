@@ -66,18 +66,36 @@ def build(input_size=224, width=1.0, name='vgg16'):
 def _collect_h5_weights(path):
   """{layer name: [arrays in file order]} for every WEIGHT_LAYERS name."""
   found = {}
+  wanted = set(WEIGHT_LAYERS)
 
-  def visit(item_name, obj):
-    if not isinstance(obj, h5py.Dataset):
-      return
+  def layer_of(f, item_name):
+    """The VGG layer a dataset belongs to, by path or by a group's name.
+
+    Keras 2 files name the groups after the layers (fc1/fc1/kernel:0);
+    Keras 3 .weights.h5 files use class-based paths (layers/dense/vars/0)
+    and keep the layer name in the 'name' attribute of the vars group.
+    """
     parts = item_name.split('/')
-    for layer in WEIGHT_LAYERS:
-      if layer in parts:
-        found.setdefault(layer, []).append((item_name, np.asarray(obj)))
-        return
+    for part in parts:
+      if part in wanted:
+        return part
+    for i in range(len(parts) - 1, 0, -1):
+      name = f['/'.join(parts[:i])].attrs.get('name')
+      if isinstance(name, bytes):
+        name = name.decode('utf-8', 'replace')
+      if name in wanted:
+        return name
+    return None
 
   with h5py.File(path, 'r') as f:
-    f.visititems(visit)
+    items = []
+    f.visititems(lambda n, o: items.append(n) if isinstance(o, h5py.Dataset)
+                 else None)
+    for item_name in items:
+      layer = layer_of(f, item_name)
+      if layer is not None:
+        found.setdefault(layer, []).append((item_name,
+                                            np.asarray(f[item_name])))
   out = {}
   for layer, items in found.items():
     kernels = [a for _, a in items if a.ndim >= 2]

@@ -1,1 +1,1 @@
-"""detail: RI2ITN displacement network, small- and large-pose detail reconstruction."""
+"""detail: RI2ITN displacement network; small- and large-pose detail."""

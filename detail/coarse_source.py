@@ -2,8 +2,9 @@
 
 Images come from coarse/synthetic_data.py (faces rendered from the model, with
 ground-truth coefficients), optionally with known fine detail added
-(detail/synthetic_details.py). The coarse coefficients the detail stage builds on
-come from the frozen coarse network of a coarse checkpoint (--coarse_checkpoint).
+(detail/synthetic_details.py). The coarse coefficients the detail stage builds
+on come from the frozen coarse network of a coarse checkpoint
+(--coarse_checkpoint).
 Without one -- a fresh install -- they are the synthetic data's ground-truth
 coefficients, and the log says so (Chen20's fine-stage script instead fails
 without its coarse checkpoint, its issue #19).
@@ -66,11 +67,11 @@ class CoarseSource:
       self._coarse_net = self._load_coarse(coarse_checkpoint)
     else:
       logging.warning(
-          'No --coarse_checkpoint given: the detail stage needs a frozen coarse '
-          'model (train it with `python coarse/train.py` and pass its checkpoint '
-          'with --coarse_checkpoint). Falling back to the synthetic data\'s '
-          'GROUND-TRUTH coarse coefficients, which only works with synthetic data.'
-      )
+          'No --coarse_checkpoint given: the detail stage needs a frozen '
+          'coarse model (train it with `python coarse/train.py --log_dir=DIR` '
+          'and pass --coarse_checkpoint=DIR). Falling back to the synthetic '
+          'data\'s GROUND-TRUTH coarse coefficients, which only works with '
+          'synthetic data.')
 
   def _load_coarse(self, path):
     try:

@@ -1,9 +1,11 @@
 """Detail inference for given coarse coefficients and images (Sec. 3.3-3.4).
 
   images + coarse coefficients
-    -> coarse face (coarse/face_reconstruction.py, the one coefficients->render path)
+    -> coarse face (coarse/face_reconstruction.py, the one
+       coefficients->render path)
     -> unwrap input image and coarse render into UV (renderer/uv.py)
-    -> [large pose] replace the self-occluded UV half by the mirrored frontal half
+    -> [large pose] replace the self-occluded UV half by the mirrored
+       frontal half
     -> network input (Chen20: normalised difference; or both images)
     -> RI2ITN displacement map (tanh) -> dense displaced mesh -> render.
 

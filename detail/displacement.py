@@ -2,9 +2,9 @@
 
 As in Chen20 (face_model.py `build_model`, is_fine_model branch, and
 tools/uv_utils.py `TopoUV2Ver(..., 'dense')`): every UV texel inside the face
-mask becomes a vertex of a dense mesh, two triangles per grid cell; its position,
-albedo and masks are the coarse face's per-vertex attributes rasterised into UV
-(renderer.uv.render_to_uv) and read at the texel. The displacement is added to
+mask becomes a vertex of a dense mesh, two triangles per grid cell; its
+position, albedo and masks are the coarse face's per-vertex attributes
+rasterised into UV (renderer.uv.render_to_uv) and read at the texel. The displacement is added to
 the model-space depth (z, millimetres) and multiplied by the 'detail' mask
 (face minus eyes, nose and eyebrows; bfm.masks), then the dense mesh is shaded
 with the coarse lighting and rendered with the coarse pose.

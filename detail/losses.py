@@ -1,7 +1,8 @@
 """Detail-stage losses: Eq. 12-13 (paper Sec. 4) and Eq. 19-20 (appendix B.0.2).
 
 L = a1 * L_p + a2 * L_s + a3 * R_disp                         (Eq. 12 / 19)
-L_s = sum_i sum_{j in N(i)} b1 |dn(i) - dn(j)|^2 + b2 |dz(i) - dz(j)|^2  (Eq. 13)
+L_s = sum_i sum_{j in N(i)} b1 |dn(i) - dn(j)|^2 + b2 |dz(i) - dz(j)|^2
+                                                                    (Eq. 13)
 R_disp = sum_i w_dn |dn(i)|^2 + w_dz |dz(i)|^2                     (Eq. 20)
 
 dz is the displacement along model-space depth (millimetres) and dn the change
@@ -77,7 +78,8 @@ def smoothness_loss(delta_normals, delta_depth, uv_mask, b1, b2):
 
 
 def displacement_regulariser(delta_normals, delta_depth, uv_mask, w_dn, w_dz):
-  """R_disp, Eq. 20: masked mean of clipped |dn|^2 and dz^2 (Chen20 disp_loss)."""
+  """R_disp, Eq. 20: masked mean of clipped |dn|^2 and dz^2 (Chen20
+  disp_loss)."""
   uv_mask = tf.broadcast_to(uv_mask,
                             tf.concat([tf.shape(delta_depth)[:3], [1]], 0))
   denom = tf.reduce_sum(uv_mask) + _EPS

@@ -37,7 +37,8 @@ def occluded_side(yaw):
   zeros = tf.zeros_like(yaw)
   rotation = camera.rotation_matrix(tf.stack([zeros, yaw, zeros],
                                              -1))  # [B,3,3]
-  # z (towards the viewer) of the rotated +x direction: < 0 => +x half faces away.
+  # z (towards the viewer) of the rotated +x direction: < 0 => the +x half
+  # faces away.
   z_of_left = rotation[:, 2, 0]
   return -tf.sign(z_of_left)
 

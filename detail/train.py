@@ -79,7 +79,8 @@ def build_reconstructor(model):
 
 
 def _init_from_small_pose(network, stage_root):
-  """--large_pose: loads the small-pose RI2ITN weights or says where it looked."""
+  """--large_pose: loads the small-pose RI2ITN weights or says where it
+  looked."""
   path = FLAGS.small_pose_checkpoint
   looked = path
   if path is None:

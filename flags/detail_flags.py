@@ -88,11 +88,13 @@ def define_flags():
           'a3: weight of R_disp (Eq. 12); its terms carry w_dn, w_dz.')
   _define(
       'float', 'detail_smooth_normal_weight', 1.0,
-      'b1: smoothness of displacement normals (Chen20 --smooth_normal_weight 1.0).'
+      'b1: smoothness of displacement normals (Chen20 '
+      '--smooth_normal_weight 1.0).'
   )
   _define(
       'float', 'detail_smooth_depth_weight', 0.01,
-      'b2: smoothness of the UV displacement depth (Chen20 --smooth_uv_weight 0.01).'
+      'b2: smoothness of the UV displacement depth (Chen20 '
+      '--smooth_uv_weight 0.01).'
   )
   _define(
       'float', 'detail_disp_normal_weight', 0.001,
@@ -118,7 +120,7 @@ def define_flags():
       'float', 'detail_grad_clip', 1.0,
       'Element-wise gradient clipping to [-c, c] (Chen20 clips to [-1, 1]).')
 
-  # --- Checkpoints and logging -------------------------------------------------
+  # --- Checkpoints and logging ----------------------------------------------
   _define(
       'string', 'detail_dir', 'results/detail',
       'Output folder: <dir>/small_pose and <dir>/large_pose hold checkpoints '

@@ -1,4 +1,4 @@
-"""Tests for detail/displacement.py (dense UV mesh, displacement application)."""
+"""Tests for detail/displacement.py (dense mesh displacement and render)."""
 
 from absl.testing import parameterized
 import numpy as np

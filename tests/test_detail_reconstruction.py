@@ -1,4 +1,4 @@
-"""Tests for detail/detail_reconstruction.py (detail stage from a coarse face)."""
+"""Tests for detail/detail_reconstruction.py (the detail stage, load, OBJ)."""
 
 import os
 import re

@@ -11,7 +11,12 @@ landmarks:
    coarse/losses.py (Eq. 14-18: photometric, landmarks, coefficient priors;
    the identity loss needs VGG weights and is off), rendering through the one
    coefficients->render path (coarse/face_reconstruction.py). The first
-   `landmark_only_fraction` of the steps use landmarks and priors only.
+   `landmark_only_fraction` of the steps use landmarks and priors only; then
+   the photometric term comes in and the landmark weight drops to
+   `landmark_scale` of Chen20's (detected landmarks are biased by a few
+   pixels, e.g. dlib's jaw line; at the ground-truth coefficients of a
+   synthetic render their loss is ~100x the photometric one, so at full
+   weight they would pull the fit away from the truth).
 3. `fit_displacement`: Adam on a UV displacement map (tanh-parameterised like
    RI2ITN's output) against the detail losses (detail/losses.py, Eq. 12-13,
    19-20) through detail/displacement.py. Large-pose images (|yaw| above the
@@ -60,7 +65,7 @@ _FIELD_STEP = {
     'identity': 1.0,
     'expression': 1.0,
     'texture': 1.0,
-    'lighting': 0.5,
+    'lighting': 3.0,
 }
 _POSE_STEP = (0.15, 0.15, 0.15, 3.0, 3.0, 0.05)
 INNER_LANDMARKS = np.arange(17, 68)
@@ -193,8 +198,9 @@ def _cosine(learning_rate, i, steps):
 _STEPS = {}
 
 
-def _coarse_step(model, image_size, weights):
-  key = ('coarse', id(model), image_size, tuple(sorted(weights.items())))
+def _coarse_step(model, image_size, weights, landmark_scale):
+  key = ('coarse', id(model), image_size, tuple(sorted(weights.items())),
+         float(landmark_scale))
   if key in _STEPS and _STEPS[key][0] is model:
     return _STEPS[key][1]
   step_sizes = tf.constant(_step_sizes(model)[None])
@@ -206,7 +212,10 @@ def _coarse_step(model, image_size, weights):
       coeffs = coefficients_lib.Coefficients.from_vector(
           model, start + x * step_sizes)
       face = face_reconstruction.reconstruct(model, coeffs, image_size)
-      w = dict(weights, photo=weights['photo'] * photo_on)
+      w = dict(weights,
+               photo=weights['photo'] * photo_on,
+               landmark=weights['landmark'] *
+               (1.0 - photo_on * (1.0 - landmark_scale)))
       total, terms = coarse_losses.coarse_losses(images, landmarks, None, face,
                                                  coeffs, w)
     x, m, v = _adam(x, m, v, tape.gradient(total, x), t, lr)
@@ -221,9 +230,10 @@ def fit_coarse(model,
                landmarks,
                steps=300,
                initial=None,
-               learning_rate=0.02,
+               learning_rate=0.05,
                weights=None,
-               landmark_only_fraction=0.3):
+               landmark_only_fraction=0.2,
+               landmark_scale=0.05):
   """Optimises coarse coefficients per image against the coarse losses.
 
   Args:
@@ -238,6 +248,8 @@ def fit_coarse(model,
     weights: dict of coarse loss weights (default COARSE_WEIGHTS).
     landmark_only_fraction: leading fraction of the steps without the
       photometric term (pose and shape settle on the landmarks first).
+    landmark_scale: factor on the landmark weight once the photometric term
+      is on (detected landmarks are biased; the photo term refines).
   Returns:
     CoarseFit.
   """
@@ -264,7 +276,7 @@ def fit_coarse(model,
     raise ValueError('fit_coarse: initial coefficients must be [%d,%d], got %s'
                      % (batch, coefficients_lib.vector_size(model),
                         start.shape))
-  step_fn = _coarse_step(model, image_size, weights)
+  step_fn = _coarse_step(model, image_size, weights, landmark_scale)
   start = tf.constant(start)
   steps = int(steps)
   switch = int(round(steps * float(landmark_only_fraction)))

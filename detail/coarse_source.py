@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from coarse import coarse_model
 from coarse import coefficients as coefficients_lib
+from coarse import face_records
 from coarse import synthetic_data
 
 
@@ -31,12 +32,15 @@ class CoarseSource:
       the network's input size and width); a path that holds no checkpoint
       raises FileNotFoundError naming it.
     seed: seed of the synthetic stream.
-    num_images: None = an endless stream of new images; N = a fixed training
-      set of N images (the paper trains on 1,000), cycled through in batches;
-      must be a multiple of batch_size.
+    num_images: synthetic data: None = an endless stream of new images; N =
+      a fixed training set of N images (the paper trains on 1,000), cycled
+      through in batches; must be a multiple of batch_size.
     details: None or a detail.synthetic_details.SyntheticDetails that adds
       known fine detail to every synthetic image (the morphable model alone
       has none, so the detail stage would have nothing to learn).
+    data: None (synthetic faces) or TFRecords of face crops written by
+      coarse/prepare_data.py (folder, file or glob; the paper trains on
+      1,000 CelebA images). Real images need coarse_checkpoint.
   """
 
   def __init__(self,
@@ -46,7 +50,8 @@ class CoarseSource:
                coarse_checkpoint=None,
                seed=0,
                num_images=None,
-               details=None):
+               details=None,
+               data=None):
     self.model = model
     self.image_size = int(image_size)
     self.batch_size = int(batch_size)
@@ -63,6 +68,18 @@ class CoarseSource:
     self._batch_index = 0
     self._coarse_net = None
     self.coarse_checkpoint = None  # the checkpoint path used, if any
+    self._data = None
+    if data:
+      if not coarse_checkpoint:
+        raise ValueError(
+            '--detail_data=%s: real images have no ground-truth coefficients; '
+            'the detail stage needs the frozen coarse network, pass '
+            '--coarse_checkpoint=DIR (the --log_dir of `python '
+            'coarse/train.py`)' % (data,))
+      self._data = iter(
+          face_records.dataset(data, self.image_size, self.batch_size,
+                               seed=seed))
+      logging.info('Detail training images: TFRecords %s', data)
     if coarse_checkpoint:
       self._coarse_net = self._load_coarse(coarse_checkpoint)
     else:
@@ -93,7 +110,10 @@ class CoarseSource:
     return coefficients_lib.Coefficients.from_vector(self.model, vector)
 
   def _new_batch(self):
-    """(images, coarse coefficient vector) of a newly rendered batch."""
+    """(images, coarse coefficient vector) of a new batch."""
+    if self._data is not None:
+      images = next(self._data)[0]
+      return images, self._coarse_net(images, training=False)
     batch = synthetic_data.sample_batch(self.model,
                                         self.batch_size,
                                         self.image_size,
@@ -109,7 +129,7 @@ class CoarseSource:
 
   def next_batch(self):
     """(images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D])."""
-    if self._num_batches is None:
+    if self._num_batches is None or self._data is not None:
       return self._new_batch()
     key = self._batch_index % self._num_batches
     self._batch_index += 1

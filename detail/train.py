@@ -117,7 +117,7 @@ def train(argv=()):
   model = bfm.load(FLAGS.detail_model)
   recon = build_reconstructor(model)
   details = None
-  if FLAGS.detail_synthetic_wrinkles_mm > 0:
+  if FLAGS.detail_synthetic_wrinkles_mm > 0 and not FLAGS.detail_data:
     details = synthetic_details.SyntheticDetails(
         recon.applier, FLAGS.detail_synthetic_wrinkles_mm,
         FLAGS.detail_seed + 1)
@@ -128,7 +128,8 @@ def train(argv=()):
                                       seed=FLAGS.detail_seed,
                                       num_images=FLAGS.detail_num_images or
                                       None,
-                                      details=details)
+                                      details=details,
+                                      data=FLAGS.detail_data)
   weights = losses.weights_from_flags(FLAGS)
   pad = 'always' if large else 'never'
 
@@ -227,11 +228,13 @@ def train(argv=()):
     if s % FLAGS.detail_log_every == 0 or s == steps or s == start_step + 1:
       # ETA from the median of the last steps (the first one traces).
       per_step = float(np.median(times[1:][-20:] or times))
+      recent = history[-FLAGS.detail_log_every:]
       logging.info(
-          '[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f)  '
-          '%.2f s/step  ETA %.0f s', stage, s, steps, float(terms['total']),
-          float(terms['photo']), float(terms['smooth']),
-          float(terms['disp_reg']), per_step, per_step * (steps - s))
+          '[%s] step %d/%d  loss %.5f (photo %.5f smooth %.5f disp %.5f; '
+          'mean of last %d steps %.5f)  %.2f s/step  ETA %.0f s', stage, s,
+          steps, float(terms['total']), float(terms['photo']),
+          float(terms['smooth']), float(terms['disp_reg']), len(recent),
+          float(np.mean(recent)), per_step, per_step * (steps - s))
       with writer.as_default():
         for k, v in terms.items():
           summaries.scalar('loss/' + k, v, s)

@@ -34,6 +34,10 @@ def define_flags():
       'string', 'coarse_checkpoint', None,
       'Coarse-stage checkpoint (frozen). Without it, the coarse coefficients '
       'are taken from the synthetic data ground truth and the log says so.')
+  _define(
+      'string', 'detail_data', None,
+      'TFRecords of face crops from coarse/prepare_data.py (folder, file or '
+      'glob); needs --coarse_checkpoint. Default: synthetic faces.')
   _define('integer', 'detail_seed', 0, 'Seed of the synthetic data stream.')
   _define(
       'integer', 'detail_num_images', 1000,

@@ -11,6 +11,7 @@ import bfm
 from coarse import coarse_model
 from coarse import coefficients
 from coarse import face_reconstruction
+from coarse import face_records
 from detail import coarse_source
 
 
@@ -48,8 +49,8 @@ class CoarseSourceTest(tf.test.TestCase):
                                 re.escape(empty) + '.*coarse/train.py'):
       coarse_source.CoarseSource(self.model, 32, 2, coarse_checkpoint=empty)
 
-  def test_frozen_coarse_network_from_a_coarse_checkpoint(self):
-    # A checkpoint laid out as coarse/train.py writes it.
+  def _coarse_checkpoint(self):
+    """A small coarse network saved as coarse/train.py saves it."""
     folder = tempfile.mkdtemp(dir=self.get_temp_dir())
     net = coarse_model.CoarseModel(self.model, input_size=32, width=1 / 16)
     net(tf.zeros([1, 32, 32, 3]))
@@ -57,6 +58,10 @@ class CoarseSourceTest(tf.test.TestCase):
       v.assign(tf.random.normal(v.shape, stddev=0.01, seed=1))
     coarse_model.save_config(net, folder)
     tf.train.Checkpoint(network=net).save(os.path.join(folder, 'ckpt'))
+    return net, folder
+
+  def test_frozen_coarse_network_from_a_coarse_checkpoint(self):
+    net, folder = self._coarse_checkpoint()
     source = coarse_source.CoarseSource(self.model,
                                         48,
                                         2,
@@ -70,6 +75,31 @@ class CoarseSourceTest(tf.test.TestCase):
     self.assertAllEqual(vector, vector2)
     self.assertAllEqual(images, images2)
     self.assertTrue(np.all(np.isfinite(vector.numpy())))
+
+
+  def test_real_images_from_tfrecords_need_a_coarse_checkpoint(self):
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    rng = np.random.RandomState(0)
+    path = os.path.join(folder, 'faces.tfrecord')
+    with tf.io.TFRecordWriter(path) as writer:
+      for k in range(3):
+        writer.write(
+            face_records.serialize(
+                rng.randint(0, 256, [40, 40, 3]).astype(np.uint8),
+                rng.uniform(0, 40, [68, 2]).astype(np.float32),
+                np.full([40, 40], 255, np.uint8), 'face%d.png' % k))
+    with self.assertRaisesRegex(ValueError, 'coarse_checkpoint'):
+      coarse_source.CoarseSource(self.model, 32, 2, data=folder)
+    net, ckpt = self._coarse_checkpoint()
+    source = coarse_source.CoarseSource(self.model,
+                                        32,
+                                        2,
+                                        coarse_checkpoint=ckpt,
+                                        data=folder,
+                                        num_images=2)
+    images, vector = source.next_batch()
+    self.assertEqual(images.shape, (2, 32, 32, 3))
+    self.assertAllClose(vector, net(images), atol=1e-5)
 
 
 if __name__ == '__main__':

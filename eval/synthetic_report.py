@@ -26,10 +26,11 @@ def cell(aggregate, how='pooled'):
 
 
 def _split_header(result, split):
+  """Column title; the pipes of |yaw| are escaped for Markdown tables."""
   low, high = result['test_yaw_ranges'][split]
   if split == 'small':
-    return '%s (|yaw|<%g°)' % (SPLIT_TITLES[split], high)
-  return '%s (%g°≤|yaw|≤%g°)' % (SPLIT_TITLES[split], low, high)
+    return '%s (\\|yaw\\|<%g°)' % (SPLIT_TITLES[split], high)
+  return '%s (%g°≤\\|yaw\\|≤%g°)' % (SPLIT_TITLES[split], low, high)
 
 
 def markdown(result):

@@ -101,7 +101,8 @@ def landmarks2d(model, screen_vertices):
   return tf.gather(screen_vertices[..., :2], idx, axis=1, batch_dims=1)
 
 
-def render_faces(model, vertices, albedo, pose, lighting, image_size):
+def render_faces(model, vertices, albedo, pose, lighting, image_size,
+                 model_normals=None):
   """Renders model-space faces with a pose and SH lighting.
 
   Args:
@@ -111,6 +112,10 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size):
     pose: [B,6] float32 (renderer/camera.py layout).
     lighting: [B,27] float32 (renderer/shading.py layout).
     image_size: (height, width) python ints, or one int for a square.
+    model_normals: optional [B,N,3] float32 unit vertex normals of `vertices`
+      in model space (model.vertex_normals(vertices)); computed when None.
+      Callers that render one shape in several poses (coarse/sam.py) pass
+      them to compute the normals once per shape.
 
   Returns:
     CoarseFace. Differentiable w.r.t. all tensor inputs (not w.r.t. which
@@ -123,8 +128,9 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size):
   pose = tf.convert_to_tensor(pose, tf.float32)
   screen = camera.orthographic_project(vertices, pose, image_size)
   rotation = camera.rotation_matrix(pose[:, :3])
-  normals = tf.einsum('bij,bnj->bni', rotation,
-                      model.vertex_normals(vertices))
+  if model_normals is None:
+    model_normals = model.vertex_normals(vertices)
+  normals = tf.einsum('bij,bnj->bni', rotation, model_normals)
   colors = shading.sh_shade(albedo, normals, lighting)
   consts = _model_constants(model)
   regions = tf.broadcast_to(

@@ -136,6 +136,9 @@ class SelfAugment:
       albedo = m.albedo(coeffs.texture)
     else:
       albedo = tf.tile(m.albedo(None), [batch, 1, 1])
+    # Normals once per shape (rotation is applied per pose in render_faces),
+    # then every per-face tensor repeated K times, image-major.
+    normals = tf.repeat(m.vertex_normals(vertices), k, axis=0)
     vertices = tf.repeat(vertices, k, axis=0)
     albedo = tf.repeat(albedo, k, axis=0)
     lighting = tf.repeat(coeffs.lighting, k, axis=0)
@@ -143,7 +146,8 @@ class SelfAugment:
     if self.translation == 'recentre':
       poses = self.recentre(vertices, poses)
     face = face_reconstruction.render_faces(m, vertices, albedo, poses,
-                                            lighting, self.image_size)
+                                            lighting, self.image_size,
+                                            model_normals=normals)
     return face.image
 
   def forward(self, images, training=True):

@@ -9,6 +9,7 @@ import tensorflow as tf
 import bfm
 from coarse import coarse_model
 from coarse import coefficients
+from coarse import face_reconstruction
 from coarse import losses
 from coarse import sam
 from coarse import sam_poses
@@ -162,6 +163,30 @@ class SelfAugmentTest(tf.test.TestCase, parameterized.TestCase):
           dict(photo=1.0, landmark=1.0, shape_prior=1.0, exp_prior=1.0,
                tex_prior=1.0))
     return tape.gradient(total, self.net.trainable_variables)
+
+  def test_renders_are_image_major_and_match_single_renders(self):
+    batch = 2
+    augment = sam.SelfAugment(self.model, self.net, 'our', SIZE)
+    k = augment.num_poses
+    rng = np.random.RandomState(2)
+    vec = rng.normal(0.0, 0.5, [batch, coefficients.vector_size(self.model)])
+    coeffs = coefficients.Coefficients.from_vector(self.model,
+                                                   vec.astype(np.float32))
+    renders = augment.render(coeffs).numpy()
+    self.assertEqual(renders.shape, (batch * k, SIZE, SIZE, 3))
+    # Image b, pose p is render b * K + p: the same as rendering that one
+    # face at that pose on its own (normals computed there from scratch).
+    m = self.model
+    poses = sam_poses.pose_vectors('our', SIZE, 'none')
+    for b, p in ((0, 0), (0, k - 1), (1, 4)):
+      verts = m.vertices(coeffs.identity[b:b + 1], coeffs.expression[b:b + 1])
+      pose = augment.recentre(verts, tf.constant(poses[p:p + 1]))
+      face = face_reconstruction.render_faces(
+          m, verts, m.albedo(coeffs.texture[b:b + 1]), pose,
+          coeffs.lighting[b:b + 1], SIZE)
+      self.assertAllClose(renders[b * k + p], face.image[0], atol=1e-4,
+                          msg='image %d pose %d' % (b, p))
+    self.assertNotAllClose(renders[0], renders[1])
 
   @parameterized.parameters(False, True)
   def test_gradients_reach_the_vgg_weights(self, render_gradients):

@@ -5,11 +5,21 @@ r"""Trains RI2ITN, the detail stage (paper Sec. 3.3-3.4, appendix C).
                                          # RI2ITN, 5,000 more steps with
                                          # symmetric UV padding on every image
 
+Images: synthetic faces (coarse/synthetic_data.py) with known random wrinkles
+(detail/synthetic_details.py, --detail_synthetic_wrinkles_mm), or face crops
+from coarse/prepare_data.py (--detail_data).
+
 The coarse stage is frozen. Its coefficients come from a coarse checkpoint
-(--coarse_checkpoint); without one (fresh install) they are the synthetic data's
-ground-truth coefficients, and the log says so. Checkpoints, TensorBoard scalars
-and image grids go to <--detail_dir>/small_pose or /large_pose; rerunning the
-same command resumes from the latest checkpoint there.
+(--coarse_checkpoint = the --log_dir of coarse/train.py); without one (fresh
+install, synthetic data only) they are the synthetic data's ground-truth
+coefficients, and the log says so. Checkpoints (with detail_config.json for
+detail_reconstruction.load), TensorBoard scalars (loss terms, learning rate),
+image grids (input | coarse render | detail render; unwrapped image | unwrapped
+render; displacement map) and the first image's detailed mesh as OBJ (with UVs
+and recomputed normals) go to <--detail_dir>/small_pose or /large_pose;
+rerunning the same command resumes from the latest checkpoint there. A NaN or
+Inf loss or gradient stops the run before the update, naming the step and the
+intact last checkpoint.
 
 Optimiser (Chen20 controller.py, fine model): Adam, learning rate 1e-5 decayed
 by 0.99 every 5000 steps down to 1e-7, gradients clipped to [-1, 1].

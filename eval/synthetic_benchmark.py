@@ -1,4 +1,4 @@
-r"""Synthetic full-pose benchmark: the paper's Table 4 ablation with known meshes.
+r"""Synthetic full-pose benchmark: the paper's Table 4 ablation, known meshes.
 
   python eval/synthetic_benchmark.py                 # CPU setting (~35 min)
   python eval/synthetic_benchmark.py --paper_scale   # paper settings (GPU)
@@ -174,7 +174,8 @@ def plan_runs(sets_folder, spec):
   runs = []
   for config in FLAGS.benchmark_sam_configs:
     settings = dict(common, init=pre_key, config=config,
-                    steps=FLAGS.benchmark_steps, lr=FLAGS.benchmark_learning_rate)
+                    steps=FLAGS.benchmark_steps,
+                    lr=FLAGS.benchmark_learning_rate)
     if config != 'none':
       settings.update(reduce=FLAGS.benchmark_sam_reduce,
                       render_gradients=FLAGS.benchmark_sam_render_gradients,
@@ -309,7 +310,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   test_sets = {s: synthetic_sets.load_test_set(folder, s)
                for s in synthetic_sets.SPLITS}
   for s in synthetic_sets.SPLITS:
-    log('Test set %s: %d images, |yaw| in [%g, %g] deg' %
+    log('Test set %s: %d images, |yaw| uniform in [%g, %g) deg' %
         (s, len(test_sets[s]['images']), ranges[s][0], ranges[s][1]))
 
   data = synthetic_sets.train_data(folder)

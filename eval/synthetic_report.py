@@ -66,7 +66,8 @@ def markdown(result):
             'truth mesh as the scan). %d test images per split.' % (
                 'all cropped ground-truth points of a split' if how ==
                 'pooled' else 'per-image mean errors',
-                result['protocol'], result['settings']['benchmark_test_images']),
+                result['protocol'],
+                result['settings']['benchmark_test_images']),
             '', '### Shortcuts versus the paper', '']
   if result['shortcuts']:
     lines += ['- ' + s for s in result['shortcuts']]

@@ -1,4 +1,4 @@
-"""absl flags of the synthetic full-pose benchmark (eval/synthetic_benchmark.py).
+"""absl flags of the synthetic full-pose benchmark, eval/synthetic_benchmark.py.
 
 Every flag is prefixed `benchmark_` (except `--paper_scale`, named in issue 6)
 so that the benchmark can live next to the coarse/eval flags in one process.
@@ -39,8 +39,8 @@ def define_flags():
       'Folder for the generated sets (one sub-folder per setting, reused when '
       'the settings match) and the training runs.')
   _define('integer', 'benchmark_seed', 0,
-          'Seed of the sets (train: seed, small-pose test: seed + 1, large-pose '
-          'test: seed + 2) and of the training data order.')
+          'Seed of the sets (train: seed, small-pose test: seed + 1, '
+          'large-pose test: seed + 2) and of the training data order.')
   _define('integer', 'benchmark_image_size', 64,
           '[paper_scale: 224] Side of the square images in pixels (render, '
           'network input, SAM renders).')
@@ -80,7 +80,8 @@ def define_flags():
           '[paper_scale: 1e-5] Adam learning rate of the pre-training (Chen20: '
           '1e-5, for 200,000 steps from ImageNet weights; the CPU setting '
           'starts from random weights with far fewer steps: 3e-4 lowered the '
-          'loss faster than 1e-3 in trials at 64 px; with 4,000 steps the network beats the mean face on small poses, with 3,000 not yet).')
+          'loss faster than 1e-3 in trials at 64 px; 3,000 steps still left '
+          'the network behind the mean face).')
   _define('float', 'benchmark_learning_rate', 1e-5,
           '[paper_scale: 1e-5] Adam learning rate of the compared runs '
           '(Chen20 / paper: 1e-5).')

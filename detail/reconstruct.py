@@ -240,15 +240,23 @@ def benchmark(pipeline, photos):
   """Times the stages per image at batch sizes 1 and 16; prints a table."""
   count = max(int(FLAGS.benchmark_images), 1)
   rows = []
+  steps = (pipeline.fit_steps, pipeline.fit_detail_steps)
+
+  def warm_up(images, batch):
+    """Loads the detector and traces the TensorFlow functions for this batch
+    size (a trace does not depend on the number of fit steps: one is run)."""
+    pipeline.fit_steps, pipeline.fit_detail_steps = (min(s, 1) for s in steps)
+    try:
+      process(pipeline, images, tmp, batch, quiet=True)
+    finally:
+      pipeline.fit_steps, pipeline.fit_detail_steps = steps
+
   with tempfile.TemporaryDirectory(prefix='reconstruct_benchmark_') as tmp:
-    # Warm-up: loads the detector, traces the TensorFlow functions.
-    process(pipeline, photos[:1], tmp, 1, quiet=True)
     for batch in BENCHMARK_BATCH_SIZES:
       n = max(count, batch)
       cycled = [(photos[i % len(photos)][0], 'b%d_%d' % (batch, i))
                 for i in range(n)]
-      # A batch size not seen yet traces once more: warm it up too.
-      process(pipeline, cycled[:batch], tmp, batch, quiet=True)
+      warm_up(cycled[:batch], batch)
       timings = {}
       t0 = time.time()
       done, failed = process(pipeline, cycled, tmp, batch, quiet=True,

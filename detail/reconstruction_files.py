@@ -122,27 +122,43 @@ def to_photo(screen, transform):
   return np.concatenate([xy, screen[:, 2:] * transform.scale], 1)
 
 
+_LAYOUTS = {}
+
+
+def _uv_layout(model, size):
+  """Cached per model and size: UV triangle ids [S,S], barycentrics [S,S,3]
+  and mirror texel coordinates [S,S,2] (NumPy)."""
+  key = (id(model), int(size))
+  if key not in _LAYOUTS or _LAYOUTS[key][0] is not model:
+    ids, bary = uv_lib.rasterize_uv(model.uv, model.triangles, int(size))
+    mirror = uv_lib.uv_mirror_coordinates(model.uv, model.triangles,
+                                          model.symmetry, int(size))
+    _LAYOUTS[key] = (model, (ids.numpy(), bary.numpy(), np.asarray(mirror)))
+  return _LAYOUTS[key][1]
+
+
 def photo_texture(model, photo, screen_photo, albedo, size):
   """The photo unwrapped into the model UV layout, [size,size,3] in [0,1].
 
   Visible texels come from the photo; hidden ones from their mirror texel
   when that is visible (face symmetry), else from the model albedo.
   """
-  photo = tf.constant(photo[None], tf.float32)
-  screen = tf.constant(screen_photo[None], tf.float32)
-  tex, vis = uv_lib.unwrap_image(photo, screen, model.triangles, model.uv,
-                                 size)
-  mirror = tf.constant(
-      uv_lib.uv_mirror_coordinates(model.uv, model.triangles, model.symmetry,
-                                   size))
-  tex_m = uv_lib.mirror_sample(tex, mirror)
-  vis_m = uv_lib.mirror_sample(vis, mirror)
-  vis_m = tf.cast(vis_m > 0.99, tf.float32)
-  albedo_uv, _ = uv_lib.render_to_uv(
-      tf.constant(np.asarray(albedo)[None], tf.float32), model.uv,
-      model.triangles, size)
-  out = vis * tex + (1 - vis) * (vis_m * tex_m + (1 - vis_m) * albedo_uv)
-  return np.clip(out[0].numpy(), 0.0, 1.0)
+  tex, vis = uv_lib.unwrap_image(
+      tf.constant(photo[None], tf.float32),
+      tf.constant(screen_photo[None], tf.float32), model.triangles, model.uv,
+      size)
+  both = np.concatenate([tex[0].numpy(), vis[0].numpy()], -1)
+  ids, bary, mirror = _uv_layout(model, size)
+  # Bilinear lookup at the mirror texels (texel centres at +0.5).
+  mirrored = cv2.remap(both, mirror[..., 0] - 0.5, mirror[..., 1] - 0.5,
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+  tex_m, vis_m = mirrored[..., :3], (mirrored[..., 3:] > 0.99)
+  corners = np.asarray(model.triangles)[np.maximum(ids, 0)]  # [S,S,3]
+  albedo_uv = np.einsum('ijk,ijkc->ijc', bary, np.asarray(albedo)[corners])
+  albedo_uv *= (ids >= 0)[..., None]
+  tex, vis = both[..., :3], both[..., 3:]
+  out = vis * tex + (1 - vis) * np.where(vis_m, tex_m, albedo_uv)
+  return np.clip(out, 0.0, 1.0)
 
 
 def photo_overlay(result, triangles, lighting):

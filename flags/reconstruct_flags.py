@@ -115,7 +115,9 @@ def define_flags():
       'bool', 'benchmark', False,
       'Time detection, coarse, detail and writing per image on the given '
       'inputs (cycled) at batch size 1 and 16, print images per second and '
-      'exit; outputs go to a temporary folder that is deleted.')
+      'exit; outputs go to a temporary folder that is deleted. Each batch '
+      'size is warmed up first (detector loading and TensorFlow tracing are '
+      'not timed).')
   _define(
       'integer', 'benchmark_images', 16,
-      '--benchmark: images per measured run (after one warm-up image).')
+      '--benchmark: images per measured run (at least the batch size).')

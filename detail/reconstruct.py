@@ -32,6 +32,7 @@ from absl import flags
 from flags import reconstruct_flags
 
 reconstruct_flags.define_flags()
+flags.adopt_module_key_flags(reconstruct_flags)  # listed by --helpshort
 FLAGS = flags.FLAGS
 
 EXIT_NOTHING_RECONSTRUCTED = 1

@@ -14,6 +14,14 @@ gradient element clipped to [-1, 1].
 Data: --data = TFRecords from coarse/prepare_data.py; without it, a fixed
 synthetic set of --num_images faces rendered from the model.
 
+The defaults are the paper's (224 px, standard VGG-16, batch 6, 162 VGG
+images per our_star step): a GPU job. A short CPU run of the whole pipeline
+(64 px, VGG at 1/8 width, our_star, 150 steps; ~8 min wall on 2 shared
+cores):
+
+  python coarse/train.py --sam_config=our_star --image_size=64 \
+      --vgg_width=0.125 --num_images=120 --steps=150 --log_dir=/tmp/coarse_quick
+
 Checkpoints and TensorBoard logs go to --log_dir; rerunning the same command
 resumes from the latest checkpoint there. A NaN or Inf loss (or gradient)
 stops the run with an error naming the step and the term, before the update,

@@ -25,6 +25,7 @@ def define_flags():
   _define(
       'integer', 'image_size', 224,
       'Side of the square network input and render, in pixels (paper and '
-      'Chen20: 224 network input; Chen20 renders at 300).')
+      'Chen20: 224 network input; Chen20 renders at 300). '
+      'coarse/prepare_data.py: side of the saved face crops.')
   _define('string', 'log_dir', '/tmp/fullpose_face',
           'Folder for checkpoints and TensorBoard summaries.')

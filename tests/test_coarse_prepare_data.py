@@ -147,6 +147,31 @@ class PrepareDataTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'already holds 1 TFRecord'):
       prepare_data.prepare(src, out, size=64, detector=self.detector)
 
+  def test_several_faces_keep_the_largest_or_skip(self):
+    folder = self._fresh_dir()
+    a, b = [Image.open(p).convert('RGB') for p in _frontal_photos()[:2]]
+    b = b.resize((b.width * a.height // (2 * b.height), a.height // 2))
+    both = Image.new('RGB', (a.width + b.width, a.height))
+    both.paste(a, (0, 0))
+    both.paste(b, (a.width, a.height // 4))
+    src = os.path.join(folder, 'in')
+    os.makedirs(src)
+    both.save(os.path.join(src, 'two.png'))
+    faces = self.detector.detect(face_detection.read_image(
+        os.path.join(src, 'two.png')))
+    self.assertLen(faces, 2)
+    self.assertLess(faces[0].box[0], a.width)  # the large face comes first
+    kept = prepare_data.prepare(src, os.path.join(folder, 'largest'), size=64,
+                                detector=self.detector)
+    self.assertEqual(kept.counts[prepare_data.WRITTEN], 1)
+    self.assertEqual(kept.counts[prepare_data.SEVERAL_LARGEST], 1)
+    self.assertIn('2 faces found; kept the largest', kept.report[0][2])
+    skipped = prepare_data.prepare(src, os.path.join(folder, 'skip'), size=64,
+                                   multiple_faces='skip',
+                                   detector=self.detector)
+    self.assertEqual(skipped.counts[prepare_data.WRITTEN], 0)
+    self.assertEqual(skipped.report[0][1], prepare_data.SEVERAL_SKIPPED)
+
   def test_max_images_stops_early(self):
     folder = self._fresh_dir()
     for p in _frontal_photos()[:3]:

@@ -226,7 +226,7 @@ class FacePipeline:
       lines.append('  RI2ITN large pose: %s' % large)
     return lines
 
-  # --- Stage 0: reading and detection -------------------------------------------
+  # --- Stage 0: reading and detection -----------------------------------------
   def prepare(self, path, name):
     """PreparedFace for the photo at `path`; InputError naming it if not."""
     try:
@@ -255,7 +255,7 @@ class FacePipeline:
                         detector=face.detector,
                         converted_from=loaded.converted_from)
 
-  # --- Stage 1: coarse ----------------------------------------------------------
+  # --- Stage 1: coarse --------------------------------------------------------
   def coarse(self, crops, crop_landmarks):
     """Coefficients (NumPy) of a batch of crops [B,S,S,3]."""
     initial = None
@@ -270,7 +270,7 @@ class FacePipeline:
                               steps=self.fit_steps,
                               initial=initial).coefficients
 
-  # --- Stage 2: detail ----------------------------------------------------------
+  # --- Stage 2: detail --------------------------------------------------------
   def detail_maps(self, crops, coeffs, large):
     """[B,U,U,1] displacement maps in (-1, 1) for a batch."""
     batch = crops.shape[0]
@@ -296,7 +296,7 @@ class FacePipeline:
       maps[idx] = fitted.displacement_uv
     return maps
 
-  # --- Whole batch ----------------------------------------------------------------
+  # --- Whole batch ------------------------------------------------------------
   def reconstruct(self, faces, timings=None):
     """List of FaceResult for a list of PreparedFace (one batch).
 

@@ -48,7 +48,7 @@ def _warn(message):
   print(message, file=sys.stderr, flush=True)
 
 
-# --- Inputs --------------------------------------------------------------------
+# --- Inputs -------------------------------------------------------------------
 def collect_inputs(paths, extensions):
   """Expands the positional inputs into photos.
 
@@ -120,7 +120,7 @@ class ProgressBar:
     sys.stderr.flush()
 
 
-# --- Building the pipeline ---------------------------------------------------------
+# --- Building the pipeline ----------------------------------------------------
 def build_pipeline():
   """FacePipeline from the flags (imports TensorFlow and the stages)."""
   import bfm  # pylint: disable=g-import-not-at-top
@@ -140,7 +140,7 @@ def build_pipeline():
       landmark_model=FLAGS.landmark_model)
 
 
-# --- Running ------------------------------------------------------------------------
+# --- Running ------------------------------------------------------------------
 def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
             timings=None):
   """Reconstructs `photos` [(path, name)] into out_dir in batches.
@@ -273,10 +273,10 @@ def benchmark(pipeline, photos):
   _say('  batch  images  detection  coarse  detail  writing  (ms per image)'
        '  images/s')
   for batch, n, t, wall in rows:
-    per = lambda k: 1000.0 * t.get(k, 0.0) / n  # pylint: disable=cell-var-from-loop
+    per = [1000.0 * t.get(k, 0.0) / n
+           for k in ('detection', 'coarse', 'detail', 'writing')]
     _say('  %5d  %6d  %9.1f  %6.1f  %6.1f  %7.1f  %16s  %8.3f' %
-         (batch, n, per('detection'), per('coarse'), per('detail'),
-          per('writing'), '', n / wall))
+         tuple([batch, n] + per + ['', n / wall]))
   return rows
 
 

@@ -56,7 +56,7 @@ def vis_size(crop_size, image_shape):
   return crop_size + h, max(4 * crop_size, w)
 
 
-# --- OBJ / MTL ------------------------------------------------------------------
+# --- OBJ / MTL ----------------------------------------------------------------
 def _write_obj(path, mtl_name, vertices, uvs, normals, triangles, comment):
   vertices = np.asarray(vertices, np.float64)
   uvs = np.asarray(uvs, np.float64)
@@ -196,7 +196,7 @@ def vis_grid(result, overlay):
   return grid
 
 
-# --- Everything for one face ------------------------------------------------------
+# --- Everything for one face --------------------------------------------------
 def write_face(out_dir, result, model, detail_mesh, uv_size,
                displacement_scale_mm, mode, texture_size, lighting):
   """Writes all files of one FaceResult; returns output_paths(...).

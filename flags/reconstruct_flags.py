@@ -41,7 +41,7 @@ def define_flags():
       'File extensions (case-insensitive) taken from input folders. Files '
       'given one by one are always tried.')
 
-  # --- Models -------------------------------------------------------------------
+  # --- Models -----------------------------------------------------------------
   _define(
       'string', 'bfm', 'synthetic',
       'Face model for bfm.load(): "synthetic" (built in, runs anywhere), '
@@ -69,7 +69,7 @@ def define_flags():
       'dlib 68-point shape predictor .dat; default: the copy shipped in the '
       'installed face-recognition-models package.')
 
-  # --- Mode: checkpoints or --fit ----------------------------------------------
+  # --- Mode: checkpoints or --fit ---------------------------------------------
   _define(
       'bool', 'fit', False,
       'Analysis by synthesis per image, no trained network needed: optimise '
@@ -92,14 +92,14 @@ def define_flags():
       '--fit: largest displacement in mm (the map is tanh-bounded like '
       'RI2ITN\'s output). With a detail checkpoint its own scale is used.')
 
-  # --- Pose ---------------------------------------------------------------------
+  # --- Pose -------------------------------------------------------------------
   _define(
       'float', 'large_pose_yaw_threshold_deg', 30.0,
       'Faces whose estimated |yaw| exceeds this (degrees) take the large-pose '
       'path (paper Sec. 3.4): symmetric UV padding of the self-occluded half '
       'and the large-pose RI2ITN when one is given.')
 
-  # --- Batching -----------------------------------------------------------------
+  # --- Batching ---------------------------------------------------------------
   _define(
       'integer', 'batch_size', 8,
       'Faces per batch through the coarse and detail stages (and per joint '
@@ -110,7 +110,7 @@ def define_flags():
       'layout (texels hidden in the photo: mirrored from the visible half, '
       'else the model albedo).')
 
-  # --- Benchmark ----------------------------------------------------------------
+  # --- Benchmark --------------------------------------------------------------
   _define(
       'bool', 'benchmark', False,
       'Time detection, coarse, detail and writing per image on the given '

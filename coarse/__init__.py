@@ -1,1 +1,1 @@
-"""coarse: VGG-16 3DMM coefficient regression, Chen20 losses and the self-augment mechanism (SAM)."""
+"""coarse: VGG-16 3DMM coefficient regression, Chen20 losses, SAM."""

@@ -55,7 +55,8 @@ def _model_constants(model):
   key = id(model)
   if key in _CACHE and _CACHE[key][0] is model:
     return _CACHE[key][1]
-  cands = [np.asarray(c, np.int32).reshape(-1) for c in model.contour_candidates]
+  cands = [np.asarray(c, np.int32).reshape(-1)
+           for c in model.contour_candidates]
   if len(cands) != 17 or any(c.size == 0 for c in cands):
     raise ValueError('face_reconstruction: model %r needs 17 non-empty contour '
                      'candidate lists, got %s' %

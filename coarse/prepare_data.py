@@ -153,8 +153,8 @@ def process_photo(path, detector, size, multiple_faces='largest'):
         how, w, h), notes
   if len(faces) > 1:
     if multiple_faces == 'skip':
-      return None, SEVERAL_SKIPPED, ('%d faces found; skipped '
-                                     '(--multiple_faces=skip)' % len(faces)), notes
+      reason = '%d faces found; skipped (--multiple_faces=skip)' % len(faces)
+      return None, SEVERAL_SKIPPED, reason, notes
     notes.append(SEVERAL_LARGEST)
     box = faces[0].box
     reasons.append('%d faces found; kept the largest (%dx%d px box)' %
@@ -229,9 +229,8 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
                      max_images, len(files) - i)
         break
       if not rel.lower().endswith(IMAGE_EXTENSIONS):
-        outcome, reason, notes, record = (
-            NOT_AN_IMAGE, 'extension not one of %s' % ' '.join(IMAGE_EXTENSIONS),
-            [], None)
+        outcome, notes, record = NOT_AN_IMAGE, [], None
+        reason = 'extension not one of %s' % ' '.join(IMAGE_EXTENSIONS)
       else:
         try:
           record, outcome, reason, notes = process_photo(
@@ -245,8 +244,9 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
       counts[outcome] += 1
       counts.update(notes)
       report.append((rel, outcome, reason))
-      log = logging.info if outcome == WRITTEN and not notes else logging.warning
-      log('[%d/%d] %s: %s (%s)', i + 1, len(files), rel, outcome, reason)
+      clean = outcome == WRITTEN and not notes
+      (logging.info if clean else logging.warning)(
+          '[%d/%d] %s: %s (%s)', i + 1, len(files), rel, outcome, reason)
   finally:
     writer.close()
     with open(os.path.join(out, REPORT_FILE), 'w') as f:

@@ -14,8 +14,10 @@ minus Chen20's (renderer/camera.py docstring). `pose_vectors` converts.
 READINGS OF THE PAPER (Sec. 3.2 Eq. 2 and appendix C)
 
 our_star (Table 4 "Our*", 26 poses). Eq. 2 prints
-    yaw_i = delta * (pi/180) * 10 * (6 + i/4),  tx_i = delta * (160/9) * (6 + i/4),
-    delta = -1 for i in [0, 12], +1 for i in [13, 25], pitch = ty = roll = sth = 0.
+    yaw_i = delta * (pi/180) * 10 * (6 + i/4),
+    tx_i = delta * (160/9) * (6 + i/4),
+    delta = -1 for i in [0, 12], +1 for i in [13, 25],
+    pitch = ty = roll = sth = 0.
 Taken literally, i = 13..25 gives |yaw| = 92.5..122.5 degrees, which shows
 the back of the head. The consistent reading (used here) is i mod 13 on the
 second side: both sides sweep |yaw| = 60, 62.5, ..., 90 degrees (13 poses
@@ -95,7 +97,8 @@ def pose_vectors(name, image_width, translation='paper'):
     image_width: python int, unused except to validate (tx, ty of
       renderer/camera.py are already resolution independent).
     translation: 'paper' = the printed translations converted from Chen20's
-      300-px screen to camera.py's 224-px units (x 224/300); 'none' = zero translation (coarse/sam.py re-centres).
+      300-px screen to camera.py's 224-px units (x 224/300); 'none' = zero
+      translation (coarse/sam.py re-centres).
   """
   if translation not in ('paper', 'none'):
     raise ValueError('sam_poses.pose_vectors: translation must be paper or '

@@ -83,7 +83,8 @@ def sample_coefficients(model, batch_size, rng, yaw_distribution='celeba'):
   # ambient term, light mostly from the front, small directional and second
   # order parts, slightly coloured.
   light = np.zeros([b, 3, 9])
-  light[:, :, 0] = 1.7 + rng.normal(0, 0.15, [b, 1]) + rng.normal(0, 0.05, [b, 3])
+  light[:, :, 0] = (1.7 + rng.normal(0, 0.15, [b, 1]) +
+                    rng.normal(0, 0.05, [b, 3]))
   light[:, :, 1] = 0.6 + rng.normal(0, 0.1, [b, 1])
   light[:, :, 2:4] = rng.normal(0, 0.3, [b, 1, 2])
   light[:, :, 4:] = rng.normal(0, 0.1, [b, 1, 5])

@@ -186,7 +186,8 @@ class Trainer:
 
   def restore(self):
     if self.manager.latest_checkpoint:
-      self.ckpt.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+      self.ckpt.restore(
+          self.manager.latest_checkpoint).assert_existing_objects_matched()
       logging.info('Resumed from %s at step %d', self.manager.latest_checkpoint,
                    int(self.step))
     elif FLAGS.init_checkpoint:
@@ -291,7 +292,8 @@ def train(argv=()):
       times.append(time.time() - t0)
       total = float(terms['total'])
       history.append(total)
-      if step % FLAGS.log_every == 0 or step == start + 1 or step == FLAGS.steps:
+      if (step % FLAGS.log_every == 0 or step == start + 1 or
+          step == FLAGS.steps):
         if len(times) > 1:  # the first step also traces the graph
           eta = '%.0f s' % (np.median(times[1:][-10:]) * (FLAGS.steps - step))
         else:

@@ -41,9 +41,9 @@ def define_flags():
   # --- Network ----------------------------------------------------------------
   _define(
       'string', 'vgg_weights', None,
-      'Keras .h5 VGG-16 weights (ImageNet from keras.applications, or converted '
-      'VGG-Face): initialise the backbone and enable the perceptual identity '
-      'loss. Without it the backbone starts random and the identity loss is '
+      'Keras .h5 VGG-16 weights (ImageNet from keras.applications, or '
+      'converted VGG-Face): initialise the backbone and enable the perceptual '
+      'identity loss. Without it the backbone starts random and the identity loss is '
       'off (logged once).')
   _define(
       'float', 'vgg_width', 1.0,
@@ -95,7 +95,8 @@ def define_flags():
           'Clip every gradient element to [-v, v] (Chen20 1.0); 0 = off.')
 
   # --- Loss weights (Eq. 14-18; Chen20 run_train.sh) --------------------------
-  _define('float', 'photo_weight', 1.0, 'w1, photometric L2,1 loss (Chen20 1.0).')
+  _define('float', 'photo_weight', 1.0,
+          'w1, photometric L2,1 loss (Chen20 1.0).')
   _define('float', 'landmark_weight', 1.0,
           'w2, 68-landmark loss (Chen20 landmark3d_weight 1.0).')
   _define('float', 'id_weight', 0.8,
@@ -108,9 +109,12 @@ def define_flags():
           'Texture coefficient prior (Chen20 1.0).')
 
   # --- Logging and checkpoints -----------------------------------------------
-  _define('integer', 'log_every', 10, 'Progress line and scalars every N steps.')
-  _define('integer', 'image_every', 50, 'TensorBoard image grids every N steps.')
-  _define('integer', 'save_every', 50, 'Checkpoint every N steps (and at the end).')
+  _define('integer', 'log_every', 10,
+          'Progress line and scalars every N steps.')
+  _define('integer', 'image_every', 50,
+          'TensorBoard image grids every N steps.')
+  _define('integer', 'save_every', 50,
+          'Checkpoint every N steps (and at the end).')
   _define('integer', 'keep_checkpoints', 3, 'Checkpoints kept by the manager.')
 
   # --- Data preparation (coarse/prepare_data.py) ------------------------------
@@ -135,4 +139,5 @@ def define_flags():
       'prepare_data: when dlib\'s HOG detector finds no face, try dlib\'s CNN '
       '(MMOD) detector from face-recognition-models (finds more turned '
       'faces; ~1.5 s per photo).')
-  _define('integer', 'images_per_shard', 500, 'prepare_data: records per shard.')
+  _define('integer', 'images_per_shard', 500,
+          'prepare_data: records per shard.')

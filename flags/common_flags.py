@@ -2,11 +2,24 @@
 
 Call `define_flags()` before `app.run`; it is idempotent and leaves alone a
 flag another module already defined under the same name.
+
+--log_dir: absl.logging itself defines a --log_dir flag ("directory to write
+logfiles into", default ''), and absl.logging is imported by absl.app, so a
+second definition would either fail or be skipped. define_flags() therefore
+shares absl's flag: it gives it our default and help text. absl writes log
+files there only when a program calls logging.use_absl_log_file(), which
+none of ours do.
 """
 
 from absl import flags
+from absl import logging  # pylint: disable=unused-import (defines --log_dir)
 
 FLAGS = flags.FLAGS
+
+DEFAULT_LOG_DIR = '/tmp/fullpose_face'
+LOG_DIR_HELP = ('Folder for checkpoints and TensorBoard summaries (shared '
+                'with absl.logging\'s --log_dir, which writes no files unless '
+                'asked to).')
 
 
 def _define(kind, name, default, *args, **kwargs):
@@ -27,5 +40,9 @@ def define_flags():
       'Side of the square network input and render, in pixels (paper and '
       'Chen20: 224 network input; Chen20 renders at 300). '
       'coarse/prepare_data.py: side of the saved face crops.')
-  _define('string', 'log_dir', '/tmp/fullpose_face',
-          'Folder for checkpoints and TensorBoard summaries.')
+  _define('string', 'log_dir', DEFAULT_LOG_DIR, LOG_DIR_HELP)
+  log_dir = FLAGS['log_dir']
+  if log_dir.help != LOG_DIR_HELP:  # absl.logging's flag: adopt it
+    log_dir.help = LOG_DIR_HELP
+    if not log_dir.present:
+      FLAGS.set_default('log_dir', DEFAULT_LOG_DIR)

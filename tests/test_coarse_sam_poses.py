@@ -69,7 +69,8 @@ class SamPosesTest(tf.test.TestCase, parameterized.TestCase):
     cfg = sam_poses.get('our')
     cfg[:] = 7.0
     self.assertEqual(sam_poses.get('our')[0, 0], -45.0)
-    with self.assertRaisesRegex(ValueError, "unknown SAM config 'ours'.*our_star"):
+    with self.assertRaisesRegex(ValueError,
+                                "unknown SAM config 'ours'.*our_star"):
       sam_poses.get('ours')
 
   @parameterized.parameters('our_star', 'our_star_literal', 'our')

@@ -39,6 +39,12 @@ class CoarseTrainTest(tf.test.TestCase):
     if not FLAGS.is_parsed():
       FLAGS.mark_as_parsed()
 
+  def test_log_dir_default_survives_absl_logging(self):
+    # absl.logging defines its own --log_dir (default ''): ours must win, or
+    # a run without --log_dir would write checkpoints to ''.
+    self.assertEqual(FLAGS['log_dir'].default, '/tmp/fullpose_face')
+    self.assertIn('checkpoints', FLAGS['log_dir'].help)
+
   def test_loss_falls_and_resume_continues(self):
     log_dir = self.create_tempdir().full_path
     with flagsaver.flagsaver(**_settings(log_dir, steps=30)):

@@ -9,6 +9,8 @@ shared pre-trained network) that show how far training moved the error.
 import json
 import os
 
+import numpy as np
+
 # Table-4 row labels of the coarse/train.py --sam_config names.
 ROW_LABELS = {'none': 'w/o SAM', 'our': 'Our', 'our_star': 'Our*',
               'our_star_literal': 'Our* (Eq. 2 as printed)'}
@@ -31,6 +33,30 @@ def _split_header(result, split):
   if split == 'small':
     return '%s (\\|yaw\\|<%g°)' % (SPLIT_TITLES[split], high)
   return '%s (%g°≤\\|yaw\\|≤%g°)' % (SPLIT_TITLES[split], low, high)
+
+
+def paired_differences(result, baseline='none'):
+  """{config: {split: (mean, half_width_95, n)}} of per-image differences.
+
+  For every row other than `baseline`, the per-image mean errors minus the
+  baseline row's on the same test images (mm): their mean and 1.96 standard
+  errors (a normal-approximation 95% interval). Empty without the baseline.
+  """
+  rows = {r['config']: r for r in result['rows']}
+  if baseline not in rows:
+    return {}
+  out = {}
+  for config, row in rows.items():
+    if config == baseline:
+      continue
+    out[config] = {}
+    for split in result['splits']:
+      diff = (np.asarray(row['splits'][split]['per_image_mean']) -
+              np.asarray(rows[baseline]['splits'][split]['per_image_mean']))
+      half = (1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
+              if diff.size > 1 else float('nan'))
+      out[config][split] = (float(diff.mean()), float(half), int(diff.size))
+  return out
 
 
 def markdown(result):
@@ -62,6 +88,17 @@ def markdown(result):
         row['label'], ' | '.join(cell(row['splits'][s], how) for s in splits),
         '-' if wall is None else '%.0f s%s' % (
             wall, ' (reused)' if row.get('reused') else '')))
+  paired = paired_differences(result)
+  if paired:
+    lines += ['', 'Paired per-image differences from w/o SAM (row minus w/o '
+              'SAM on the same test images, mm; mean ± 1.96 standard errors; '
+              'negative = lower error than w/o SAM):', '',
+              '| Row | %s |' % ' | '.join(SPLIT_TITLES[s] for s in splits),
+              '|---|%s' % ('---|' * len(splits))]
+    for row in result['rows']:
+      if row['config'] in paired:
+        lines.append('| %s | %s |' % (row['label'], ' | '.join(
+            '%+.3f ± %.3f' % paired[row['config']][s][:2] for s in splits)))
   lines += ['', 'mean±std over %s; protocol %s (eval/protocols.py, ground-'
             'truth mesh as the scan). %d test images per split.' % (
                 'all cropped ground-truth points of a split' if how ==

@@ -180,6 +180,31 @@ class SetsTest(tf.test.TestCase):
       synthetic_scoring.score(self.model, data, data['vertices'][:2])
 
 
+class ReportTest(tf.test.TestCase):
+
+  def test_paired_differences_against_the_no_sam_row(self):
+    rng = np.random.RandomState(0)
+    base = rng.uniform(2, 4, 30)
+    delta = rng.normal(-0.2, 0.1, 30)
+
+    def row(config, values):
+      return {'config': config, 'splits': {
+          'small': {'per_image_mean': list(values)},
+          'large': {'per_image_mean': list(values[::-1])}}}
+
+    result = {'splits': ['small', 'large'],
+              'rows': [row('none', base), row('our', base + delta)]}
+    paired = synthetic_report.paired_differences(result)
+    self.assertEqual(list(paired), ['our'])
+    mean, half, n = paired['our']['small']
+    self.assertAllClose(mean, delta.mean())
+    self.assertAllClose(half, 1.96 * delta.std(ddof=1) / np.sqrt(30))
+    self.assertEqual(n, 30)
+    self.assertAllClose(paired['our']['large'][0], delta.mean())
+    self.assertEqual(synthetic_report.paired_differences(
+        {'splits': ['small'], 'rows': [row('our', base)]}), {})
+
+
 class EndToEndTest(tf.test.TestCase):
 
   @classmethod
@@ -232,6 +257,7 @@ class EndToEndTest(tf.test.TestCase):
       self.assertLen(rows, 1, label)
       self.assertRegex(rows[0], r'^\| [^|]+ \| \d+\.\d{3}±\d+\.\d{3} \| '
                        r'\d+\.\d{3}±\d+\.\d{3} \| \d+ s \|$')
+    self.assertIn('Paired per-image differences from w/o SAM', text)
     self.assertIn('Shortcuts versus the paper', text)
     self.assertIn('synthetic', text)
 

@@ -16,10 +16,7 @@ FLAGS = flags.FLAGS
 SAM_CONFIGS = ('our_star', 'our_star_literal', 'our', 'none')
 
 
-def _define(kind, name, default, *args, **kwargs):
-  if name in FLAGS:
-    return
-  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+_define = common_flags.define_once
 
 
 def define_flags():

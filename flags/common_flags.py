@@ -22,11 +22,19 @@ LOG_DIR_HELP = ('Folder for checkpoints and TensorBoard summaries (shared '
                 'asked to).')
 
 
-def _define(kind, name, default, *args, **kwargs):
-  """DEFINE_<kind>(name, default, *args) unless `name` is already defined."""
+def define_once(kind, name, default, *args, **kwargs):
+  """flags.DEFINE_<kind>(name, default, *args) unless `name` is defined.
+
+  Every flags/ module defines its flags through this, so that scripts which
+  combine several modules (e.g. the reconstruct command uses coarse and
+  detail flags) share a flag of the same name instead of failing.
+  """
   if name in FLAGS:
     return
   getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+
+
+_define = define_once
 
 
 def define_flags():

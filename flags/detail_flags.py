@@ -8,14 +8,12 @@ Call `define_flags()` once before `app.run`; it is idempotent.
 
 from absl import flags
 
+from flags import common_flags
+
 FLAGS = flags.FLAGS
 
 
-def _define(kind, name, default, *args, **kwargs):
-  """DEFINE_<kind>(name, default, *args) unless another module defined name."""
-  if name in FLAGS:  # already defined (e.g. by a shared flags module)
-    return
-  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+_define = common_flags.define_once
 
 
 def define_flags():

@@ -7,14 +7,12 @@ challenge NME; Chen et al. 2020's MICC point-to-point error). Call
 
 from absl import flags
 
+from flags import common_flags
+
 FLAGS = flags.FLAGS
 
 
-def _define(kind, name, default, *args, **kwargs):
-  """DEFINE_<kind>(name, default, *args) unless another module defined name."""
-  if name in FLAGS:
-    return
-  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+_define = common_flags.define_once
 
 
 def define_flags():

@@ -13,16 +13,15 @@ same name.
 
 from absl import flags
 
+from flags import common_flags
+
 FLAGS = flags.FLAGS
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
                     '.ppm', '.pgm')
 
 
-def _define(kind, name, default, *args, **kwargs):
-  if name in FLAGS:
-    return
-  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+_define = common_flags.define_once
 
 
 def define_flags():

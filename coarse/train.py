@@ -20,9 +20,9 @@ images per our_star step): a GPU job. A short CPU run of the whole pipeline
 cores):
 
   python coarse/train.py --sam_config=our_star --image_size=64 \
-      --vgg_width=0.125 --num_images=120 --steps=150 --log_dir=/tmp/coarse_quick
+      --vgg_width=0.125 --num_images=120 --steps=150 --log_dir=results/coarse_quick
 
-Checkpoints and TensorBoard logs go to --log_dir; rerunning the same command
+Checkpoints and TensorBoard logs go to --log_dir (default results/coarse); rerunning the same command
 resumes from the latest checkpoint there. A NaN or Inf loss (or gradient)
 stops the run with an error naming the step and the term, before the update,
 so the last saved checkpoint stays good.

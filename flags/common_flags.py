@@ -16,7 +16,7 @@ from absl import logging  # pylint: disable=unused-import (defines --log_dir)
 
 FLAGS = flags.FLAGS
 
-DEFAULT_LOG_DIR = '/tmp/fullpose_face'
+DEFAULT_LOG_DIR = 'results/coarse'
 LOG_DIR_HELP = ('Folder for checkpoints and TensorBoard summaries (shared '
                 'with absl.logging\'s --log_dir, which writes no files unless '
                 'asked to).')

@@ -42,7 +42,7 @@ class CoarseTrainTest(tf.test.TestCase):
   def test_log_dir_default_survives_absl_logging(self):
     # absl.logging defines its own --log_dir (default ''): ours must win, or
     # a run without --log_dir would write checkpoints to ''.
-    self.assertEqual(FLAGS['log_dir'].default, '/tmp/fullpose_face')
+    self.assertEqual(FLAGS['log_dir'].default, 'results/coarse')
     self.assertIn('checkpoints', FLAGS['log_dir'].help)
 
   def test_loss_falls_and_resume_continues(self):

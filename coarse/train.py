@@ -22,10 +22,10 @@ cores):
   python coarse/train.py --sam_config=our_star --image_size=64 \
       --vgg_width=0.125 --num_images=120 --steps=150 --log_dir=results/coarse_quick
 
-Checkpoints and TensorBoard logs go to --log_dir (default results/coarse); rerunning the same command
-resumes from the latest checkpoint there. A NaN or Inf loss (or gradient)
-stops the run with an error naming the step and the term, before the update,
-so the last saved checkpoint stays good.
+Checkpoints and TensorBoard logs go to --log_dir (default results/coarse);
+rerunning the same command resumes from the latest checkpoint there. A NaN or
+Inf loss (or gradient) stops the run with an error naming the step and the
+term, before the update, so the last saved checkpoint stays good.
 """
 
 import os

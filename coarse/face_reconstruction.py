@@ -1,10 +1,10 @@
 """Coefficients -> coarse face: the ONE coefficients-to-render path.
 
   identity, expression -> vertices (bfm.MorphableModel.vertices, mm)
-  texture -> albedo;  pose -> screen vertices (renderer.camera, Chen20's
-  orthographic camera);  normals (bfm/mesh_geometry.py) rotated to the camera
-  frame;  lighting -> SH shading (renderer.shading, Chen20 layout and ambient
-  offset);  one rasterizer call for the whole batch (renderer.mesh_renderer).
+  texture -> albedo;  pose, lighting -> renderer.shaded_render (Chen20's
+  orthographic camera, normals from bfm/mesh_geometry.py rotated to the
+  camera frame, SH shading in Chen20's layout, one rasterizer call for the
+  whole batch).
 
 Used by the coarse losses, SAM (coarse/sam.py), detail/, the synthetic data
 and the benchmark.
@@ -22,9 +22,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from renderer import camera
-from renderer import mesh_renderer
-from renderer import shading
+from renderer import shaded_render
 from coarse import coefficients as coefficients_lib
 
 CoarseFace = collections.namedtuple('CoarseFace', [
@@ -126,29 +124,24 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size,
     image_size = (image_size, image_size)
   image_size = tuple(int(s) for s in image_size)
   vertices = tf.convert_to_tensor(vertices, tf.float32)
-  pose = tf.convert_to_tensor(pose, tf.float32)
-  screen = camera.orthographic_project(vertices, pose, image_size)
-  rotation = camera.rotation_matrix(pose[:, :3])
   if model_normals is None:
     model_normals = model.vertex_normals(vertices)
-  normals = tf.einsum('bij,bnj->bni', rotation, model_normals)
-  colors = shading.sh_shade(albedo, normals, lighting)
   consts = _model_constants(model)
   regions = tf.broadcast_to(
       tf.constant(consts['region_masks'])[None],
       tf.concat([tf.shape(vertices)[:2], [2]], 0))
-  out = mesh_renderer.render(screen, model.triangles,
-                             tf.concat([colors, regions], -1), image_size,
-                             cull_backfaces=True)
-  image = tf.clip_by_value(out.image[..., :3], 0.0, 1.0)
-  region_px = tf.cast(out.image[..., 3:5] > 0.5, tf.float32)
+  out = shaded_render.render_shaded(vertices, model_normals, albedo, pose,
+                                    lighting, model.triangles, image_size,
+                                    extra=regions)
+  screen = out.screen_vertices
+  region_px = tf.cast(out.extra > 0.5, tf.float32)
   photo_mask = out.mask * region_px[..., :1] * region_px[..., 1:2]
   return CoarseFace(vertices=vertices,
                     screen_vertices=screen,
                     albedo=albedo,
-                    colors=colors,
-                    normals=normals,
-                    image=image,
+                    colors=out.colors,
+                    normals=out.normals,
+                    image=out.image,
                     mask=out.mask,
                     landmarks2d=landmarks2d(model, screen),
                     photo_mask=photo_mask)

@@ -17,9 +17,7 @@ import tensorflow as tf
 
 from bfm import mesh_geometry
 from detail import dense_uv_mesh
-from renderer import camera
-from renderer import mesh_renderer
-from renderer import shading
+from renderer import shaded_render
 from renderer import uv as uv_lib
 
 DetailedFace = collections.namedtuple(
@@ -137,29 +135,20 @@ class DisplacementApplier:
     tris = self.triangles
     normals = mesh_geometry.vertex_normals(displaced, tris)
     coarse_normals = mesh_geometry.vertex_normals(dense_coarse, tris)
-    # SH lighting is defined in the camera frame (renderer/shading.py).
-    rotation = camera.rotation_matrix(pose[:, :3])
-    camera_normals = tf.einsum('bij,bnj->bni', rotation, normals)
-    colors = shading.sh_shade(dense_albedo, camera_normals, lighting)
-    screen = camera.orthographic_project(displaced, pose, image_size)
     batch = tf.shape(displaced)[0]
     eyes = tf.tile(self.wo_eyes_mask[None], [batch, 1, 1])
-    # As coarse/face_reconstruction.render_faces: back faces culled, colours
-    # clipped to [0, 1], so zero displacement reproduces the coarse render.
-    out = mesh_renderer.render(screen,
-                               tris,
-                               tf.concat([colors, eyes], -1),
-                               image_size,
-                               cull_backfaces=True)
-    image = tf.clip_by_value(out.image[..., :3], 0.0, 1.0)
-    photo_mask = out.mask * tf.cast(out.image[..., 3:4] > 0.5, tf.float32)
+    # The coarse render's path (coarse/face_reconstruction.render_faces), so
+    # zero displacement reproduces the coarse render.
+    out = shaded_render.render_shaded(displaced, normals, dense_albedo, pose,
+                                      lighting, tris, image_size, extra=eyes)
+    photo_mask = out.mask * tf.cast(out.extra > 0.5, tf.float32)
     return DetailedFace(vertices=displaced,
                         coarse_vertices=dense_coarse,
                         normals=normals,
                         coarse_normals=coarse_normals,
                         albedo=dense_albedo,
                         displacement=disp,
-                        screen_vertices=screen,
-                        image=image,
+                        screen_vertices=out.screen_vertices,
+                        image=out.image,
                         mask=out.mask,
                         photo_mask=photo_mask)

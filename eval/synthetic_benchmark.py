@@ -346,8 +346,10 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
                  'train_wall_s': run.wall_s, 'reused': run.reused,
                  'steps': run.steps, 'log_dir': run.log_dir})
 
-  settings = {f.name: list(f.value) if isinstance(f.value, tuple) else f.value
-              for f in FLAGS.get_flags_for_module(benchmark_flags)}
+  settings = {}
+  for name in benchmark_flags.names():
+    value = FLAGS[name].value
+    settings[name] = list(value) if isinstance(value, tuple) else value
   result = {
       'benchmark': 'synthetic_full_pose',
       'command': ' '.join(['python', argv0] + sys.argv[1:]),

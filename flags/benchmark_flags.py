@@ -11,14 +11,19 @@ steps after a long Chen20 pre-training). Call `define_flags()` before
 
 from absl import flags
 
+from flags import common_flags
+
 FLAGS = flags.FLAGS
 
+_define = common_flags.define_once
 
-def _define(kind, name, default, *args, **kwargs):
-  """DEFINE_<kind>(name, default, *args) unless `name` is already defined."""
-  if name in FLAGS:
-    return
-  getattr(flags, 'DEFINE_' + kind)(name, default, *args, **kwargs)
+
+def names():
+  """Names of the defined benchmark flags (prefix 'benchmark_', plus
+  'paper_scale'); by name because define_once makes absl attribute the
+  flags to flags.common_flags, not to this module."""
+  return sorted(n for n in FLAGS
+                if n.startswith('benchmark_') or n == 'paper_scale')
 
 
 def define_flags():

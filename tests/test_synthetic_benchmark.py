@@ -248,14 +248,16 @@ class EndToEndTest(tf.test.TestCase):
       text = f.read()
     self.assertEqual(text, synthetic_report.markdown(result))
     self.assertIn(text, proc.stdout)
-    header = [l for l in text.splitlines() if l.startswith('| Method')]
+    lines = text.splitlines()
+    header = [i for i, l in enumerate(lines) if l.startswith('| Method')]
     self.assertLen(header, 1)
-    self.assertIn('Small pose', header[0])
-    self.assertIn('Large pose', header[0])
-    for label in ('w/o SAM', 'Our', 'Our*'):
-      rows = [l for l in text.splitlines() if l.startswith('| %s |' % label)]
-      self.assertLen(rows, 1, label)
-      self.assertRegex(rows[0], r'^\| [^|]+ \| \d+\.\d{3}±\d+\.\d{3} \| '
+    self.assertIn('Small pose', lines[header[0]])
+    self.assertIn('Large pose', lines[header[0]])
+    table = lines[header[0] + 2:lines.index('', header[0])]
+    self.assertEqual([l.split(' | ')[0] for l in table],
+                     ['| w/o SAM', '| Our', '| Our*'])
+    for row in table:
+      self.assertRegex(row, r'^\| [^|]+ \| \d+\.\d{3}±\d+\.\d{3} \| '
                        r'\d+\.\d{3}±\d+\.\d{3} \| \d+ s \|$')
     self.assertIn('Paired per-image differences from w/o SAM', text)
     self.assertIn('Shortcuts versus the paper', text)

@@ -267,6 +267,7 @@ def train(argv=()):
   del argv
   tf.io.gfile.makedirs(FLAGS.log_dir)
   model = bfm.load(FLAGS.bfm)
+  keras.utils.set_random_seed(FLAGS.seed)  # network initialisation too
   trainer = Trainer(model)
   coarse_model.save_config(trainer.net, FLAGS.log_dir)
   trainer.restore()

@@ -33,7 +33,9 @@ def define_flags():
       'integer', 'num_images', 1000,
       'Size of the synthetic training set (paper Sec. 5.2: 1,000 CelebA '
       'images). Ignored with --data.')
-  _define('integer', 'seed', 0, 'Seed of the synthetic set and the shuffling.')
+  _define('integer', 'seed', 0,
+          'Seed of the network initialisation, the synthetic set and the '
+          'shuffling.')
 
   # --- Network ----------------------------------------------------------------
   _define(

@@ -198,17 +198,38 @@ def _cosine(learning_rate, i, steps):
 _STEPS = {}
 
 
+def _adam_step(loss_fn):
+  """A tf.function Adam step on x of the loss total, terms = loss_fn(x, ...).
+
+  The step is step(x, m, v, t, lr, *loss_args) -> (x, m, v, total, terms).
+  """
+
+  @tf.function
+  def step(x, m, v, t, lr, *loss_args):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      total, terms = loss_fn(x, *loss_args)
+    x, m, v = _adam(x, m, v, tape.gradient(total, x), t, lr)
+    return x, m, v, total, terms
+
+  return step
+
+
+def _cached_step(key, owner, loss_fn_factory):
+  """_STEPS[key]'s step while it belongs to `owner`, else a new one."""
+  if key not in _STEPS or _STEPS[key][0] is not owner:
+    _STEPS[key] = (owner, _adam_step(loss_fn_factory()))
+  return _STEPS[key][1]
+
+
 def _coarse_step(model, image_size, weights, landmark_scale):
   key = ('coarse', id(model), image_size, tuple(sorted(weights.items())),
          float(landmark_scale))
-  if key in _STEPS and _STEPS[key][0] is model:
-    return _STEPS[key][1]
-  step_sizes = tf.constant(_step_sizes(model)[None])
 
-  @tf.function
-  def step(x, m, v, t, lr, photo_on, start, images, landmarks):
-    with tf.GradientTape() as tape:
-      tape.watch(x)
+  def loss_fn_factory():
+    step_sizes = tf.constant(_step_sizes(model)[None])
+
+    def loss_fn(x, photo_on, start, images, landmarks):
       coeffs = coefficients_lib.Coefficients.from_vector(
           model, start + x * step_sizes)
       face = face_reconstruction.reconstruct(model, coeffs, image_size)
@@ -216,13 +237,12 @@ def _coarse_step(model, image_size, weights, landmark_scale):
                photo=weights['photo'] * photo_on,
                landmark=weights['landmark'] *
                (1.0 - photo_on * (1.0 - landmark_scale)))
-      total, terms = coarse_losses.coarse_losses(images, landmarks, None, face,
-                                                 coeffs, w)
-    x, m, v = _adam(x, m, v, tape.gradient(total, x), t, lr)
-    return x, m, v, total, terms
+      return coarse_losses.coarse_losses(images, landmarks, None, face, coeffs,
+                                         w)
 
-  _STEPS[key] = (model, step)
-  return step
+    return loss_fn
+
+  return _cached_step(key, model, loss_fn_factory)
 
 
 def fit_coarse(model,
@@ -314,21 +334,17 @@ def _displacement_loss(recon, images, coarse_face, pose, lighting,
 
 def _displacement_step(recon, weights):
   key = ('detail', id(recon), tuple(sorted(weights.items())))
-  if key in _STEPS and _STEPS[key][0] is recon:
-    return _STEPS[key][1]
 
-  @tf.function
-  def step(x, m, v, t, lr, unused, images, coarse_face, pose, lighting):
-    del unused
-    with tf.GradientTape() as tape:
-      tape.watch(x)
-      total, terms = _displacement_loss(recon, images, coarse_face, pose,
-                                        lighting, tf.tanh(x), weights)
-    x, m, v = _adam(x, m, v, tape.gradient(total, x), t, lr)
-    return x, m, v, total, terms
+  def loss_fn_factory():
 
-  _STEPS[key] = (recon, step)
-  return step
+    def loss_fn(x, unused, images, coarse_face, pose, lighting):
+      del unused
+      return _displacement_loss(recon, images, coarse_face, pose, lighting,
+                                tf.tanh(x), weights)
+
+    return loss_fn
+
+  return _cached_step(key, recon, loss_fn_factory)
 
 
 def fit_displacement(reconstructor,

@@ -222,16 +222,34 @@ def train_command(run, data):
 TIMING_FILE = 'benchmark_timing.json'
 
 
+def _init_stamp(run):
+  """Identifies the training run that `run` starts from (None: no init).
+
+  The modification time of the init run's timing record, written when that
+  run finished: a reused run must have started from this very training, not
+  from an earlier one of the same settings (retrained after a code change).
+  """
+  if not run.init_checkpoint:
+    return None
+  path = os.path.join(run.init_checkpoint, TIMING_FILE)
+  return os.path.getmtime(path) if os.path.exists(path) else None
+
+
 def train(run, data, log=print):
   """Runs coarse/train.py for `run` (or reuses it); sets run.wall_s."""
   timing_path = os.path.join(run.log_dir, TIMING_FILE)
+  init = _init_stamp(run)
   if FLAGS.benchmark_reuse_runs and os.path.exists(timing_path):
     with open(timing_path) as f:
-      run.wall_s = json.load(f)['wall_s']
-    run.reused = True
-    log('[%s] reusing %s (trained in %.0f s)' % (run.name, run.log_dir,
-                                                 run.wall_s))
-    return
+      record = json.load(f)
+    if record.get('init_stamp') == init:
+      run.wall_s = record['wall_s']
+      run.reused = True
+      log('[%s] reusing %s (trained in %.0f s)' % (run.name, run.log_dir,
+                                                   run.wall_s))
+      return
+    log('[%s] not reusing %s: it started from another training of %s' %
+        (run.name, run.log_dir, run.init_checkpoint))
   if os.path.exists(run.log_dir):
     shutil.rmtree(run.log_dir)
   os.makedirs(run.log_dir)
@@ -254,7 +272,8 @@ def train(run, data, log=print):
     raise RuntimeError('coarse/train.py failed for the %s run (exit %d); log %s'
                        ' ends:\n%s' % (run.name, code, log_path, tail))
   with open(timing_path, 'w') as f:
-    json.dump({'wall_s': run.wall_s, 'argv': argv[1:]}, f, indent=1)
+    json.dump({'wall_s': run.wall_s, 'argv': argv[1:], 'init_stamp': init},
+              f, indent=1)
   log('[%s] trained %d steps in %.0f s' % (run.name, run.steps, run.wall_s))
 
 

@@ -28,7 +28,7 @@ IoU > 0.3; the merged box and keypoints are the score-weighted mean of the
 group, the merged score the group's highest.
 
 The photo is letterboxed into the square input (aspect kept, centred, black
-bars) after an area-averaging resize.
+bars) after an area-averaging (shrinking) or bilinear (enlarging) resize.
 
 Coordinates: x, y pixels with the origin at the image's top-left CORNER and
 pixel (row r, col c) centred at (c + 0.5, r + 0.5).
@@ -106,7 +106,8 @@ def letterbox(image, size=INPUT_SIZE):
   new_w = max(1, min(size, int(round(width * scale))))
   new_h = max(1, min(size, int(round(height * scale))))
   resized = cv2.resize(np.ascontiguousarray(image, np.float32), (new_w, new_h),
-                       interpolation=cv2.INTER_AREA)
+                       interpolation=cv2.INTER_AREA if scale < 1.0
+                       else cv2.INTER_LINEAR)
   off_x, off_y = (size - new_w) // 2, (size - new_h) // 2
   canvas = np.zeros([size, size, 3], np.float32)
   canvas[off_y:off_y + new_h, off_x:off_x + new_w] = resized

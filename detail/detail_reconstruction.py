@@ -18,7 +18,6 @@ import json
 import math
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from coarse import face_reconstruction
@@ -310,48 +309,3 @@ def load(checkpoint, model, **overrides):
   rec = DetailReconstructor(model, cfg['uv_size'], network=network, **kwargs)
   rec.restore(path)
   return rec, path
-
-
-def write_obj(path, vertices, triangles, normals=None, uvs=None):
-  """Writes one mesh as Wavefront OBJ.
-
-  Args:
-    path: output file.
-    vertices: [M,3] mm; triangles: [T,3] 0-based, counter-clockwise.
-    normals: optional [M,3] unit normals (written as vn, one per vertex).
-    uvs: optional [M,2] texture coordinates (u, v) in [0,1], v up (written
-      as vt, one per vertex), e.g. DenseUVMesh.uv.
-  """
-  vertices = np.asarray(vertices, np.float64)
-  triangles = np.asarray(triangles, np.int64)
-  m = len(vertices)
-  if vertices.ndim != 2 or vertices.shape[1] != 3:
-    raise ValueError('write_obj %s: vertices must be [M,3], got %s' %
-                     (path, vertices.shape))
-  if triangles.size and (triangles.min() < 0 or triangles.max() >= m):
-    raise ValueError('write_obj %s: triangle index out of range [0, %d)' %
-                     (path, m))
-  for name, arr, width in (('normals', normals, 3), ('uvs', uvs, 2)):
-    if arr is not None and np.shape(arr) != (m, width):
-      raise ValueError('write_obj %s: %s must be [%d,%d], got %s' %
-                       (path, name, m, width, np.shape(arr)))
-  with open(path, 'w') as f:
-    np.savetxt(f, vertices, fmt='v %.6f %.6f %.6f')
-    if uvs is not None:
-      np.savetxt(f, np.asarray(uvs, np.float64), fmt='vt %.6f %.6f')
-    if normals is not None:
-      np.savetxt(f, np.asarray(normals, np.float64), fmt='vn %.6f %.6f %.6f')
-    t = triangles + 1
-    if uvs is not None and normals is not None:
-      corner = '%d/%d/%d'
-      idx = np.repeat(t, 3, axis=1)
-    elif uvs is not None:
-      corner = '%d/%d'
-      idx = np.repeat(t, 2, axis=1)
-    elif normals is not None:
-      corner = '%d//%d'
-      idx = np.repeat(t, 2, axis=1)
-    else:
-      corner = '%d'
-      idx = t
-    np.savetxt(f, idx, fmt='f ' + ' '.join([corner] * 3))

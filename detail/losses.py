@@ -19,6 +19,19 @@ _EPS = 1e-8
 _DISP_CLIP = 10.0
 
 
+# Eq. 12-13 / 19-20 weights, Chen20 run_train.sh (fine model): the one place
+# these defaults are written (flags/detail_flags.py and
+# detail/displacement_fitting.py read them from here).
+DEFAULT_WEIGHTS = {
+    'photo': 1.0,  # a1, photometric loss.
+    'smooth': 1.0,  # a2, smoothness loss L_s (Chen20 --smooth_weight).
+    'disp_reg': 1.0,  # a3, R_disp.
+    'smooth_normal': 1.0,  # b1 (Chen20 --smooth_normal_weight).
+    'smooth_depth': 0.01,  # b2 (Chen20 --smooth_uv_weight).
+    'disp_normal': 0.001,  # w_dn (Chen20 --disp_normal_weight).
+    'disp_depth': 0.001,  # w_dz (Chen20 --disp_weight).
+}
+
 def photometric_loss(images, renders, mask):
   """L_p: mean over masked pixels of the per-pixel L2 colour distance (L_{2,1}).
 

@@ -1,6 +1,6 @@
 """Fine geometric detail for the synthetic detail-training images.
 
-coarse/synthetic_data.py renders faces from the morphable model, which has no
+preprocess/synthetic_data.py renders faces from the morphable model, which has no
 wrinkles: with the ground-truth coarse coefficients the coarse render already
 equals the face pixels and the detail stage would have nothing to learn. This
 module adds known detail: a random UV displacement map of wrinkle-like

@@ -5,9 +5,9 @@ r"""Trains RI2ITN, the detail stage (paper Sec. 3.3-3.4, appendix C).
                                          # RI2ITN, 5,000 more steps with
                                          # symmetric UV padding on every image
 
-Images: synthetic faces (coarse/synthetic_data.py) with known random wrinkles
+Images: synthetic faces (preprocess/synthetic_data.py) with known random wrinkles
 (detail/synthetic_details.py, --detail_synthetic_wrinkles_mm), or face crops
-from coarse/prepare_data.py (--detail_data).
+from preprocess/prepare_data.py (--detail_data).
 
 The coarse stage is frozen. Its coefficients come from a coarse checkpoint
 (--coarse_checkpoint = the --log_dir of coarse/train.py); without one (fresh
@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 import bfm
+from bfm import mesh_io
 from detail import coarse_source
 from detail import detail_reconstruction
 from detail import losses
@@ -269,10 +270,10 @@ def train(argv=()):
         disp = out['displacement'] * 0.5 + 0.5
         summaries.image('uv/displacement', _image_grid(disp), s)
       # The first image's detailed dense mesh, normals recomputed, with UVs.
-      detail_reconstruction.write_obj(
+      mesh_io.write_obj(
           os.path.join(out_dir, 'detail_step%d.obj' % s),
           out['vertices'].numpy(), recon.applier.triangles,
-          out['normals'].numpy(), recon.applier.mesh.uv)
+          uvs=recon.applier.mesh.uv, normals=out['normals'].numpy())
     if s % FLAGS.detail_save_every == 0 or s == steps:
       manager.save(checkpoint_number=s)
   writer.flush()

@@ -13,11 +13,6 @@ Flags: flags/eval_flags.py. Dataset and prediction layouts: eval/README.md.
 
 import json
 import os
-import sys
-
-if __package__ in (None, ''):  # run as `python eval/evaluate.py`
-  sys.path.insert(0,
-                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
@@ -26,7 +21,7 @@ import numpy as np
 
 from eval import datasets
 from eval import landmark_io
-from eval import mesh_io
+from bfm import mesh_io
 from eval import protocols
 from flags import eval_flags
 

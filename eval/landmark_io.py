@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 
-from eval import mesh_io
+from bfm import mesh_io
 
 LandmarkFileError = mesh_io.MeshFileError
 

@@ -1,11 +1,11 @@
 """Generated data sets of the synthetic full-pose benchmark, cached on disk.
 
-One training set (TFRecords in coarse/face_records.py's format, so
+One training set (TFRecords in preprocess/face_records.py's format, so
 `python coarse/train.py --data=<dir>/train` reads it) and two test sets,
 small pose (|yaw| < 30 deg) and large pose (45 <= |yaw| <= 90 deg), each
 image stored with its ground-truth mesh, 2D/3D landmarks, coefficients
 (identity, expression, texture, pose, SH lighting) and skin mask. Faces come
-from coarse/synthetic_data.py (random identity, expression, albedo, lighting,
+from preprocess/synthetic_data.py (random identity, expression, albedo, lighting,
 background; the sampled yaw replaced per set).
 
 Layout of one cached setting, <cache_dir>/sets-<key>/:
@@ -35,8 +35,8 @@ import tempfile
 
 import numpy as np
 
-from coarse import face_records
-from coarse import synthetic_data
+from preprocess import face_records
+from preprocess import synthetic_data
 
 # Bumped when the generation code changes in a way the settings do not show.
 FORMAT_VERSION = 1

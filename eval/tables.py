@@ -16,11 +16,6 @@ cells are present).
 import glob
 import json
 import os
-import sys
-
-if __package__ in (None, ''):  # run as `python eval/tables.py`
-  sys.path.insert(0,
-                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags

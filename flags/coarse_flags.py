@@ -1,4 +1,4 @@
-"""absl flags for the coarse stage (coarse/train.py, coarse/prepare_data.py).
+"""absl flags for the coarse stage (coarse/train.py, preprocess/prepare_data.py).
 
 Defaults follow the paper (Sec. 3.2, appendix B.0.1 and C: 250 SAM steps,
 batch 6) and, where the paper defers to "the open source version of Chen et
@@ -9,6 +9,7 @@ gradient clipping to [-1, 1]). Call `define_flags()` before `app.run`.
 
 from absl import flags
 
+from coarse import losses as coarse_losses
 from flags import common_flags
 
 FLAGS = flags.FLAGS
@@ -17,6 +18,7 @@ SAM_CONFIGS = ('our_star', 'our_star_literal', 'our', 'none')
 
 
 _define = common_flags.define_once
+_W = coarse_losses.DEFAULT_WEIGHTS
 
 
 def define_flags():
@@ -26,9 +28,9 @@ def define_flags():
   # --- Data -------------------------------------------------------------------
   _define(
       'string', 'data', None,
-      'TFRecord shards written by coarse/prepare_data.py: a folder, a file or '
+      'TFRecord shards written by preprocess/prepare_data.py: a folder, a file or '
       'a glob. Without it, training uses a synthetic set rendered from the '
-      'loaded face model (coarse/synthetic_data.py).')
+      'loaded face model (preprocess/synthetic_data.py).')
   _define(
       'integer', 'num_images', 1000,
       'Size of the synthetic training set (paper Sec. 5.2: 1,000 CelebA '
@@ -94,17 +96,17 @@ def define_flags():
           'Clip every gradient element to [-v, v] (Chen20 1.0); 0 = off.')
 
   # --- Loss weights (Eq. 14-18; Chen20 run_train.sh) --------------------------
-  _define('float', 'photo_weight', 1.0,
+  _define('float', 'photo_weight', _W['photo'],
           'w1, photometric L2,1 loss (Chen20 1.0).')
-  _define('float', 'landmark_weight', 1.0,
+  _define('float', 'landmark_weight', _W['landmark'],
           'w2, 68-landmark loss (Chen20 landmark3d_weight 1.0).')
-  _define('float', 'id_weight', 0.8,
+  _define('float', 'id_weight', _W['id'],
           'w3, perceptual identity loss (Chen20 0.8); needs --vgg_weights.')
-  _define('float', 'shape_prior_weight', 3.0,
+  _define('float', 'shape_prior_weight', _W['shape_prior'],
           'w4 * omega_s, identity coefficient prior (Chen20 3.0).')
-  _define('float', 'exp_prior_weight', 10.0,
+  _define('float', 'exp_prior_weight', _W['exp_prior'],
           'w4 * omega_e, expression coefficient prior (Chen20 10.0).')
-  _define('float', 'tex_prior_weight', 1.0,
+  _define('float', 'tex_prior_weight', _W['tex_prior'],
           'Texture coefficient prior (Chen20 1.0).')
 
   # --- Logging and checkpoints -----------------------------------------------
@@ -116,7 +118,7 @@ def define_flags():
           'Checkpoint every N steps (and at the end).')
   _define('integer', 'keep_checkpoints', 3, 'Checkpoints kept by the manager.')
 
-  # --- Data preparation (coarse/prepare_data.py) ------------------------------
+  # --- Data preparation (preprocess/prepare_data.py) ------------------------------
   _define('string', 'images', None,
           'prepare_data: folder of input photos (searched recursively).')
   _define('string', 'out', None,

@@ -47,7 +47,7 @@ def define_flags():
       'integer', 'image_size', 224,
       'Side of the square network input and render, in pixels (paper and '
       'Chen20: 224 network input; Chen20 renders at 300). '
-      'coarse/prepare_data.py: side of the saved face crops.')
+      'preprocess/prepare_data.py: side of the saved face crops.')
   _define('string', 'log_dir', DEFAULT_LOG_DIR, LOG_DIR_HELP)
   log_dir = FLAGS['log_dir']
   if log_dir.help != LOG_DIR_HELP:  # absl.logging's flag: adopt it

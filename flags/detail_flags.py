@@ -8,12 +8,14 @@ Call `define_flags()` once before `app.run`; it is idempotent.
 
 from absl import flags
 
+from detail import losses as detail_losses
 from flags import common_flags
 
 FLAGS = flags.FLAGS
 
 
 _define = common_flags.define_once
+_W = detail_losses.DEFAULT_WEIGHTS
 
 
 def define_flags():
@@ -34,7 +36,7 @@ def define_flags():
       'are taken from the synthetic data ground truth and the log says so.')
   _define(
       'string', 'detail_data', None,
-      'TFRecords of face crops from coarse/prepare_data.py (folder, file or '
+      'TFRecords of face crops from preprocess/prepare_data.py (folder, file or '
       'glob); needs --coarse_checkpoint. Default: synthetic faces.')
   _define('integer', 'detail_seed', 0, 'Seed of the synthetic data stream.')
   _define(
@@ -82,27 +84,27 @@ def define_flags():
       'At inference, symmetric padding is applied when |yaw| exceeds this.')
 
   # --- Loss weights (Eq. 12-13, 19-20; Chen20 run_train.sh fine model) -------
-  _define('float', 'detail_photo_weight', 1.0,
+  _define('float', 'detail_photo_weight', _W['photo'],
           'a1: photometric loss weight (Chen20 1.0).')
-  _define('float', 'detail_smooth_weight', 1.0,
+  _define('float', 'detail_smooth_weight', _W['smooth'],
           'a2: smoothness loss weight (Eq. 12); Chen20 --smooth_weight 1.0.')
-  _define('float', 'detail_disp_reg_weight', 1.0,
+  _define('float', 'detail_disp_reg_weight', _W['disp_reg'],
           'a3: weight of R_disp (Eq. 12); its terms carry w_dn, w_dz.')
   _define(
-      'float', 'detail_smooth_normal_weight', 1.0,
+      'float', 'detail_smooth_normal_weight', _W['smooth_normal'],
       'b1: smoothness of displacement normals (Chen20 '
       '--smooth_normal_weight 1.0).'
   )
   _define(
-      'float', 'detail_smooth_depth_weight', 0.01,
+      'float', 'detail_smooth_depth_weight', _W['smooth_depth'],
       'b2: smoothness of the UV displacement depth (Chen20 '
       '--smooth_uv_weight 0.01).'
   )
   _define(
-      'float', 'detail_disp_normal_weight', 0.001,
+      'float', 'detail_disp_normal_weight', _W['disp_normal'],
       'w_dn: regulariser on normal change (Chen20 --disp_normal_weight 0.001).')
   _define(
-      'float', 'detail_disp_depth_weight', 0.001,
+      'float', 'detail_disp_depth_weight', _W['disp_depth'],
       'w_dz: regulariser on displacement depth (Chen20 --disp_weight 0.001).')
 
   # --- Optimiser and schedule (Chen20 fine model; paper appendix C) ----------

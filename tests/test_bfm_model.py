@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import bfm
+from tests import test_utils
 from bfm import cylindrical_uv
 from bfm import face_regions
 from bfm import mesh_geometry
@@ -37,37 +38,10 @@ def _load(name, available):
   return bfm.load(name)
 
 
-def _icosphere(subdivisions=2, radius=50.0):
-  t = (1 + 5**0.5) / 2
-  v = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t),
-       (0, -1, -t), (0, 1, -t), (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
-  f = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9),
-       (5, 11, 4), (11, 10, 2), (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2),
-       (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5), (2, 4, 11), (6, 2, 10),
-       (8, 6, 7), (9, 8, 1)]
-  verts = [np.array(p, float) / np.linalg.norm(p) for p in v]
-  for _ in range(subdivisions):
-    cache, faces = {}, []
-
-    def mid(a, b):
-      key = (min(a, b), max(a, b))
-      if key not in cache:
-        m = verts[a] + verts[b]
-        verts.append(m / np.linalg.norm(m))
-        cache[key] = len(verts) - 1
-      return cache[key]
-
-    for a, b, c in f:
-      ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-      faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-    f = faces
-  return np.array(verts) * radius, np.array(f, np.int32)
-
-
 class VertexNormalsTest(tf.test.TestCase):
 
   def test_sphere_normals_are_radial_and_outward(self):
-    verts, tris = _icosphere()
+    verts, tris = test_utils.icosphere(50.0, 2)
     normals = mesh_geometry.vertex_normals(verts[None].astype(np.float32),
                                            tris)[0]
     radial = verts / np.linalg.norm(verts, axis=1, keepdims=True)
@@ -78,14 +52,14 @@ class VertexNormalsTest(tf.test.TestCase):
                         np.ones(len(verts)), atol=1e-5)
 
   def test_flipped_winding_flips_normals(self):
-    verts, tris = _icosphere(1)
+    verts, tris = test_utils.icosphere(50.0, 1)
     n = mesh_geometry.vertex_normals(verts.astype(np.float32), tris)
     flipped = mesh_geometry.vertex_normals(verts.astype(np.float32),
                                            tris[:, ::-1])
     self.assertAllClose(n, -flipped, atol=1e-6)
 
   def test_batched_matches_numpy_and_has_finite_gradient(self):
-    verts, tris = _icosphere(1)
+    verts, tris = test_utils.icosphere(50.0, 1)
     rng = np.random.RandomState(0)
     batch = (verts[None] * rng.uniform(0.8, 1.2, [3, len(verts), 3])).astype(
         np.float32)
@@ -101,7 +75,7 @@ class VertexNormalsTest(tf.test.TestCase):
     self.assertTrue(np.all(np.isfinite(grad.numpy())))
 
   def test_orient_outward_fixes_inward_winding(self):
-    verts, tris = _icosphere(1)
+    verts, tris = test_utils.icosphere(50.0, 1)
     fixed, flipped = mesh_geometry.orient_outward(verts, tris[:, ::-1])
     self.assertTrue(flipped)
     self.assertAllEqual(fixed, tris)

@@ -11,7 +11,7 @@ import bfm
 from coarse import coarse_model
 from coarse import coefficients
 from coarse import face_reconstruction
-from coarse import face_records
+from preprocess import face_records
 from detail import coarse_source
 
 

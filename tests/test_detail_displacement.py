@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 import unittest
+from tests import test_utils
 
 try:
   import bfm
@@ -21,10 +22,7 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    try:
-      from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
-    except ImportError as e:
-      raise unittest.SkipTest('rasterizer op not built: %s' % e)
+    test_utils.require_rasterizer()
     cls.model = bfm.load('synthetic')
     cls.applier = displacement.DisplacementApplier(cls.model, UV_SIZE)
 

@@ -9,6 +9,7 @@ import unittest
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
+from tests import test_utils
 
 try:
   from detail import detail_reconstruction
@@ -74,10 +75,7 @@ class DetailReconstructorTest(tf.test.TestCase, parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    try:
-      from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
-    except ImportError as e:
-      raise unittest.SkipTest('rasterizer op not built: %s' % e)
+    test_utils.require_rasterizer()
     cls.model = _face_model()
     net = ri2itn.RI2ITN(UV, channels=[4] * 5, stem_channels=4)
     cls.rec = detail_reconstruction.DetailReconstructor(cls.model,
@@ -196,39 +194,6 @@ class SyntheticModelTest(tf.test.TestCase):
     path = tf.train.Checkpoint(network=other).save(os.path.join(folder, 'c'))
     with self.assertRaisesRegex(ValueError, re.escape(path)):
       rec.restore(path)
-
-
-class WriteObjTest(tf.test.TestCase, parameterized.TestCase):
-
-  @parameterized.parameters((False, False), (True, False), (False, True),
-                            (True, True))
-  def test_round_trip(self, with_normals, with_uvs):
-    from eval import mesh_io  # pylint: disable=g-import-not-at-top
-    rng = np.random.RandomState(0)
-    verts = rng.normal(size=[5, 3])
-    tris = np.array([[0, 1, 2], [2, 3, 4]])
-    normals = rng.normal(size=[5, 3]) if with_normals else None
-    uvs = rng.uniform(size=[5, 2]) if with_uvs else None
-    path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'm.obj')
-    detail_reconstruction.write_obj(path, verts, tris, normals, uvs)
-    mesh = mesh_io.read_obj(path)
-    self.assertAllClose(mesh.vertices, verts, atol=1e-6)
-    self.assertAllEqual(mesh.triangles, tris)
-    lines = open(path).read().splitlines()
-    vt = np.array([l.split()[1:] for l in lines if l.startswith('vt ')],
-                  float).reshape(-1, 2)
-    vn = np.array([l.split()[1:] for l in lines if l.startswith('vn ')],
-                  float).reshape(-1, 3)
-    self.assertAllClose(vt, uvs if with_uvs else np.zeros([0, 2]), atol=1e-6)
-    self.assertAllClose(vn, normals if with_normals else np.zeros([0, 3]),
-                        atol=1e-6)
-
-  def test_bad_shapes_name_the_file(self):
-    with self.assertRaisesRegex(ValueError, 'x.obj.*uvs'):
-      detail_reconstruction.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 2]],
-                                      uvs=np.zeros([2, 2]))
-    with self.assertRaisesRegex(ValueError, 'x.obj.*out of range'):
-      detail_reconstruction.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 3]])
 
 
 if __name__ == '__main__':

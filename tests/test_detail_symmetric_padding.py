@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 import unittest
+from tests import test_utils
 
 try:
   from detail import symmetric_padding
@@ -71,10 +72,7 @@ class SymmetricPaddingTest(tf.test.TestCase, parameterized.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    try:
-      from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
-    except ImportError as e:
-      raise unittest.SkipTest('rasterizer op not built: %s' % e)
+    test_utils.require_rasterizer()
     cls.model = _grid_model()
     cls.padding = symmetric_padding.SymmetricPadding(cls.model, UV_SIZE)
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import bfm
 from coarse import face_reconstruction
-from coarse import synthetic_data
+from preprocess import synthetic_data
 from detail import displacement
 from detail import synthetic_details
 

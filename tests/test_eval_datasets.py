@@ -14,7 +14,7 @@ from eval import alignment
 from eval import datasets
 from eval import evaluate
 from eval import landmark_io
-from eval import mesh_io
+from bfm import mesh_io
 from eval import tables
 from tests import test_eval_fixtures as fixtures
 

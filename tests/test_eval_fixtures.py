@@ -4,8 +4,6 @@ Other eval tests import the builders from here:
 - `face_like_mesh()`: an open height-field face (ellipsoidal base, nose,
   brow ridges) in millimetres, with its 7 FG 2018 keypoints + nose tip lying
   exactly on the surface (they are vertices).
-- `icosphere(radius, subdivisions)`: a closed sphere whose vertices lie
-  exactly on the sphere, outward counter-clockwise triangles.
 - `ict_face_mesh()`: the ICT-FaceKit face from ../shared/data when present.
 """
 
@@ -14,8 +12,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-SHARED_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
-                           '..', 'shared', 'data')
+from tests import test_utils
+
+SHARED_DATA = test_utils.data_dir()
 ICT_FACE = os.path.join(SHARED_DATA, 'ict', 'ict_face.npz')
 ICT_MISSING_REASON = f'ICT face not found at {ICT_FACE} (shared test data).'
 
@@ -59,41 +58,10 @@ def face_like_mesh(step=2.5):
   return vertices, triangles.astype(np.int64), vertices[ids], ids
 
 
-def icosphere(radius=1.0, subdivisions=3):
-  """Icosphere: vertices [N, 3] exactly on the sphere, triangles [T, 3]."""
-  t = (1.0 + 5.0**0.5) / 2.0
-  verts = [[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t],
-           [0, 1, t], [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1],
-           [-t, 0, -1], [-t, 0, 1]]
-  faces = [[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11],
-           [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
-           [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5],
-           [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]]
-  verts = [np.array(v, np.float64) / np.linalg.norm(v) for v in verts]
-  for _ in range(subdivisions):
-    cache = {}
-
-    def midpoint(i, j):
-      key = (min(i, j), max(i, j))
-      if key not in cache:
-        m = verts[i] + verts[j]
-        verts.append(m / np.linalg.norm(m))
-        cache[key] = len(verts) - 1
-      return cache[key]
-
-    new_faces = []
-    for i, j, k in faces:
-      a, b, c = midpoint(i, j), midpoint(j, k), midpoint(k, i)
-      new_faces += [[i, a, c], [j, b, a], [k, c, b], [a, b, c]]
-    faces = new_faces
-  vertices = np.asarray(verts) * radius
-  return vertices, np.asarray(faces, np.int64)
-
-
 def sphere_face(radius, subdivisions):
   """Icosphere plus 7 keypoints + nose tip: vertices nearest to face-like
   directions on its +z side (so the scan landmarks lie on the scan)."""
-  vertices, triangles = icosphere(radius, subdivisions)
+  vertices, triangles = test_utils.icosphere(radius, subdivisions)
   directions = np.array([[-45, 35, 60], [-15, 35, 75], [15, 35, 75],
                          [45, 35, 60], [0, -20, 80], [-25, -50, 60],
                          [25, -50, 60], [0, -3, 90]], np.float64)
@@ -121,7 +89,7 @@ class EvalFixturesTest(tf.test.TestCase):
     self.assertTrue(np.all(normals[:, 2] > 0))  # counter-clockwise from +z
 
   def test_icosphere_vertices_on_sphere_and_outward(self):
-    vertices, triangles = icosphere(3.0, 2)
+    vertices, triangles = test_utils.icosphere(3.0, 2)
     self.assertAllClose(np.linalg.norm(vertices, axis=1),
                         np.full(len(vertices), 3.0))
     corners = vertices[triangles]

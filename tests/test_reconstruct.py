@@ -1,6 +1,6 @@
-"""End-to-end tests of the reconstruct command (detail/reconstruct.py).
+"""End-to-end tests of the reconstruct command (reconstruct/command.py).
 
-The command runs as a user runs it (`python -m detail.reconstruct ...` in a
+The command runs as a user runs it (`python -m reconstruct ...` in a
 subprocess) on two photos from <data>/faces (skipped with the reason when the
 shared data is absent), a synthetic render with a known mesh, a non-face
 image, a corrupt file and an empty folder; checkpoint mode uses tiny networks
@@ -25,18 +25,18 @@ import bfm
 from coarse import coarse_model
 from coarse import coefficients
 from coarse import face_reconstruction
-from coarse import synthetic_data
+from coarse import fitting
+from preprocess import synthetic_data
 from detail import detail_reconstruction
-from detail import fitting
-from detail import reconstruct
-from detail import reconstruction_files
 from detail import ri2itn
-from eval import mesh_io
+from bfm import mesh_io
 from eval import protocols
+from reconstruct import command
+from reconstruct import outputs
+from tests import test_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA_DIR = os.environ.get('FULLPOSE_DATA_DIR') or os.path.join(
-    REPO, '..', 'shared', 'data')
+DATA_DIR = test_utils.data_dir()
 PHOTOS = (os.path.join('faces', 'celeba_sample', '000002.jpg'),
           os.path.join('faces', 'aflw2000_sample', 'image00202.jpg'))
 CROP = 128
@@ -56,7 +56,7 @@ FIT_STEPS = 300
 
 def _run(args, timeout=600):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
-  proc = subprocess.run([sys.executable, '-m', 'detail.reconstruct'] + args,
+  proc = subprocess.run([sys.executable, '-m', 'reconstruct'] + args,
                         cwd=REPO, env=env, stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, timeout=timeout, check=False)
   return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
@@ -121,7 +121,7 @@ class ReconstructUnitTest(tf.test.TestCase):
       open(os.path.join(tmp, sub, 'face.jpg'), 'w').close()
     open(os.path.join(tmp, 'a', 'notes.txt'), 'w').close()
     os.makedirs(os.path.join(tmp, 'empty'))
-    photos, problems, any_folder = reconstruct.collect_inputs(
+    photos, problems, any_folder = command.collect_inputs(
         [os.path.join(tmp, 'a'), os.path.join(tmp, 'b'),
          os.path.join(tmp, 'empty'), os.path.join(tmp, 'missing.png')],
         ('.jpg',))
@@ -133,7 +133,7 @@ class ReconstructUnitTest(tf.test.TestCase):
 
   def test_no_checkpoint_without_fit_is_a_clear_error(self):
     code, out, err = _run([os.path.join(REPO, 'README.md')])
-    self.assertEqual(code, reconstruct.EXIT_USAGE, out + err)
+    self.assertEqual(code, command.EXIT_USAGE, out + err)
     self.assertIn('--coarse_checkpoint', err)
     self.assertIn('--fit', err)
 
@@ -185,7 +185,7 @@ class ReconstructEndToEndTest(tf.test.TestCase):
 
   def _check_outputs(self, out_dir, stem, photo_path, crop, uv_size):
     model = self.model
-    paths = reconstruction_files.output_paths(out_dir, stem)
+    paths = outputs.output_paths(out_dir, stem)
     for suffix, path in paths.items():
       self.assertTrue(os.path.isfile(path), 'missing %s' % path)
     # Coarse OBJ: the model's vertices, UVs, normals and triangles.
@@ -239,7 +239,7 @@ class ReconstructEndToEndTest(tf.test.TestCase):
     self.assertAllInRange(np.median(rows[:, 1]), 0, h)
     # Vis grid: a row of four crops over the photo at its original size.
     with Image.open(paths['_vis.png']) as im:
-      self.assertEqual(im.size[::-1], reconstruction_files.vis_size(crop,
+      self.assertEqual(im.size[::-1], outputs.vis_size(crop,
                                                                      (h, w)))
       self.assertEqual(im.size, (max(4 * crop, w), crop + h))
     return paths, rows
@@ -273,13 +273,13 @@ class ReconstructEndToEndTest(tf.test.TestCase):
         os.path.join(self.inputs, 'corrupt.jpg'), empty, '--fit',
         '--out=' + os.path.join(self.tmp, 'bad_out')
     ])
-    self.assertEqual(code, reconstruct.EXIT_NOTHING_RECONSTRUCTED, out + err)
+    self.assertEqual(code, command.EXIT_NOTHING_RECONSTRUCTED, out + err)
     self.assertRegex(err, r'gradient\.png: no face found')
     self.assertRegex(err, r'corrupt\.jpg: not a readable image')
     self.assertRegex(err, r'empty_folder: folder holds no images')
     self.assertIn('Nothing was reconstructed', err)
     code, out, err = _run([empty, '--fit'])
-    self.assertEqual(code, reconstruct.EXIT_NOTHING_RECONSTRUCTED, out + err)
+    self.assertEqual(code, command.EXIT_NOTHING_RECONSTRUCTED, out + err)
     self.assertIn('folder holds no images', err)
 
   def test_paths_follow_the_estimated_yaw(self):
@@ -302,7 +302,7 @@ class ReconstructEndToEndTest(tf.test.TestCase):
     model = self.model
     gt = self.synthetic_mesh
     gt_landmarks = gt[model.landmarks68]
-    paths = reconstruction_files.output_paths(self.out, 'synthetic')
+    paths = outputs.output_paths(self.out, 'synthetic')
     coarse = mesh_io.read_obj(paths['_coarse.obj'])
     landmarks3d = np.loadtxt(paths['_landmarks.txt'])[:, 2:]
     fitted = protocols.nme(gt, gt_landmarks, coarse.vertices,

@@ -1,9 +1,9 @@
 r"""Prepares face photos for coarse training: crops, landmarks, skin masks.
 
-  python coarse/prepare_data.py --images=DIR --out=DIR [--max_images=1000]
+  python preprocess/prepare_data.py --images=DIR --out=DIR [--max_images=1000]
 
 For every photo under --images (recursively, sorted by path):
-  1. read it (coarse/face_detection.py); grayscale, palette, alpha or CMYK
+  1. read it (preprocess/dlib_landmarks.py); grayscale, palette, alpha or CMYK
      files are converted to RGB and the conversion is logged;
   2. find faces with dlib's HOG frontal detector (upsample 1), falling back
      to dlib's CNN detector when HOG finds none (--cnn_fallback), and mark
@@ -12,11 +12,11 @@ For every photo under --images (recursively, sorted by path):
   3. several faces: the LARGEST is kept and the photo's log line says how
      many were found (--multiple_faces=skip drops such photos instead);
   4. crop a square around the landmarks and resize it to --image_size
-     (224, the network input; coarse/face_detection.py crop_face);
-  5. skin mask from the landmarks (coarse/skin_mask.py: landmark hull minus
+     (224, the network input; preprocess/dlib_landmarks.py crop_face);
+  5. skin mask from the landmarks (preprocess/skin_mask.py: landmark hull minus
      eyes, eyebrows and inner mouth; NO face parser is available here, so
      hair or occluders inside the hull count as skin);
-  6. write one record (coarse/face_records.py format) to TFRecord shards
+  6. write one record (preprocess/face_records.py format) to TFRecord shards
      faces-00000.tfrecord, ... of --images_per_shard records.
 
 Every file gets one log line with its outcome; files that give no record
@@ -32,12 +32,7 @@ no input files, or no usable face).
 
 import collections
 import os
-import sys
 import time
-
-if __package__ in (None, ''):  # run as `python coarse/prepare_data.py`
-  sys.path.insert(0,
-                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
@@ -45,9 +40,11 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from coarse import face_detection
-from coarse import face_records
-from coarse import skin_mask
+from preprocess import dlib_landmarks
+from preprocess import face_crop
+from preprocess import image_io
+from preprocess import face_records
+from preprocess import skin_mask
 from flags import coarse_flags
 
 FLAGS = flags.FLAGS
@@ -131,12 +128,12 @@ def process_photo(path, detector, size, multiple_faces='largest'):
   no face, several faces with multiple_faces='skip') are returned.
   """
   try:
-    loaded = face_detection.load_image(path)
+    loaded = image_io.load_image(path)
   except ValueError as e:
     return None, UNREADABLE, str(e), []
   notes, reasons = [], []
   if loaded.converted_from is not None:
-    if face_detection.is_grayscale_mode(loaded.converted_from):
+    if image_io.is_grayscale_mode(loaded.converted_from):
       notes.append(GRAYSCALE)
       reasons.append('grayscale (PIL mode %s) converted to RGB' %
                      loaded.converted_from)
@@ -163,7 +160,7 @@ def process_photo(path, detector, size, multiple_faces='largest'):
   if face.detector == 'cnn':
     notes.append(CNN)
     reasons.append('found by the CNN fallback detector')
-  crop, landmarks, transform = face_detection.crop_face(loaded.image,
+  crop, landmarks, transform = face_crop.crop_face(loaded.image,
                                                         face.landmarks, size)
   mask = skin_mask.skin_mask(landmarks, size)
   pixels = np.clip(np.round(crop * 255.0), 0, 255).astype(np.uint8)
@@ -186,7 +183,7 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
       faces (0 = no limit). landmark_model: .dat path or None.
     multiple_faces: 'largest' or 'skip'. cnn_fallback: bool.
     images_per_shard: records per TFRecord shard.
-    detector: a face_detection.FaceDetector to reuse (else one is made).
+    detector: a dlib_landmarks.FaceDetector to reuse (else one is made).
 
   Raises:
     ValueError / FileNotFoundError: bad arguments (no input folder, output
@@ -208,7 +205,7 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
                      'choose an empty folder or delete them' %
                      (out, len(old), os.path.basename(old[0])))
   if detector is None:
-    detector = face_detection.FaceDetector(landmark_model, upsample=1,
+    detector = dlib_landmarks.FaceDetector(landmark_model, upsample=1,
                                            cnn_fallback=cnn_fallback)
   logging.info('Landmark model: %s; CNN fallback: %s', detector.landmark_model,
                'on' if detector.has_cnn_fallback else 'off')
@@ -271,10 +268,10 @@ def main(argv):
                       FLAGS.multiple_faces, FLAGS.cnn_fallback,
                       FLAGS.images_per_shard)
   except (ValueError, FileNotFoundError) as e:
-    logging.error('coarse/prepare_data.py: %s', e)
+    logging.error('preprocess/prepare_data.py: %s', e)
     return 1
   if not summary.counts[WRITTEN]:
-    logging.error('coarse/prepare_data.py: no usable face under %s; nothing '
+    logging.error('preprocess/prepare_data.py: no usable face under %s; nothing '
                   'written (see %s)', FLAGS.images,
                   os.path.join(FLAGS.out, REPORT_FILE))
     return 1

@@ -1,4 +1,4 @@
-"""Per-image analysis-by-synthesis: the reconstruct command's --fit mode.
+"""Per-image analysis by synthesis of the coarse coefficients (--fit mode).
 
 No trained checkpoint is needed. For a batch of face crops with 68 detected
 landmarks:
@@ -17,12 +17,10 @@ landmarks:
    pixels, e.g. dlib's jaw line; at the ground-truth coefficients of a
    synthetic render their loss is ~100x the photometric one, so at full
    weight they would pull the fit away from the truth).
-3. `fit_displacement`: Adam on a UV displacement map (tanh-parameterised like
-   RI2ITN's output) against the detail losses (detail/losses.py, Eq. 12-13,
-   19-20) through detail/displacement.py. Large-pose images (|yaw| above the
-   threshold) then get the paper's symmetric padding (Sec. 3.4) applied to
-   the displacement map itself: the self-occluded half, which the photometric
-   loss cannot see, is replaced by the mirrored frontal half.
+
+The small Adam of `run_adam` keeps each image's optimiser state inside one
+tf.function; detail/displacement_fitting.py reuses it for the displacement
+map.
 """
 
 import collections
@@ -34,29 +32,8 @@ import tensorflow as tf
 from coarse import coefficients as coefficients_lib
 from coarse import face_reconstruction
 from coarse import losses as coarse_losses
-from detail import detail_reconstruction
-from detail import symmetric_padding
 from renderer import camera
 
-# Coarse loss weights: the defaults of flags/coarse_flags.py (Chen20
-# run_train.sh); the identity loss (0.8) needs VGG weights and is not used.
-COARSE_WEIGHTS = {
-    'photo': 1.0,
-    'landmark': 1.0,
-    'shape_prior': 3.0,
-    'exp_prior': 10.0,
-    'tex_prior': 1.0,
-}
-# Detail loss weights: the defaults of flags/detail_flags.py (Chen20).
-DETAIL_WEIGHTS = {
-    'photo': 1.0,
-    'smooth': 1.0,
-    'disp_reg': 1.0,
-    'smooth_normal': 1.0,
-    'smooth_depth': 0.01,
-    'disp_normal': 0.001,
-    'disp_depth': 0.001,
-}
 # Coefficient change per unit of the optimised variable (a per-field
 # preconditioner, so one Adam learning rate suits all fields): identity,
 # expression, texture in sigmas; angles in radians; tx, ty in pixels of a
@@ -78,18 +55,6 @@ CoarseFit.__doc__ = """Result of `fit_coarse`.
   history: list of total losses (floats), one per step.
   final_terms: dict name -> float, the unweighted loss terms at the end.
 """
-
-DisplacementFit = collections.namedtuple(
-    'DisplacementFit', ['displacement_uv', 'padded', 'history', 'final_terms'])
-DisplacementFit.__doc__ = """Result of `fit_displacement`.
-
-  displacement_uv: [B,S,S,1] float32 in (-1, 1) (mm = value x the
-    reconstructor's displacement_scale_mm), symmetric padding applied.
-  padded: [B] bool, whether the large-pose padding was applied.
-  history: list of total losses, one per step.
-  final_terms: dict name -> float at the end (before padding).
-"""
-
 
 def _euler_from_rotation(rotation):
   """(pitch, yaw, roll) of R = Rz(roll) Ry(yaw) Rx(pitch) (renderer.camera)."""
@@ -147,7 +112,7 @@ def _step_sizes(model):
   return np.concatenate(parts)
 
 
-def _check_images(images, name):
+def check_images(images, name):
   images = tf.convert_to_tensor(images, tf.float32)
   if images.shape.rank != 4 or images.shape[-1] != 3:
     raise ValueError('%s: images must be [B,H,W,3], got %s' %
@@ -165,7 +130,7 @@ def _adam(x, m, v, grad, t, learning_rate):
   return x - learning_rate * m_hat / (tf.sqrt(v_hat) + eps), m, v
 
 
-def _run_adam(step_fn, x, steps, schedule, name):
+def run_adam(step_fn, x, steps, schedule, name):
   """Runs Adam: step_fn(x, m, v, t, lr, extra) -> (x, m, v, total, terms),
   with (lr, extra) = schedule(step index). Returns (x, history, terms).
   Raises FloatingPointError naming `name` when the loss is not finite."""
@@ -187,7 +152,7 @@ def _run_adam(step_fn, x, steps, schedule, name):
   return x, history, terms
 
 
-def _cosine(learning_rate, i, steps):
+def cosine_decay(learning_rate, i, steps):
   """Half-cosine decay from learning_rate to 5% of it."""
   return learning_rate * (0.05 + 0.95 * 0.5 *
                           (1.0 + math.cos(math.pi * i / max(steps, 1))))
@@ -215,7 +180,7 @@ def _adam_step(loss_fn):
   return step
 
 
-def _cached_step(key, owner, loss_fn_factory):
+def cached_step(key, owner, loss_fn_factory):
   """_STEPS[key]'s step while it belongs to `owner`, else a new one."""
   if key not in _STEPS or _STEPS[key][0] is not owner:
     _STEPS[key] = (owner, _adam_step(loss_fn_factory()))
@@ -242,7 +207,7 @@ def _coarse_step(model, image_size, weights, landmark_scale):
 
     return loss_fn
 
-  return _cached_step(key, model, loss_fn_factory)
+  return cached_step(key, model, loss_fn_factory)
 
 
 def fit_coarse(model,
@@ -265,7 +230,8 @@ def fit_coarse(model,
       Coefficients / [B,D] vector to start from (e.g. a network prediction).
     learning_rate: Adam step in units of the per-field step sizes; decays
       with a half cosine to 5% at the end.
-    weights: dict of coarse loss weights (default COARSE_WEIGHTS).
+    weights: dict of coarse loss weights (default coarse_losses.DEFAULT_WEIGHTS; the identity
+      term is off without VGG features).
     landmark_only_fraction: leading fraction of the steps without the
       photometric term (pose and shape settle on the landmarks first).
     landmark_scale: factor on the landmark weight once the photometric term
@@ -273,7 +239,7 @@ def fit_coarse(model,
   Returns:
     CoarseFit.
   """
-  images = _check_images(images, 'fit_coarse')
+  images = check_images(images, 'fit_coarse')
   image_size = (int(images.shape[1]), int(images.shape[2]))
   landmarks = tf.convert_to_tensor(landmarks, tf.float32)
   batch = int(images.shape[0])
@@ -282,7 +248,7 @@ def fit_coarse(model,
                      (batch, landmarks.shape))
   if int(steps) < 0:
     raise ValueError('fit_coarse: steps must be >= 0, got %r' % (steps,))
-  weights = dict(COARSE_WEIGHTS if weights is None else weights)
+  weights = dict(coarse_losses.DEFAULT_WEIGHTS if weights is None else weights)
   if initial is None:
     start = coefficients_lib.Coefficients.zeros(model, batch)
     start = start._replace(
@@ -302,12 +268,12 @@ def fit_coarse(model,
   switch = int(round(steps * float(landmark_only_fraction)))
 
   def schedule(i):
-    return _cosine(learning_rate, i, steps), 0.0 if i < switch else 1.0
+    return cosine_decay(learning_rate, i, steps), 0.0 if i < switch else 1.0
 
   def bound_step(x, m, v, t, lr, photo_on):
     return step_fn(x, m, v, t, lr, photo_on, start, images, landmarks)
 
-  x, history, terms = _run_adam(bound_step, tf.zeros_like(start), steps,
+  x, history, terms = run_adam(bound_step, tf.zeros_like(start), steps,
                                 schedule, 'fit_coarse')
   coeffs = coefficients_lib.Coefficients.from_vector(
       model, (start + x * _step_sizes(model)[None]).numpy())
@@ -318,104 +284,3 @@ def fit_coarse(model,
   return CoarseFit(coefficients=coeffs,
                    history=history,
                    final_terms={k: float(v) for k, v in terms.items()})
-
-
-def _displacement_loss(recon, images, coarse_face, pose, lighting,
-                       displacement_uv, weights):
-  image_size = (int(images.shape[1]), int(images.shape[2]))
-  detailed = recon.applier.render(coarse_face.vertices, coarse_face.albedo,
-                                  pose, lighting, displacement_uv, image_size,
-                                  recon.displacement_scale_mm)
-  out = detail_reconstruction.DetailOutput(
-      detailed=detailed, coarse=coarse_face, displacement_uv=displacement_uv,
-      uv_image=None, uv_render=None, network_input=None, padded=None)
-  return recon.loss(images, out, weights)
-
-
-def _displacement_step(recon, weights):
-  key = ('detail', id(recon), tuple(sorted(weights.items())))
-
-  def loss_fn_factory():
-
-    def loss_fn(x, unused, images, coarse_face, pose, lighting):
-      del unused
-      return _displacement_loss(recon, images, coarse_face, pose, lighting,
-                                tf.tanh(x), weights)
-
-    return loss_fn
-
-  return _cached_step(key, recon, loss_fn_factory)
-
-
-def fit_displacement(reconstructor,
-                     images,
-                     coeffs,
-                     steps=200,
-                     learning_rate=0.05,
-                     weights=None,
-                     large_pose=None,
-                     initial=None):
-  """Optimises a UV displacement map per image against the detail losses.
-
-  Args:
-    reconstructor: detail.detail_reconstruction.DetailReconstructor (its
-      model, UV size, displacement scale, padding and yaw threshold are used;
-      its network is not).
-    images: [B,H,W,3] float32 in [0,1].
-    coeffs: coarse.coefficients.Coefficients of the images (kept fixed).
-    steps: Adam steps (>= 0).
-    learning_rate: Adam learning rate on the pre-tanh map.
-    weights: dict of detail loss weights (default DETAIL_WEIGHTS).
-    large_pose: None (|yaw| > the reconstructor's threshold) or [B] bool,
-      which images get the symmetric padding.
-    initial: None (zero displacement) or [B,S,S,1] map in (-1, 1) to start
-      from (e.g. the RI2ITN output).
-  Returns:
-    DisplacementFit.
-  """
-  images = _check_images(images, 'fit_displacement')
-  image_size = (int(images.shape[1]), int(images.shape[2]))
-  if int(steps) < 0:
-    raise ValueError('fit_displacement: steps must be >= 0, got %r' % (steps,))
-  weights = dict(DETAIL_WEIGHTS if weights is None else weights)
-  recon = reconstructor
-  coeffs = coefficients_lib.Coefficients(
-      *[tf.convert_to_tensor(p, tf.float32) for p in coeffs])
-  coarse_face = face_reconstruction.reconstruct(recon.model, coeffs, image_size)
-  batch = int(images.shape[0])
-  size = recon.uv_size
-  if initial is None:
-    start = np.zeros([batch, size, size, 1], np.float32)
-  else:
-    start = np.arctanh(np.clip(np.asarray(initial, np.float32), -0.999, 0.999))
-    if start.shape != (batch, size, size, 1):
-      raise ValueError('fit_displacement: initial must be [%d,%d,%d,1], got %s'
-                       % (batch, size, size, start.shape))
-  step_fn = _displacement_step(recon, weights)
-
-  def schedule(i):
-    return _cosine(learning_rate, i, steps), 0.0
-
-  def bound_step(x, m, v, t, lr, unused):
-    return step_fn(x, m, v, t, lr, unused, images, coarse_face, coeffs.pose,
-                   coeffs.lighting)
-
-  x, history, terms = _run_adam(bound_step, tf.constant(start), steps,
-                                schedule, 'fit_displacement')
-  displacement = tf.tanh(x)
-  _, terms = _displacement_loss(recon, images, coarse_face, coeffs.pose,
-                                coeffs.lighting, displacement, weights)
-  yaw = coeffs.pose[:, 1]
-  if large_pose is None:
-    large_pose = tf.abs(yaw) > recon.yaw_threshold
-  large_pose = tf.convert_to_tensor(np.asarray(large_pose, bool))
-  occluded = symmetric_padding.occluded_side(yaw) * tf.cast(
-      large_pose, tf.float32)
-  padded = symmetric_padding.pad_occluded_half(displacement,
-                                               recon.padding.sides,
-                                               recon.padding.mirror_coords,
-                                               occluded)
-  return DisplacementFit(displacement_uv=padded.numpy(),
-                         padded=np.asarray(large_pose.numpy(), bool),
-                         history=history,
-                         final_terms={k: float(v) for k, v in terms.items()})

@@ -3,15 +3,15 @@ r"""reconstruct: photos in, coarse and detailed meshes, maps and pictures out.
   reconstruct photo.jpg --fit                       # no checkpoints needed
   reconstruct a.jpg b.png folder/ --coarse_checkpoint=results/coarse \
       --detail_checkpoint=results/detail            # trained networks
-  python -m detail.reconstruct folder/ --fit --batch_size=4 --out=out/
-  python -m detail.reconstruct folder/ --fit --benchmark
+  python -m reconstruct folder/ --fit --batch_size=4 --out=out/
+  python -m reconstruct folder/ --fit --benchmark
 
 For every photo: dlib finds the largest face and its 68 landmarks
-(coarse/face_detection.py), the face is cropped, the coarse stage gives the
+(preprocess/dlib_landmarks.py), the face is cropped, the coarse stage gives the
 morphable-model coefficients (coarse network, or --fit), faces whose
 estimated |yaw| exceeds --large_pose_yaw_threshold_deg take the large-pose
 path (symmetric UV padding, the large-pose RI2ITN), the detail stage gives a
-displacement map (RI2ITN, or --fit), and detail/reconstruction_files.py
+displacement map (RI2ITN, or --fit), and reconstruct/outputs.py
 writes the files listed there. Photos that cannot be used are reported and
 skipped; the exit status is non-zero only when nothing was reconstructed.
 Runs on the CPU unless TensorFlow sees a GPU.
@@ -21,10 +21,6 @@ import os
 import sys
 import tempfile
 import time
-
-if __package__ in (None, ''):  # run as `python detail/reconstruct.py`
-  sys.path.insert(0,
-                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
@@ -124,9 +120,9 @@ class ProgressBar:
 def build_pipeline():
   """FacePipeline from the flags (imports TensorFlow and the stages)."""
   import bfm  # pylint: disable=g-import-not-at-top
-  from detail import face_pipeline  # pylint: disable=g-import-not-at-top
+  from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   model = bfm.load(FLAGS.bfm)
-  return face_pipeline.FacePipeline(
+  return pipeline_lib.FacePipeline(
       model,
       image_size=FLAGS.image_size,
       fit=FLAGS.fit,
@@ -149,13 +145,13 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
   `timings` (dict) accumulates seconds of 'detection', 'coarse', 'detail',
   'writing'.
   """
-  from detail import face_pipeline  # pylint: disable=g-import-not-at-top
-  from detail import reconstruction_files  # pylint: disable=g-import-not-at-top
+  from reconstruct import outputs  # pylint: disable=g-import-not-at-top
+  from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   timings = {} if timings is None else timings
   os.makedirs(out_dir, exist_ok=True)
   done, failed = [], []
   pending = []
-  light = face_pipeline.shading_lighting(1)
+  light = pipeline_lib.shading_lighting(1)
   mode = 'fit' if pipeline.fit else 'checkpoint'
 
   def tick(label):
@@ -179,7 +175,7 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
       face = result.prepared
       t0 = time.time()
       try:
-        reconstruction_files.write_face(out_dir, result, pipeline.model,
+        outputs.write_face(out_dir, result, pipeline.model,
                                         pipeline.detail['small'].applier.mesh,
                                         pipeline.uv_size,
                                         pipeline.displacement_scale_mm, mode,
@@ -208,7 +204,7 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
     t0 = time.time()
     try:
       pending.append(pipeline.prepare(path, name))
-    except face_pipeline.InputError as e:
+    except pipeline_lib.InputError as e:
       failed.append((path, str(e)))
       tick(name)
     except Exception as e:  # pylint: disable=broad-except

@@ -1,13 +1,14 @@
-"""Tests for eval/mesh_io.py and eval/landmark_io.py."""
+"""Tests for bfm/mesh_io.py and eval/landmark_io.py."""
 
 import os
+import tempfile
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from eval import landmark_io
-from eval import mesh_io
+from bfm import mesh_io
 
 
 def _write(path, text):
@@ -116,6 +117,38 @@ class LandmarkTest(tf.test.TestCase):
       landmark_io.read_landmarks(path)
     with self.assertRaisesRegex(ValueError, 'absent.npy.*not found'):
       landmark_io.read_landmarks(os.path.join(tmp, 'absent.npy'))
+
+
+class WriteObjAttributesTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((False, False), (True, False), (False, True),
+                            (True, True))
+  def test_round_trip(self, with_normals, with_uvs):
+    rng = np.random.RandomState(0)
+    verts = rng.normal(size=[5, 3])
+    tris = np.array([[0, 1, 2], [2, 3, 4]])
+    normals = rng.normal(size=[5, 3]) if with_normals else None
+    uvs = rng.uniform(size=[5, 2]) if with_uvs else None
+    path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'm.obj')
+    mesh_io.write_obj(path, verts, tris, uvs=uvs, normals=normals)
+    mesh = mesh_io.read_obj(path)
+    self.assertAllClose(mesh.vertices, verts, atol=1e-6)
+    self.assertAllEqual(mesh.triangles, tris)
+    lines = open(path).read().splitlines()
+    vt = np.array([l.split()[1:] for l in lines if l.startswith('vt ')],
+                  float).reshape(-1, 2)
+    vn = np.array([l.split()[1:] for l in lines if l.startswith('vn ')],
+                  float).reshape(-1, 3)
+    self.assertAllClose(vt, uvs if with_uvs else np.zeros([0, 2]), atol=1e-6)
+    self.assertAllClose(vn, normals if with_normals else np.zeros([0, 3]),
+                        atol=1e-6)
+
+  def test_bad_shapes_name_the_file(self):
+    with self.assertRaisesRegex(ValueError, 'x.obj.*uvs'):
+      mesh_io.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 2]],
+                        uvs=np.zeros([2, 2]))
+    with self.assertRaisesRegex(ValueError, 'x.obj.*out of range'):
+      mesh_io.write_obj('x.obj', np.zeros([3, 3]), [[0, 1, 3]])
 
 
 if __name__ == '__main__':

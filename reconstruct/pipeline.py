@@ -1,14 +1,14 @@
 """Photo -> detected face -> coarse coefficients -> detailed face, in batches.
 
-The computational part of the reconstruct command (detail/reconstruct.py):
+The computational part of the reconstruct command (reconstruct/command.py):
 
   prepare(path): read the photo, detect the largest face and its 68
-      landmarks (coarse/face_detection.py, dlib), square crop.
+      landmarks (preprocess/dlib_landmarks.py, dlib), square crop.
   reconstruct(faces): for a batch of prepared faces, coarse coefficients
-      (the coarse network, or `detail.fitting.fit_coarse` in --fit mode),
+      (the coarse network, or `coarse.fitting.fit_coarse` in --fit mode),
       the estimated yaw and path (small / large pose), then the displacement
       map (RI2ITN through DetailReconstructor, or
-      `detail.fitting.fit_displacement`), the coarse and detailed meshes and
+      `detail.displacement_fitting.fit_displacement`), the coarse and detailed meshes and
       the renders the outputs need.
 
 Modes: 'checkpoint' (trained coarse network + RI2ITN) or 'fit' (analysis by
@@ -24,11 +24,13 @@ import tensorflow as tf
 
 from coarse import coarse_model
 from coarse import coefficients as coefficients_lib
-from coarse import face_detection
+from preprocess import dlib_landmarks
+from preprocess import face_crop
+from preprocess import image_io
 from coarse import face_reconstruction
+from coarse import fitting
 from detail import detail_reconstruction
-from detail import fitting
-from renderer import shading
+from detail import displacement_fitting
 
 PreparedFace = collections.namedtuple('PreparedFace', [
     'name', 'path', 'image', 'crop', 'landmarks', 'crop_landmarks',
@@ -41,7 +43,7 @@ PreparedFace.__doc__ = """One photo ready for the network.
   crop: [S,S,3] float32 square face crop (S = image_size).
   landmarks: [68,2] float32 detected landmarks, pixels of the photo.
   crop_landmarks: [68,2] float32 the same in crop pixels.
-  transform: coarse.face_detection.CropTransform crop -> photo pixels.
+  transform: coarse.face_crop.CropTransform crop -> photo pixels.
   num_faces: faces the detector found (the largest is reconstructed).
   detector: 'hog' or 'cnn'.
   converted_from: PIL mode the photo was converted from, or None.
@@ -230,10 +232,10 @@ class FacePipeline:
   def prepare(self, path, name):
     """PreparedFace for the photo at `path`; InputError naming it if not."""
     try:
-      loaded = face_detection.load_image(path)
+      loaded = image_io.load_image(path)
     except ValueError as e:
       raise InputError(str(e)) from e
-    faces = face_detection.detect_faces(loaded.image,
+    faces = dlib_landmarks.detect_faces(loaded.image,
                                         landmark_model=self.landmark_model)
     if not faces:
       h, w = loaded.image.shape[:2]
@@ -242,7 +244,7 @@ class FacePipeline:
           'reconstruct command needs a visible face of at least ~40 px' %
           (path, w, h))
     face = faces[0]
-    crop, crop_landmarks, transform = face_detection.crop_face(
+    crop, crop_landmarks, transform = face_crop.crop_face(
         loaded.image, face.landmarks, self.image_size)
     return PreparedFace(name=name,
                         path=path,
@@ -289,7 +291,7 @@ class FacePipeline:
         if not self.fit:
           maps[idx] = initial
           continue
-      fitted = fitting.fit_displacement(recon, crops[idx], sub,
+      fitted = displacement_fitting.fit_displacement(recon, crops[idx], sub,
                                         steps=self.fit_detail_steps,
                                         large_pose=select[idx],
                                         initial=initial)

@@ -1,4 +1,4 @@
-"""coarse/prepare_data.py on the shared face photos, a blank and bad files."""
+"""preprocess/prepare_data.py on the shared face photos, a blank and bad files."""
 
 import glob
 import os
@@ -12,16 +12,18 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from coarse import face_detection
-from coarse import face_records
-from coarse import prepare_data
+from preprocess import dlib_landmarks
+from preprocess import face_crop
+from preprocess import image_io
+from preprocess import face_records
+from preprocess import prepare_data
+from tests import test_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _data_dir():
-  return os.environ.get('FULLPOSE_DATA_DIR') or os.path.join(
-      REPO, '..', 'shared', 'data')
+  return test_utils.data_dir()
 
 
 def _photos():
@@ -39,7 +41,7 @@ def _skip_reason():
     return ('no face photos under %s/faces (set FULLPOSE_DATA_DIR to the '
             'shared data folder)' % _data_dir())
   try:
-    face_detection.find_landmark_model()
+    dlib_landmarks.find_landmark_model()
   except FileNotFoundError as e:
     return 'no dlib landmark model: %s' % e
   return None
@@ -53,7 +55,7 @@ class PrepareDataTest(tf.test.TestCase):
     reason = _skip_reason()
     if reason:
       raise unittest.SkipTest(reason)
-    cls.detector = face_detection.get_detector()
+    cls.detector = dlib_landmarks.get_detector()
 
   def _fresh_dir(self):
     folder = tempfile.TemporaryDirectory()
@@ -97,9 +99,9 @@ class PrepareDataTest(tf.test.TestCase):
     shutil.copy(photo, folder)
     summary = prepare_data.prepare(folder, os.path.join(folder, 'out'),
                                    size=128, detector=self.detector)
-    image = face_detection.read_image(photo)
+    image = image_io.read_image(photo)
     face = self.detector.detect(image)[0]
-    crop, lm_crop, _ = face_detection.crop_face(image, face.landmarks, 128)
+    crop, lm_crop, _ = face_crop.crop_face(image, face.landmarks, 128)
     record = next(iter(tf.data.TFRecordDataset(summary.shards)))
     got_image, got_lm, _ = face_records.decode(record, 128)
     self.assertAllClose(got_lm, lm_crop, atol=1e-4)
@@ -157,7 +159,7 @@ class PrepareDataTest(tf.test.TestCase):
     src = os.path.join(folder, 'in')
     os.makedirs(src)
     both.save(os.path.join(src, 'two.png'))
-    faces = self.detector.detect(face_detection.read_image(
+    faces = self.detector.detect(image_io.read_image(
         os.path.join(src, 'two.png')))
     self.assertLen(faces, 2)
     self.assertLess(faces[0].box[0], a.width)  # the large face comes first
@@ -191,7 +193,7 @@ class PrepareDataTest(tf.test.TestCase):
       f.write(b'garbage')
     out = os.path.join(folder, 'out')
     run = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'coarse', 'prepare_data.py'),
+        [sys.executable, '-m', 'preprocess.prepare_data',
          '--images=' + src, '--out=' + out, '--image_size=64',
          '--nocnn_fallback'], capture_output=True, text=True, timeout=300,
         check=False)
@@ -204,7 +206,7 @@ class PrepareDataTest(tf.test.TestCase):
     # Nothing usable: exit status 1 with a message, no traceback.
     os.remove(os.path.join(src, os.path.basename(_frontal_photos()[0])))
     run = subprocess.run(
-        [sys.executable, os.path.join(REPO, 'coarse', 'prepare_data.py'),
+        [sys.executable, '-m', 'preprocess.prepare_data',
          '--images=' + src, '--out=' + os.path.join(folder, 'out2')],
         capture_output=True, text=True, timeout=300, check=False)
     self.assertEqual(run.returncode, 1)

@@ -1,6 +1,6 @@
 """TFRecord format of prepared face crops and the tf.data pipeline reading it.
 
-One tf.train.Example per face (written by coarse/prepare_data.py):
+One tf.train.Example per face (written by preprocess/prepare_data.py):
   'image'     bytes  PNG, square RGB crop (uint8)
   'mask'      bytes  PNG, single-channel skin mask (0 / 255), same size
   'landmarks' float  136 values, 68 x (x, y) pixels in crop coordinates
@@ -61,7 +61,7 @@ def list_files(data):
     files = tf.io.gfile.glob(data)
   if not files:
     raise FileNotFoundError('--data: no TFRecord files at %r (write them with '
-                            '`python coarse/prepare_data.py`)' % (data,))
+                            '`python preprocess/prepare_data.py`)' % (data,))
   return sorted(files)
 
 

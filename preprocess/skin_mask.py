@@ -42,7 +42,7 @@ def skin_mask(landmarks, height, width=None):
 
   Args:
     landmarks: [68,2] float x, y pixels (origin at the image's top-left
-      corner, pixel centres at +0.5, as coarse/face_detection.py).
+      corner, pixel centres at +0.5, as preprocess/dlib_landmarks.py).
     height, width: python ints, the mask size (width defaults to height).
   """
   width = height if width is None else width

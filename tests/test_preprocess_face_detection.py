@@ -1,4 +1,4 @@
-"""coarse/face_detection.py and coarse/skin_mask.py without photos."""
+"""preprocess/dlib_landmarks.py and preprocess/skin_mask.py without photos."""
 
 import os
 import tempfile
@@ -8,8 +8,10 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from coarse import face_detection
-from coarse import skin_mask
+from preprocess import dlib_landmarks
+from preprocess import face_crop
+from preprocess import image_io
+from preprocess import skin_mask
 
 
 def _mean_landmarks(scale=1.0, offset=(0.0, 0.0)):
@@ -48,18 +50,18 @@ class ReadImageTest(tf.test.TestCase, parameterized.TestCase):
     rgb = np.zeros([5, 4, 3], np.uint8)
     rgb[1, 2] = [255, 255, 255]
     Image.fromarray(rgb).convert(mode).save(path)
-    loaded = face_detection.load_image(path)
+    loaded = image_io.load_image(path)
     self.assertEqual(loaded.image.dtype, np.float32)
     self.assertEqual(loaded.image.shape, (5, 4, 3))
     self.assertEqual(loaded.converted_from, converted)
     self.assertAllClose(loaded.image[1, 2], [1.0, 1.0, 1.0])
     self.assertAllClose(loaded.image[0, 0], [0.0, 0.0, 0.0])
-    self.assertEqual(face_detection.is_grayscale_mode(converted), mode == 'L')
+    self.assertEqual(image_io.is_grayscale_mode(converted), mode == 'L')
 
   def test_16_bit_grayscale_is_scaled(self):
     path = os.path.join(_tempdir(self), 'x.png')
     Image.fromarray(np.full([2, 2], 32768, np.uint16)).save(path)
-    image = face_detection.read_image(path)
+    image = image_io.read_image(path)
     self.assertAllClose(image, np.full([2, 2, 3], 0.5), atol=1e-3)
 
   def test_errors_name_the_file(self):
@@ -73,7 +75,7 @@ class ReadImageTest(tf.test.TestCase, parameterized.TestCase):
                       (empty, 'empty file'),
                       (os.path.join(folder, 'missing.png'), 'no such file')):
       with self.assertRaisesRegex(ValueError, '%s: %s' % (path, why)):
-        face_detection.read_image(path)
+        image_io.read_image(path)
 
 
 class LandmarkModelTest(tf.test.TestCase):
@@ -81,21 +83,21 @@ class LandmarkModelTest(tf.test.TestCase):
   def test_explicit_path_must_exist(self):
     with self.assertRaisesRegex(FileNotFoundError,
                                 "--landmark_model: no file at '/nope.dat'"):
-      face_detection.find_landmark_model('/nope.dat')
+      dlib_landmarks.find_landmark_model('/nope.dat')
 
   def test_package_copy_is_found_without_importing_the_package(self):
     import sys  # pylint: disable=g-import-not-at-top
     try:
-      path = face_detection.find_landmark_model()
+      path = dlib_landmarks.find_landmark_model()
     except FileNotFoundError as e:
       self.skipTest('face-recognition-models not installed: %s' % e)
-    self.assertEndsWith(path, face_detection.LANDMARK_MODEL_FILE)
+    self.assertEndsWith(path, dlib_landmarks.LANDMARK_MODEL_FILE)
     self.assertTrue(os.path.isfile(path))
-    self.assertNotIn(face_detection.LANDMARK_PACKAGE, sys.modules)
+    self.assertNotIn(dlib_landmarks.LANDMARK_PACKAGE, sys.modules)
 
   def test_blank_image_has_no_face(self):
     try:
-      detector = face_detection.get_detector()
+      detector = dlib_landmarks.get_detector()
     except FileNotFoundError as e:
       self.skipTest('no landmark model: %s' % e)
     self.assertEqual(detector.detect(np.full([120, 100, 3], 0.5)), [])
@@ -113,7 +115,7 @@ class CropTest(tf.test.TestCase, parameterized.TestCase):
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     image = np.stack([xx / w, yy / h, 0.5 + 0.3 * np.sin(xx / 40.0)], -1)
     lm = _mean_landmarks(scale, offset=(180, 200))
-    crop, lm_crop, tr = face_detection.crop_face(image, lm, size)
+    crop, lm_crop, tr = face_crop.crop_face(image, lm, size)
     self.assertEqual(crop.shape, (size, size, 3))
     self.assertEqual(crop.dtype, np.float32)
     self.assertAllClose(tr.to_original(lm_crop), lm, atol=1e-3)
@@ -128,19 +130,19 @@ class CropTest(tf.test.TestCase, parameterized.TestCase):
                           atol=2.0 * max(tr.scale, 1.0) / min(h, w))
     # Landmarks span ~61% of the crop, like the synthetic training images.
     span = (lm_crop.max(0) - lm_crop.min(0)).max() / size
-    self.assertAllClose(span, 1.0 / face_detection.CROP_SCALE, atol=0.02)
+    self.assertAllClose(span, 1.0 / face_crop.CROP_SCALE, atol=0.02)
 
   def test_outside_the_photo_is_black(self):
     image = np.ones([100, 100, 3], np.float32)
     lm = _mean_landmarks(0.5, offset=(10, 50))  # face at the left edge
-    crop, _, tr = face_detection.crop_face(image, lm, 64)
+    crop, _, tr = face_crop.crop_face(image, lm, 64)
     self.assertLess(tr.left, 0)
     self.assertAllEqual(crop[:, 0], np.zeros([64, 3]))
     self.assertAllClose(crop[32, 63], [1.0, 1.0, 1.0])
 
   def test_bad_landmarks(self):
     with self.assertRaisesRegex(ValueError, 'not finite'):
-      face_detection.crop_face(np.zeros([9, 9, 3]),
+      face_crop.crop_face(np.zeros([9, 9, 3]),
                                np.full([68, 2], np.nan), 8)
 
 

@@ -30,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from bfm import mesh_geometry
-from detail import face_pipeline
+from bfm import mesh_io
+from reconstruct import pipeline as pipeline_lib
 from renderer import camera
 from renderer import mesh_renderer
 from renderer import shading
@@ -43,6 +44,8 @@ UINT16_MAX = 65535
 OVERLAY_ALPHA = 0.65
 DETECTED_COLOUR = (0.1, 1.0, 0.1)
 FITTED_COLOUR = (1.0, 0.15, 0.15)
+MESH_UNITS = ('units: mm, model space (x = subject\'s left, y up, z towards '
+              'the viewer)')
 
 
 def output_paths(out_dir, name):
@@ -57,29 +60,6 @@ def vis_size(crop_size, image_shape):
 
 
 # --- OBJ / MTL ----------------------------------------------------------------
-def _write_obj(path, mtl_name, vertices, uvs, normals, triangles, comment):
-  vertices = np.asarray(vertices, np.float64)
-  uvs = np.asarray(uvs, np.float64)
-  normals = np.asarray(normals, np.float64)
-  triangles = np.asarray(triangles, np.int64)
-  if not (len(vertices) == len(uvs) == len(normals)):
-    raise ValueError('%s: %d vertices, %d UVs and %d normals must agree' %
-                     (path, len(vertices), len(uvs), len(normals)))
-  if not np.all(np.isfinite(vertices)):
-    raise ValueError('%s: the mesh has NaN/Inf vertices' % path)
-  with open(path, 'w', encoding='utf-8') as f:
-    f.write('# %s\n' % comment)
-    f.write('# units: mm, model space (x = subject\'s left, y up, z towards '
-            'the viewer)\n')
-    f.write('mtllib %s\n' % mtl_name)
-    np.savetxt(f, vertices, fmt='v %.5f %.5f %.5f')
-    np.savetxt(f, uvs, fmt='vt %.6f %.6f')
-    np.savetxt(f, normals, fmt='vn %.5f %.5f %.5f')
-    f.write('usemtl face\n')
-    t = triangles + 1
-    np.savetxt(f, np.repeat(t, 3, axis=1), fmt='f %d/%d/%d %d/%d/%d %d/%d/%d')
-
-
 def _write_mtl(path, texture_name, displacement_name, scale_mm):
   with open(path, 'w', encoding='utf-8') as f:
     f.write('# Material of the reconstruct command\'s meshes.\n')
@@ -171,7 +151,7 @@ def photo_overlay(result, triangles, lighting):
   rotation = camera.rotation_matrix(tf.constant(pose[:, :3], tf.float32))
   normals = tf.einsum('bij,bnj->bni', rotation,
                       tf.constant(result.detail_normals[None], tf.float32))
-  grey = tf.fill(tf.shape(normals), face_pipeline.SHADING_ALBEDO)
+  grey = tf.fill(tf.shape(normals), pipeline_lib.SHADING_ALBEDO)
   colours = shading.sh_shade(grey, normals, lighting)
   out = mesh_renderer.render(tf.constant(screen[None]), triangles, colours,
                              (h, w))
@@ -203,7 +183,7 @@ def write_face(out_dir, result, model, detail_mesh, uv_size,
 
   Args:
     out_dir: output folder (exists).
-    result: detail.face_pipeline.FaceResult.
+    result: reconstruct.pipeline.FaceResult.
     model: bfm.MorphableModel.
     detail_mesh: the DenseUVMesh of the detailed mesh (texels, triangles);
       `detail_triangles` are taken from its `triangles`.
@@ -221,15 +201,19 @@ def write_face(out_dir, result, model, detail_mesh, uv_size,
   # Meshes and material.
   coarse_normals = mesh_geometry.vertex_normals(
       tf.constant(result.coarse_vertices[None]), model.triangles)[0].numpy()
-  _write_obj(paths['_coarse.obj'], base('.mtl'), result.coarse_vertices,
-             model.uv, coarse_normals, model.triangles,
-             'coarse face of %s (%s mode, model %s)' %
-             (face.path, mode, model.name))
-  _write_obj(paths['_detail.obj'], base('.mtl'), result.detail_vertices,
-             detail_mesh.uv, result.detail_normals,
-             detail_mesh.triangles,
-             'detailed face of %s (%s mode, model %s, %dx%d displacement map)'
-             % (face.path, mode, model.name, uv_size, uv_size))
+  mesh_io.write_obj(
+      paths['_coarse.obj'], result.coarse_vertices, model.triangles,
+      uvs=model.uv, normals=coarse_normals, mtllib=base('.mtl'),
+      material='face', precision=5,
+      comments=('coarse face of %s (%s mode, model %s)' %
+                (face.path, mode, model.name), MESH_UNITS))
+  mesh_io.write_obj(
+      paths['_detail.obj'], result.detail_vertices, detail_mesh.triangles,
+      uvs=detail_mesh.uv, normals=result.detail_normals, mtllib=base('.mtl'),
+      material='face', precision=5,
+      comments=('detailed face of %s (%s mode, model %s, %dx%d displacement '
+                'map)' % (face.path, mode, model.name, uv_size, uv_size),
+                MESH_UNITS))
   _write_mtl(paths['.mtl'], base('_texture.png'), base('_displacement.png'),
              displacement_scale_mm)
 

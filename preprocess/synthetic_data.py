@@ -41,7 +41,7 @@ SyntheticBatch.__doc__ = """A batch of B synthetic faces (NumPy, float32).
 """
 
 # Log-scale that makes the synthetic face's landmarks span ~55% of the image
-# side, like the crops of coarse/prepare_data.py.
+# side, like the crops of preprocess/prepare_data.py.
 DEFAULT_LOG_SCALE = float(np.log(0.85))
 
 

@@ -126,14 +126,23 @@ def read_obj(path, allow_empty_triangles=False):
   return Mesh(vertices=vertices, triangles=triangles, path=path)
 
 
-def write_obj(path, vertices, triangles=None, precision=6):
-  """Writes vertices [N, 3] and triangles [T, 3] (0-based) as an OBJ file.
+def write_obj(path, vertices, triangles=None, uvs=None, normals=None,
+              mtllib=None, material=None, comments=(), precision=6):
+  """Writes a triangle mesh as Wavefront OBJ: the project's one OBJ writer.
 
   Args:
     path: output file; parent folders are created.
-    vertices: [N, 3] float array.
-    triangles: [T, 3] int array of 0-based indices, or None for points only.
-    precision: digits after the decimal point.
+    vertices: [N, 3] float array (millimetres in this project).
+    triangles: [T, 3] int array of 0-based indices, counter-clockwise seen
+      from outside, or None for points only.
+    uvs: optional [N, 2] texture coordinates (u right, v up), one per vertex
+      (written as `vt`, faces as v/vt).
+    normals: optional [N, 3] unit normals, one per vertex (written as `vn`).
+    mtllib: optional material library file name (`mtllib` line).
+    material: optional material name (`usemtl` line before the faces).
+    comments: lines written first as `# ...` comments.
+    precision: digits after the decimal point of positions and normals (UVs
+      get at least 6).
 
   Raises:
     ValueError: wrong shapes, non-finite vertices or out-of-range indices
@@ -155,12 +164,43 @@ def write_obj(path, vertices, triangles=None, precision=6):
                          triangles.max() >= vertices.shape[0]):
     raise ValueError(f'{path}: triangle index out of range [0, '
                      f'{vertices.shape[0]}).')
+  attributes = []
+  for name, values, width in (('uvs', uvs, 2), ('normals', normals, 3)):
+    if values is not None:
+      values = np.asarray(values, np.float64)
+      if values.shape != (vertices.shape[0], width):
+        raise ValueError(f'{path}: {name} must be [{vertices.shape[0]}, '
+                         f'{width}], got {values.shape}.')
+      if not np.all(np.isfinite(values)):
+        raise ValueError(f'{path}: {name} contain NaN or inf.')
+    attributes.append(values)
+  uvs, normals = attributes
   parent = os.path.dirname(path)
   if parent:
     os.makedirs(parent, exist_ok=True)
-  fmt = f'v %.{int(precision)}f %.{int(precision)}f %.{int(precision)}f'
+  digits = int(precision)
+  xyz = f'%.{digits}f %.{digits}f %.{digits}f'
   with open(path, 'w', encoding='utf-8') as f:
+    for line in comments:
+      f.write('# %s\n' % line)
+    if mtllib:
+      f.write('mtllib %s\n' % mtllib)
     if vertices.shape[0]:
-      np.savetxt(f, vertices, fmt=fmt)
+      np.savetxt(f, vertices, fmt='v ' + xyz)
+    if uvs is not None:
+      uv_digits = max(digits, 6)
+      np.savetxt(f, uvs, fmt=f'vt %.{uv_digits}f %.{uv_digits}f')
+    if normals is not None:
+      np.savetxt(f, normals, fmt='vn ' + xyz)
+    if material:
+      f.write('usemtl %s\n' % material)
     if triangles.shape[0]:
-      np.savetxt(f, triangles.astype(np.int64) + 1, fmt='f %d %d %d')
+      t = triangles.astype(np.int64) + 1
+      corner, repeat = {
+          (False, False): ('%d', 1),
+          (True, False): ('%d/%d', 2),
+          (False, True): ('%d//%d', 2),
+          (True, True): ('%d/%d/%d', 3),
+      }[(uvs is not None, normals is not None)]
+      np.savetxt(f, np.repeat(t, repeat, axis=1),
+                 fmt='f ' + ' '.join([corner] * 3))

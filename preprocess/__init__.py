@@ -1,0 +1,1 @@
+"""Photo preparation: reading, face detection and landmarks, crops, masks, TFRecords."""

@@ -1,0 +1,201 @@
+"""dlib's face detectors and 68-point shape predictor.
+
+dlib's HOG frontal face detector (upsample 1) finds the faces and dlib's
+68-point shape predictor (iBUG layout) marks them. When the HOG detector
+finds nothing (it misses many faces turned beyond ~45 degrees), dlib's CNN
+(MMOD) face detector, shipped in the same package as
+mmod_human_face_detector.dat, gets one more try without upsampling (~1.5 s
+per 450-px photo on one core).
+
+dlib's jaw landmarks (0..16) follow the VISIBLE silhouette of the face; the
+fit matches them with a sliding model contour (coarse/face_reconstruction.py).
+
+API
+  find_landmark_model(path=None) -> path of shape_predictor_68_face_landmarks
+      .dat (default: the copy in the installed face-recognition-models
+      package, located WITHOUT importing it: its __init__ breaks on new
+      setuptools).
+  FaceDetector(landmark_model=None, upsample=1, cnn_fallback=True)
+      .detect(image) -> list of Face(box, landmarks [68,2], score, detector),
+      largest first.
+  detect_faces(image, upsample=1, landmark_model=None, cnn_fallback=True)
+      -> list of Face, largest first (cached FaceDetector).
+  detect_landmarks(image, ...) -> list of [68,2] float32, largest face first.
+
+Coordinates: x, y pixels with the origin at the image's top-left CORNER and
+pixel (row r, col c) centred at (c + 0.5, r + 0.5), as renderer/camera.py's
+screen space. dlib reports integer pixel indices; 0.5 is added.
+"""
+
+import collections
+import glob
+import importlib.util
+import os
+import site
+import sys
+
+import numpy as np
+
+LANDMARK_MODEL_FILE = 'shape_predictor_68_face_landmarks.dat'
+CNN_DETECTOR_FILE = 'mmod_human_face_detector.dat'
+LANDMARK_PACKAGE = 'face_recognition_models'
+NUM_LANDMARKS = 68
+
+Face = collections.namedtuple('Face',
+                              ['box', 'landmarks', 'score', 'detector'])
+Face.__doc__ = """One detected face.
+
+  box: (left, top, right, bottom) float pixels of the detector's rectangle.
+  landmarks: [68,2] float32 iBUG landmarks, x, y pixels.
+  score: detector confidence (larger = surer; HOG and CNN scores differ).
+  detector: 'hog' or 'cnn' (the fallback), which detector found it.
+"""
+
+def _package_dirs():
+  """Folders that may hold the face-recognition-models package."""
+  try:
+    spec = importlib.util.find_spec(LANDMARK_PACKAGE)  # does not run __init__
+  except (ImportError, ValueError):
+    spec = None
+  dirs = []
+  if spec is not None:
+    dirs.extend(spec.submodule_search_locations or [])
+    if spec.origin:
+      dirs.append(os.path.dirname(spec.origin))
+  roots = list(sys.path)
+  try:
+    roots += site.getsitepackages() + [site.getusersitepackages()]
+  except AttributeError:  # some virtualenv site modules lack these
+    pass
+  for root in roots:
+    if root and os.path.isdir(os.path.join(root, LANDMARK_PACKAGE)):
+      dirs.append(os.path.join(root, LANDMARK_PACKAGE))
+  return dirs
+
+
+def find_package_file(name):
+  """Path of `name` inside the installed face-recognition-models package.
+
+  Raises:
+    FileNotFoundError: not found; the message says where it looked.
+  """
+  looked = []
+  for d in _package_dirs():
+    for candidate in [os.path.join(d, 'models', name)] + sorted(
+        glob.glob(os.path.join(d, '**', name), recursive=True)):
+      if os.path.isfile(candidate):
+        return candidate
+    looked.append(d)
+  raise FileNotFoundError(
+      'dlib_landmarks: %s not found (looked in %s). Install the '
+      'face-recognition-models package%s.' %
+      (name, looked or 'no %s package folder' % LANDMARK_PACKAGE,
+       ' or pass --landmark_model=PATH' if name == LANDMARK_MODEL_FILE else ''))
+
+
+def find_landmark_model(path=None):
+  """Path of dlib's 68-point shape predictor.
+
+  Args:
+    path: an explicit .dat file (the --landmark_model flag), or None to use
+      the one shipped in the installed face-recognition-models package.
+
+  Raises:
+    FileNotFoundError: `path` does not exist, or no package copy was found
+      (the message says where it looked).
+  """
+  if path:
+    if not os.path.isfile(path):
+      raise FileNotFoundError('--landmark_model: no file at %r' % (path,))
+    return path
+  return find_package_file(LANDMARK_MODEL_FILE)
+
+
+def _to_uint8(image):
+  """[H,W,3] float in [0,1] or uint8 -> contiguous uint8 RGB for dlib."""
+  image = np.asarray(image)
+  if image.ndim != 3 or image.shape[-1] != 3:
+    raise ValueError('dlib_landmarks: image must be [H,W,3] RGB, got shape %s'
+                     % (image.shape,))
+  if image.dtype != np.uint8:
+    image = np.clip(np.round(image.astype(np.float32) * 255.0), 0, 255)
+    image = image.astype(np.uint8)
+  return np.ascontiguousarray(image)
+
+
+class FaceDetector:
+  """dlib frontal face detector + 68-point shape predictor.
+
+  Args:
+    landmark_model: shape predictor .dat path or None (find_landmark_model).
+    upsample: times dlib's HOG detector upsamples the image before detecting
+      (1 finds faces down to ~40 px; each step costs ~4x time).
+    cnn_fallback: when HOG finds no face, try dlib's CNN detector (module
+      docstring). Skipped, with no error, when its model file is missing.
+  """
+
+  def __init__(self, landmark_model=None, upsample=1, cnn_fallback=True):
+    import dlib  # pylint: disable=g-import-not-at-top (heavy, optional)
+    self.landmark_model = find_landmark_model(landmark_model)
+    self.upsample = int(upsample)
+    self._detector = dlib.get_frontal_face_detector()
+    try:
+      self._predictor = dlib.shape_predictor(self.landmark_model)
+    except RuntimeError as e:
+      raise ValueError('%s: not a dlib shape predictor (%s)' %
+                       (self.landmark_model, e)) from e
+    self._cnn = None
+    if cnn_fallback:
+      try:
+        self._cnn = dlib.cnn_face_detection_model_v1(
+            find_package_file(CNN_DETECTOR_FILE))
+      except (FileNotFoundError, RuntimeError):
+        self._cnn = None
+
+  @property
+  def has_cnn_fallback(self):
+    return self._cnn is not None
+
+  def _face(self, pixels, rect, score, detector):
+    shape = self._predictor(pixels, rect)
+    if shape.num_parts != NUM_LANDMARKS:
+      raise ValueError('%s: predictor gives %d points, need %d' %
+                       (self.landmark_model, shape.num_parts, NUM_LANDMARKS))
+    pts = np.array([[p.x, p.y] for p in shape.parts()], np.float32) + 0.5
+    box = (float(rect.left()), float(rect.top()), float(rect.right() + 1),
+           float(rect.bottom() + 1))
+    return Face(box, pts, float(score), detector)
+
+  def detect(self, image):
+    """Faces in `image` ([H,W,3] float in [0,1] or uint8), largest first."""
+    pixels = _to_uint8(image)
+    rects, scores, _ = self._detector.run(pixels, self.upsample, 0.0)
+    faces = [self._face(pixels, r, s, 'hog') for r, s in zip(rects, scores)]
+    if not faces and self._cnn is not None:
+      faces = [self._face(pixels, d.rect, d.confidence, 'cnn')
+               for d in self._cnn(pixels, 0)]
+    faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return faces
+
+
+_DETECTORS = {}
+
+
+def get_detector(landmark_model=None, upsample=1, cnn_fallback=True):
+  """A cached FaceDetector (loading the models takes ~1 s)."""
+  key = (find_landmark_model(landmark_model), int(upsample), bool(cnn_fallback))
+  if key not in _DETECTORS:
+    _DETECTORS[key] = FaceDetector(*key)
+  return _DETECTORS[key]
+
+
+def detect_faces(image, upsample=1, landmark_model=None, cnn_fallback=True):
+  """List of Face, largest first (cached FaceDetector)."""
+  return get_detector(landmark_model, upsample, cnn_fallback).detect(image)
+
+
+def detect_landmarks(image, upsample=1, landmark_model=None,
+                     cnn_fallback=True):
+  """List of [68,2] float32 landmark arrays, one per face, largest first."""
+  return [f.landmarks for f in
+          detect_faces(image, upsample, landmark_model, cnn_fallback)]

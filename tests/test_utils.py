@@ -1,0 +1,72 @@
+"""Helpers shared by the tests (no tests here).
+
+- `require_rasterizer()`: skips the calling test (class) when the rasterizer
+  op is not built, saying why.
+- `data_dir()`: the shared test data folder, found by the same function the
+  package uses (bfm.default_data_dir: FULLPOSE_DATA_DIR, else
+  <repo>/../shared/data); `require_data(*parts)` skips when a file or folder
+  of it is missing.
+- `icosphere(radius, subdivisions)`: a closed sphere whose vertices lie
+  exactly on the sphere, outward counter-clockwise triangles.
+"""
+
+import os
+import unittest
+
+import numpy as np
+
+import bfm
+
+
+def require_rasterizer():
+  """Raises unittest.SkipTest naming the cause if the op cannot be loaded."""
+  try:
+    from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
+  except ImportError as e:
+    raise unittest.SkipTest('rasterizer op not built: %s' % e)
+
+
+def data_dir():
+  """The shared test data folder (see the module docstring)."""
+  return bfm.default_data_dir()
+
+
+def require_data(*parts):
+  """Path of data_dir()/parts; unittest.SkipTest saying where it looked."""
+  path = os.path.join(data_dir(), *parts)
+  if not os.path.exists(path):
+    raise unittest.SkipTest(
+        '%s not found (shared test data; set FULLPOSE_DATA_DIR, see '
+        '../shared/data/README.md)' % path)
+  return path
+
+
+def icosphere(radius=1.0, subdivisions=3):
+  """Icosphere: vertices [N, 3] exactly on the sphere, triangles [T, 3]."""
+  t = (1.0 + 5.0**0.5) / 2.0
+  verts = [[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t],
+           [0, 1, t], [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1],
+           [-t, 0, -1], [-t, 0, 1]]
+  faces = [[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11],
+           [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
+           [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5],
+           [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1]]
+  verts = [np.array(v, np.float64) / np.linalg.norm(v) for v in verts]
+  for _ in range(subdivisions):
+    cache = {}
+
+    def midpoint(i, j):
+      key = (min(i, j), max(i, j))
+      if key not in cache:
+        m = verts[i] + verts[j]
+        verts.append(m / np.linalg.norm(m))
+        cache[key] = len(verts) - 1
+      return cache[key]
+
+    new_faces = []
+    for i, j, k in faces:
+      a, b, c = midpoint(i, j), midpoint(j, k), midpoint(k, i)
+      new_faces += [[i, a, c], [j, b, a], [k, c, b], [a, b, c]]
+    faces = new_faces
+  vertices = np.asarray(verts) * radius
+  return vertices, np.asarray(faces, np.int64)

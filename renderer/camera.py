@@ -154,6 +154,27 @@ def _camera_space(vertices, angles, translation, name):
           translation[:, None, :])
 
 
+def _intrinsics(focal_px, principal_point, image_size, name):
+  """Pinhole intrinsics in pixels, shaped to broadcast against [B, N].
+
+  Args:
+    focal_px: python float or [B] float32, focal length in pixels.
+    principal_point: None (image centre) or [B, 2] float32 (cx, cy) pixels.
+    image_size: (height, width) python ints.
+    name: caller's name, for the error messages.
+
+  Returns:
+    (focal [B or 1, 1], cx, cy): cx, cy python floats or [B, 1] float32.
+  """
+  height, width = image_size
+  focal = tf.reshape(tf.convert_to_tensor(focal_px, tf.float32), [-1, 1])
+  if principal_point is None:
+    return focal, width / 2.0, height / 2.0
+  principal_point = _check_last_dim(principal_point, 2, 'principal_point',
+                                    name, rank=2)
+  return focal, principal_point[:, 0:1], principal_point[:, 1:2]
+
+
 def perspective_project(vertices, angles, translation, focal_px, image_size,
                         principal_point=None):
   """Pinhole camera at the origin looking along -z (OpenGL convention).
@@ -177,15 +198,9 @@ def perspective_project(vertices, angles, translation, focal_px, image_size,
     interpolation perspective-correct.
   """
   name = 'perspective_project'
-  height, width = _check_image_size(image_size, name)
+  _check_image_size(image_size, name)
   c = _camera_space(vertices, angles, translation, name)
-  focal = tf.reshape(tf.convert_to_tensor(focal_px, tf.float32), [-1, 1])
-  if principal_point is None:
-    cx, cy = width / 2.0, height / 2.0
-  else:
-    principal_point = _check_last_dim(principal_point, 2, 'principal_point',
-                                      name, rank=2)
-    cx, cy = principal_point[:, 0:1], principal_point[:, 1:2]
+  focal, cx, cy = _intrinsics(focal_px, principal_point, image_size, name)
   depth = -c[..., 2]
   x = cx + focal * c[..., 0] / depth
   y = cy - focal * c[..., 1] / depth
@@ -213,13 +228,7 @@ def perspective_clip(vertices, angles, translation, focal_px, image_size,
     raise ValueError('%s: need 0 < near < far, got near=%r far=%r' %
                      (name, near, far))
   c = _camera_space(vertices, angles, translation, name)
-  focal = tf.reshape(tf.convert_to_tensor(focal_px, tf.float32), [-1, 1])
-  if principal_point is None:
-    cx, cy = width / 2.0, height / 2.0
-  else:
-    principal_point = _check_last_dim(principal_point, 2, 'principal_point',
-                                      name, rank=2)
-    cx, cy = principal_point[:, 0:1], principal_point[:, 1:2]
+  focal, cx, cy = _intrinsics(focal_px, principal_point, image_size, name)
   w = -c[..., 2]
   # pixel x = cx + f c_x / w  ->  x_ndc = 2 x / W - 1.
   x = (2.0 * focal / width) * c[..., 0] + (2.0 * cx / width - 1.0) * w

@@ -1,12 +1,15 @@
-"""Differentiable barycentrics and per-vertex attribute interpolation.
+"""Per-vertex attribute interpolation and reference barycentrics.
 
-The rasterizer op (renderer.rasterize_op) only chooses, per pixel, the
-front-most triangle; it has no gradient. As in tensorflow_graphics'
-rasterization backend, the barycentric coordinates are recomputed here in
-TensorFlow from the chosen triangle ids and the clip-space vertices, so
-gradients flow to vertex positions (through the barycentrics) and to vertex
-attributes (through the interpolation). Gradients do not account for
-visibility changes (which triangle covers a pixel), like tf_mesh_renderer.
+The rasterizer op (renderer.rasterize_op) chooses, per pixel, the front-most
+triangle and returns its perspective-correct barycentrics, differentiable
+w.r.t. the clip-space vertices through a compiled gradient op.
+`differentiable_barycentrics` recomputes the same barycentrics in TensorFlow
+ops from the triangle ids (as tensorflow_graphics' rasterization backend
+does): the reference the compiled gradient is tested against, selectable in
+renderer.mesh_renderer (BARYCENTRICS_GRADIENT = 'tf'). `interpolate`
+differentiates w.r.t. the vertex attributes and the barycentrics. Gradients
+do not account for visibility changes (which triangle covers a pixel), like
+tf_mesh_renderer.
 """
 
 import tensorflow as tf
@@ -30,14 +33,20 @@ def pixel_centres_ndc(image_size):
   return tf.stack([xx, yy], axis=-1)
 
 
-def _check_inputs(clip_vertices, triangles, triangle_ids, name):
-  clip_vertices = tf.convert_to_tensor(clip_vertices, tf.float32)
-  if clip_vertices.shape.rank != 3 or clip_vertices.shape[-1] not in (3, 4):
-    raise ValueError('%s: clip_vertices must be [B, N, 4] (or [B, N, 3] NDC), '
-                     'got shape %s' % (name, clip_vertices.shape))
-  if clip_vertices.shape[-1] == 3:
-    clip_vertices = tf.concat(
-        [clip_vertices, tf.ones_like(clip_vertices[..., :1])], axis=-1)
+def check_triangles(triangles, name):
+  """Triangles as an int32 tensor.
+
+  Args:
+    triangles: [T, 3] int32 (or int64) vertex indices.
+    name: caller's name, for the error messages.
+
+  Returns:
+    [T, 3] int32 tensor.
+
+  Raises:
+    TypeError for a non-integer dtype; ValueError for a shape other than
+    [T, 3].
+  """
   triangles = tf.convert_to_tensor(triangles)
   if triangles.dtype not in (tf.int32, tf.int64):
     raise TypeError('%s: triangles must be int32, got %s' %
@@ -46,6 +55,18 @@ def _check_inputs(clip_vertices, triangles, triangle_ids, name):
   if triangles.shape.rank != 2 or triangles.shape[-1] != 3:
     raise ValueError('%s: triangles must be [T, 3], got shape %s' %
                      (name, triangles.shape))
+  return triangles
+
+
+def _check_inputs(clip_vertices, triangles, triangle_ids, name):
+  clip_vertices = tf.convert_to_tensor(clip_vertices, tf.float32)
+  if clip_vertices.shape.rank != 3 or clip_vertices.shape[-1] not in (3, 4):
+    raise ValueError('%s: clip_vertices must be [B, N, 4] (or [B, N, 3] NDC), '
+                     'got shape %s' % (name, clip_vertices.shape))
+  if clip_vertices.shape[-1] == 3:
+    clip_vertices = tf.concat(
+        [clip_vertices, tf.ones_like(clip_vertices[..., :1])], axis=-1)
+  triangles = check_triangles(triangles, name)
   triangle_ids = tf.convert_to_tensor(triangle_ids)
   if triangle_ids.shape.rank != 3:
     raise ValueError('%s: triangle_ids must be [B, H, W], got shape %s' %
@@ -61,7 +82,11 @@ def _pixel_vertex_ids(triangles, triangle_ids):
 
 
 def differentiable_barycentrics(clip_vertices, triangles, triangle_ids):
-  """Perspective-correct barycentrics of each pixel centre in its triangle.
+  """Perspective-correct barycentrics in TensorFlow ops (the reference).
+
+  The op's own barycentrics (renderer.rasterize_op.rasterize) have the same
+  values and a compiled gradient; this is the TensorFlow-ops reference for
+  it (renderer.mesh_renderer with barycentrics_gradient='tf').
 
   For pixel centre p = (x_ndc, y_ndc, 1) and the triangle's homogeneous 2D
   vertices v_i = (x_i, y_i, w_i), b_i is proportional to det[p, v_j, v_k]
@@ -72,10 +97,15 @@ def differentiable_barycentrics(clip_vertices, triangles, triangle_ids):
   Args:
     clip_vertices: [B, N, 4] float32 clip-space vertices (or [B, N, 3] NDC).
     triangles: [T, 3] int32.
-    triangle_ids: [B, H, W] int32 from the rasterizer, -1 on background.
+    triangle_ids: [B, H, W] int32 from the rasterizer, -1 on background;
+      static H and W.
 
   Returns:
-    [B, H, W, 3] float32 barycentrics, zero on background pixels.
+    [B, H, W, 3] float32 barycentrics (unitless, summing to 1), zero on
+    background pixels; differentiable w.r.t. clip_vertices.
+
+  Raises:
+    ValueError / TypeError for bad shapes or dtypes.
   """
   clip_vertices, triangles, triangle_ids = _check_inputs(
       clip_vertices, triangles, triangle_ids, 'differentiable_barycentrics')
@@ -116,8 +146,11 @@ def interpolate(attributes, triangles, triangle_ids, barycentrics=None):
       gradients w.r.t. positions, or the op's own for attributes only).
 
   Returns:
-    [B, H, W, C] float32, zero on background pixels. Differentiable w.r.t.
-    attributes and barycentrics.
+    [B, H, W, C] float32 (the attributes' units), zero on background pixels.
+    Differentiable w.r.t. attributes and barycentrics.
+
+  Raises:
+    ValueError for bad shapes.
   """
   if barycentrics is None:
     if not hasattr(triangle_ids, 'barycentrics'):

@@ -1,8 +1,17 @@
 """Differentiable mesh rendering of per-vertex attributes.
 
 screen-space vertices (pixels) -> clip space (renderer.camera.screen_to_clip)
--> rasterizer op (which triangle covers each pixel) -> barycentrics recomputed
-in TensorFlow (renderer.interpolate) -> interpolated attributes, mask.
+-> rasterizer op (which triangle covers each pixel, perspective-correct
+barycentrics with a compiled gradient) -> interpolated attributes
+(renderer.interpolate), mask.
+
+Gradients w.r.t. the vertices flow through the barycentrics. Two
+implementations compute the same gradient, selected by BARYCENTRICS_GRADIENT
+(or render_clip's `barycentrics_gradient`):
+  'op': the op's own barycentrics, whose gradient is the compiled
+    FullposeRasterizeTrianglesGrad (renderer.rasterize_op; default, fast).
+  'tf': barycentrics recomputed in TensorFlow ops from the triangle ids
+    (renderer.interpolate.differentiable_barycentrics; the reference).
 """
 
 import collections
@@ -11,6 +20,10 @@ import tensorflow as tf
 
 from renderer import camera
 from renderer import interpolate as interpolate_lib
+
+# 'op' (compiled gradient) or 'tf' (TensorFlow-ops reference); see above.
+BARYCENTRICS_GRADIENT = 'op'
+_BARYCENTRICS_GRADIENTS = ('op', 'tf')
 
 RenderOutput = collections.namedtuple(
     'RenderOutput', ['image', 'mask', 'triangle_ids', 'barycentrics'])
@@ -36,7 +49,8 @@ def rasterize_fragments(clip_vertices, triangles, image_size,
 
 
 def render_clip(clip_vertices, triangles, attributes, image_size,
-                cull_backfaces=True, background=0.0):
+                cull_backfaces=True, background=0.0,
+                barycentrics_gradient=None):
   """Renders per-vertex attributes from clip-space vertices.
 
   Use this directly for the pinhole camera (camera.perspective_clip) to get
@@ -49,11 +63,17 @@ def render_clip(clip_vertices, triangles, attributes, image_size,
     image_size: (height, width) python ints.
     cull_backfaces: python bool, drop clockwise (back-facing) triangles.
     background: python float or [C] float32, value of uncovered pixels.
+    barycentrics_gradient: None (BARYCENTRICS_GRADIENT), 'op' or 'tf': which
+      implementation differentiates the barycentrics (module docstring).
 
   Returns:
     RenderOutput. image and barycentrics are differentiable w.r.t.
     clip_vertices and attributes (not w.r.t. which triangle is visible).
   """
+  method = barycentrics_gradient or BARYCENTRICS_GRADIENT
+  if method not in _BARYCENTRICS_GRADIENTS:
+    raise ValueError('render: barycentrics_gradient must be one of %s, got %r'
+                     % (_BARYCENTRICS_GRADIENTS, method))
   clip_vertices = tf.convert_to_tensor(clip_vertices, tf.float32)
   attributes = tf.convert_to_tensor(attributes, tf.float32)
   triangles = tf.convert_to_tensor(triangles)
@@ -66,11 +86,16 @@ def render_clip(clip_vertices, triangles, attributes, image_size,
       None not in clip_vertices.shape[:2]):
     raise ValueError('render: attributes %s and vertices %s must agree in '
                      '[B, N]' % (attributes.shape, clip_vertices.shape))
-  fragments = rasterize_fragments(tf.stop_gradient(clip_vertices),
-                                  triangles, image_size, cull_backfaces)
-  triangle_ids = fragments.triangle_ids
-  bary = interpolate_lib.differentiable_barycentrics(clip_vertices, triangles,
-                                                     triangle_ids)
+  if method == 'op':
+    fragments = rasterize_fragments(clip_vertices, triangles, image_size,
+                                    cull_backfaces)
+    triangle_ids, bary = fragments.triangle_ids, fragments.barycentrics
+  else:
+    fragments = rasterize_fragments(tf.stop_gradient(clip_vertices),
+                                    triangles, image_size, cull_backfaces)
+    triangle_ids = fragments.triangle_ids
+    bary = interpolate_lib.differentiable_barycentrics(
+        clip_vertices, triangles, triangle_ids)
   values = interpolate_lib.interpolate(attributes, triangles, triangle_ids,
                                        bary)
   mask = tf.cast(triangle_ids >= 0, tf.float32)[..., None]

@@ -2,9 +2,14 @@
 
 The op (renderer/kernels/, built by `pip install -e .` into
 renderer/_rasterize_triangles.so) picks, for every pixel, the nearest
-triangle and its perspective-correct barycentrics. It has no gradient:
-differentiable barycentrics are recomputed in TensorFlow from the chosen
-triangle ids (renderer/interpolate.py).
+triangle and its perspective-correct barycentrics. Its barycentrics are
+differentiable w.r.t. the clip-space vertices: the gradient is a second
+compiled op, FullposeRasterizeTrianglesGrad (`barycentrics_grad`), registered
+here as the forward op's gradient. Triangle ids and depth carry no gradient,
+and gradients do not account for visibility changes (which triangle covers a
+pixel), as in tf_mesh_renderer. renderer/interpolate.py keeps the same
+gradient written in TensorFlow ops (`differentiable_barycentrics`) as a
+reference.
 
 Importing this module raises OpLibraryError (an ImportError) when the library
 is missing or was built for another TensorFlow version; the message says how
@@ -74,7 +79,43 @@ def _load_library():
 # BUILT_WITH_CUDA: whether the library has the GPU kernel (setup.py builds it
 # when nvcc and an NVIDIA driver are found, or with FULLPOSE_CUDA=1).
 _LIB, BUILT_WITH_CUDA = _load_library()
-tf.no_gradient('FullposeRasterizeTriangles')
+
+
+@tf.RegisterGradient('FullposeRasterizeTriangles')
+def _rasterize_triangles_grad(op, d_ids, d_barycentrics, d_depth):
+  """dL/dclip_vertices through the barycentrics (ids and depth: none)."""
+  del d_ids, d_depth  # Integer ids; depth is not differentiated.
+  vertices, triangles = op.inputs[0], op.inputs[1]
+  if d_barycentrics is None:
+    return [tf.zeros_like(vertices), None]
+  return [barycentrics_grad(vertices, triangles, op.outputs[0],
+                            d_barycentrics), None]
+
+
+def barycentrics_grad(clip_vertices, triangles, triangle_ids, d_barycentrics):
+  """Vector-Jacobian product of the op's barycentrics (the compiled gradient).
+
+  Args:
+    clip_vertices: [B, N, 4] (clip) or [B, N, 3] (NDC) float32, as given to
+      `rasterize` (batched).
+    triangles: [T, 3] int32, as given to `rasterize`.
+    triangle_ids: [B, H, W] int32 from `rasterize`, in [-1, T).
+    d_barycentrics: [B, H, W, 3] float32, dL/dbarycentrics.
+
+  Returns:
+    [B, N, 4] (or [B, N, 3]) float32 dL/dclip_vertices for the pixels'
+    triangles held fixed; zero in z, and background pixels (id -1)
+    contribute nothing.
+
+  Raises:
+    tf.errors.InvalidArgumentError for wrong shapes or out-of-range ids or
+    indices.
+  """
+  return _LIB.fullpose_rasterize_triangles_grad(
+      tf.convert_to_tensor(clip_vertices, tf.float32),
+      tf.convert_to_tensor(triangles, tf.int32),
+      tf.convert_to_tensor(triangle_ids, tf.int32),
+      tf.convert_to_tensor(d_barycentrics, tf.float32))
 
 
 def _image_size(image_size):
@@ -149,8 +190,10 @@ def rasterize(clip_vertices, triangles, image_size, cull_backfaces=False):
 
   Returns:
     Fragments(triangle_ids [B, H, W] int32, barycentrics [B, H, W, 3]
-    float32, depth [B, H, W] float32), without B for unbatched input. Not
-    differentiable.
+    float32, depth [B, H, W] float32), without B for unbatched input. The
+    barycentrics are differentiable w.r.t. clip_vertices (x, y, w; the
+    compiled `barycentrics_grad`), for the visible triangles held fixed;
+    triangle_ids and depth are not differentiable.
 
   Raises:
     RasterizeArgumentError (a tf.errors.InvalidArgumentError and ValueError)

@@ -20,14 +20,7 @@ def _check_uv(uv, triangles, uv_size, name):
   uv = tf.convert_to_tensor(uv, tf.float32)
   if uv.shape.rank != 2 or uv.shape[-1] != 2:
     raise ValueError('%s: uv must be [N, 2], got shape %s' % (name, uv.shape))
-  triangles = tf.convert_to_tensor(triangles)
-  if triangles.dtype not in (tf.int32, tf.int64):
-    raise TypeError('%s: triangles must be int32, got %s' %
-                    (name, triangles.dtype))
-  triangles = tf.cast(triangles, tf.int32)
-  if triangles.shape.rank != 2 or triangles.shape[-1] != 3:
-    raise ValueError('%s: triangles must be [T, 3], got shape %s' %
-                     (name, triangles.shape))
+  triangles = interpolate_lib.check_triangles(triangles, name)
   if not isinstance(uv_size, int) or uv_size <= 0:
     raise ValueError('%s: uv_size must be a positive python int, got %r' %
                      (name, uv_size))
@@ -44,16 +37,15 @@ def rasterize_uv(uv, triangles, uv_size):
 
   Returns:
     (triangle_ids [S, S] int32 (-1 where no triangle), barycentrics
-    [S, S, 3] float32).
+    [S, S, 3] float32, zero where no triangle; differentiable w.r.t. uv
+    through the op's compiled gradient).
   """
   uv, triangles = _check_uv(uv, triangles, uv_size, 'rasterize_uv')
   clip = tf.concat([2.0 * uv - 1.0, tf.zeros_like(uv[:, :1]),
                     tf.ones_like(uv[:, :1])], axis=-1)[None]
   fragments = mesh_renderer.rasterize_fragments(
       clip, triangles, (uv_size, uv_size), cull_backfaces=False)
-  ids = fragments.triangle_ids
-  bary = interpolate_lib.differentiable_barycentrics(clip, triangles, ids)
-  return ids[0], bary[0]
+  return fragments.triangle_ids[0], fragments.barycentrics[0]
 
 
 def render_to_uv(attributes, uv, triangles, uv_size):

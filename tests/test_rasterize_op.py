@@ -189,13 +189,20 @@ class RasterizeOpTest(tf.test.TestCase, parameterized.TestCase):
                                    [[0, 1, 2]], (3, 5))
     self.assertEqual(frags.barycentrics.shape, (0, 3, 5, 3))
 
-  def test_no_gradient(self):
+  def test_gradient_only_through_barycentrics(self):
+    # The barycentrics have the compiled gradient (tests/
+    # test_renderer_barycentrics_grad.py); depth and ids have none.
     clip = tf.constant(_random_mesh(np.random.RandomState(0), 1)[0])
-    with tf.GradientTape() as tape:
+    weights = np.random.RandomState(1).rand(1, 8, 8, 3).astype(np.float32)
+    with tf.GradientTape(persistent=True) as tape:
       tape.watch(clip)
-      frags = rasterize_op.rasterize(clip, [[0, 1, 2]], (8, 8))
-      loss = tf.reduce_sum(frags.barycentrics) + tf.reduce_sum(frags.depth)
-    self.assertIsNone(tape.gradient(loss, clip))
+      frags = rasterize_op.rasterize(clip, [[0, 1, 2], [3, 4, 5]], (8, 8))
+      depth_loss = tf.reduce_sum(frags.depth)
+      bary_loss = tf.reduce_sum(frags.barycentrics * weights)
+    self.assertTrue(np.any(frags.triangle_ids.numpy() >= 0))
+    depth_grad = tape.gradient(depth_loss, clip)
+    self.assertTrue(depth_grad is None or not np.any(depth_grad.numpy()))
+    self.assertTrue(np.any(tape.gradient(bary_loss, clip).numpy()))
 
   def test_inside_tf_function_with_unknown_shapes(self):
     rng = np.random.RandomState(9)

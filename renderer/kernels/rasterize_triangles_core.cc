@@ -349,21 +349,36 @@ int64_t FindNonFinite(const float* data, int64_t size,
   });
 }
 
-int64_t FindOutOfRange(const int32_t* indices, int64_t size,
-                       int64_t num_vertices,
-                       const ParallelForFn& parallel_for) {
+namespace {
+
+// Index of the first value outside [lo, hi) in values[0, size), or -1.
+int64_t FindOutside(const int32_t* values, int64_t size, int64_t lo,
+                    int64_t hi, const ParallelForFn& parallel_for) {
   return FindFirst(size, parallel_for, [=](int64_t begin, int64_t end) {
     uint32_t any = 0;
     for (int64_t i = begin; i < end; ++i) {
-      any |= static_cast<uint32_t>(static_cast<int64_t>(indices[i]) < 0 ||
-                                   indices[i] >= num_vertices);
+      any |= static_cast<uint32_t>(values[i] < lo || values[i] >= hi);
     }
     if (!any) return int64_t{-1};
     for (int64_t i = begin; i < end; ++i) {
-      if (indices[i] < 0 || indices[i] >= num_vertices) return i;
+      if (values[i] < lo || values[i] >= hi) return i;
     }
     return int64_t{-1};
   });
+}
+
+}  // namespace
+
+int64_t FindOutOfRange(const int32_t* indices, int64_t size,
+                       int64_t num_vertices,
+                       const ParallelForFn& parallel_for) {
+  return FindOutside(indices, size, 0, num_vertices, parallel_for);
+}
+
+int64_t FindIdOutOfRange(const int32_t* ids, int64_t size,
+                         int64_t num_triangles,
+                         const ParallelForFn& parallel_for) {
+  return FindOutside(ids, size, -1, num_triangles, parallel_for);
 }
 
 void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
@@ -387,6 +402,156 @@ void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
     for (int64_t b = 0; b < params.batch; ++b) {
       RasterizeImage(params, vertices, triangles, b, parallel_for,
                      triangle_ids, barycentrics, depth);
+    }
+  }
+}
+
+namespace {
+
+// Adds dL/d(x, y, w) of the vertices of image `b`, from pixel rows
+// [row_begin, row_end), to acc [N, 3] (float64). See the header for the
+// formulas; a_k = p x v_k, so u_m = -v_{m+1} . a_{m+2} and
+// dL/dv_m = dL/du_{m+1} a_{m+2} - dL/du_{m+2} a_{m+1}.
+void AccumulateBarycentricsGrad(const RasterizeParams& p,
+                                const float* image_vertices,
+                                const int32_t* triangles, const int32_t* ids,
+                                const float* d_bary, int row_begin,
+                                int row_end, double* acc) {
+  const int W = p.image_width;
+  const int D = p.vertex_dim;
+  const double inv_w = 1.0 / W, inv_h = 1.0 / p.image_height;
+  for (int r = row_begin; r < row_end; ++r) {
+    const double py = 1.0 - (2.0 * r + 1.0) * inv_h;
+    const int64_t row = static_cast<int64_t>(r) * W;
+    for (int c = 0; c < W; ++c) {
+      const int32_t t = ids[row + c];
+      if (t < 0) continue;
+      const float* g = d_bary + 3 * (row + c);
+      if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) continue;
+      const double px = -1.0 + (2.0 * c + 1.0) * inv_w;
+      int32_t index[3];
+      double v[3][3];  // Corners (x, y, w).
+      double a[3][3];  // p x v_k with p = (px, py, 1).
+      for (int k = 0; k < 3; ++k) {
+        index[k] = triangles[3 * t + k];
+        const float* src = image_vertices + static_cast<int64_t>(index[k]) * D;
+        v[k][0] = src[0];
+        v[k][1] = src[1];
+        v[k][2] = D == 4 ? static_cast<double>(src[3]) : 1.0;
+        a[k][0] = py * v[k][2] - v[k][1];
+        a[k][1] = v[k][0] - px * v[k][2];
+        a[k][2] = px * v[k][1] - py * v[k][0];
+      }
+      double u[3];
+      for (int m = 0; m < 3; ++m) {
+        const double* vj = v[(m + 1) % 3];
+        const double* ak = a[(m + 2) % 3];
+        u[m] = -(vj[0] * ak[0] + vj[1] * ak[1] + vj[2] * ak[2]);
+      }
+      const double sum = u[0] + u[1] + u[2];
+      if (sum == 0.0 || !std::isfinite(sum)) continue;
+      const double inv_sum = 1.0 / sum;
+      const double g_mean = (g[0] * u[0] + g[1] * u[1] + g[2] * u[2]) * inv_sum;
+      double du[3];
+      for (int m = 0; m < 3; ++m) du[m] = (g[m] - g_mean) * inv_sum;
+      for (int m = 0; m < 3; ++m) {
+        const double d1 = du[(m + 1) % 3], d2 = du[(m + 2) % 3];
+        const double* a2 = a[(m + 2) % 3];
+        const double* a1 = a[(m + 1) % 3];
+        double* out = acc + 3 * static_cast<int64_t>(index[m]);
+        out[0] += d1 * a2[0] - d2 * a1[0];
+        out[1] += d1 * a2[1] - d2 * a1[1];
+        out[2] += d1 * a2[2] - d2 * a1[2];
+      }
+    }
+  }
+}
+
+// Writes the float32 d_vertices [N, D] of vertices [begin, end) from the sum
+// of `num_parts` accumulators [N, 3] stored `stride` doubles apart.
+void WriteVertexGrad(const RasterizeParams& p, const double* acc,
+                     int64_t num_parts, int64_t stride, int64_t begin,
+                     int64_t end, float* d_vertices) {
+  const int D = p.vertex_dim;
+  for (int64_t n = begin; n < end; ++n) {
+    double x = 0.0, y = 0.0, w = 0.0;
+    for (int64_t part = 0; part < num_parts; ++part) {
+      const double* src = acc + part * stride + 3 * n;
+      x += src[0];
+      y += src[1];
+      w += src[2];
+    }
+    float* out = d_vertices + n * D;
+    out[0] = static_cast<float>(x);
+    out[1] = static_cast<float>(y);
+    out[2] = 0.0f;  // z_ndc does not move the barycentrics.
+    if (D == 4) out[3] = static_cast<float>(w);
+  }
+}
+
+// Gradient of image b; rows run in up to p.num_threads fixed parts (each
+// with its own float64 accumulator, summed in part order: deterministic).
+void ImageBarycentricsGrad(const RasterizeParams& p, const float* vertices,
+                           const int32_t* triangles,
+                           const int32_t* triangle_ids,
+                           const float* d_barycentrics, int64_t b,
+                           const ParallelForFn& parallel_for,
+                           float* d_vertices) {
+  thread_local std::vector<double> thread_acc;
+  std::vector<double>& acc = thread_acc;
+  const int64_t stride = 3 * static_cast<int64_t>(p.num_vertices);
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int64_t parts = std::max<int64_t>(
+      1, std::min<int64_t>({p.num_threads, p.image_height,
+                            pixels / 4096 + 1}));
+  acc.resize(parts * stride);
+  const int64_t rows_per_part = (p.image_height + parts - 1) / parts;
+  const int64_t per_image = static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
+  const float* image_vertices = vertices + b * per_image;
+  parallel_for(parts, 40 * pixels / parts + stride,
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t part = begin; part < end; ++part) {
+                   double* part_acc = acc.data() + part * stride;
+                   std::fill(part_acc, part_acc + stride, 0.0);
+                   const int r0 = static_cast<int>(part * rows_per_part);
+                   const int r1 = static_cast<int>(std::min<int64_t>(
+                       p.image_height, (part + 1) * rows_per_part));
+                   AccumulateBarycentricsGrad(
+                       p, image_vertices, triangles, triangle_ids + b * pixels,
+                       d_barycentrics + 3 * b * pixels, r0, r1, part_acc);
+                 }
+               });
+  parallel_for(p.num_vertices, 4 * parts + 4, [&](int64_t begin, int64_t end) {
+    WriteVertexGrad(p, acc.data(), parts, stride, begin, end,
+                    d_vertices + b * per_image);
+  });
+}
+
+}  // namespace
+
+void RasterizeTrianglesGrad(const RasterizeParams& params,
+                            const float* vertices, const int32_t* triangles,
+                            const int32_t* triangle_ids,
+                            const float* d_barycentrics,
+                            const ParallelForFn& parallel_for,
+                            float* d_vertices) {
+  if (params.batch >= params.num_threads && params.batch > 1) {
+    RasterizeParams serial_params = params;
+    serial_params.num_threads = 1;
+    const ParallelForFn serial = SerialParallelFor();
+    const int64_t image_cost =
+        40 * static_cast<int64_t>(params.image_height) * params.image_width +
+        10 * static_cast<int64_t>(params.num_vertices);
+    parallel_for(params.batch, image_cost, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        ImageBarycentricsGrad(serial_params, vertices, triangles, triangle_ids,
+                              d_barycentrics, b, serial, d_vertices);
+      }
+    });
+  } else {
+    for (int64_t b = 0; b < params.batch; ++b) {
+      ImageBarycentricsGrad(params, vertices, triangles, triangle_ids,
+                            d_barycentrics, b, parallel_for, d_vertices);
     }
   }
 }

@@ -43,6 +43,11 @@ int64_t FindNonFinite(const float* data, int64_t size,
 int64_t FindOutOfRange(const int32_t* indices, int64_t size,
                        int64_t num_vertices, const ParallelForFn& parallel_for);
 
+// Index of the first value outside [-1, num_triangles) in ids[0, size), or -1.
+int64_t FindIdOutOfRange(const int32_t* ids, int64_t size,
+                         int64_t num_triangles,
+                         const ParallelForFn& parallel_for);
+
 struct RasterizeParams {
   int batch = 0;           // B
   int num_vertices = 0;    // N
@@ -67,6 +72,33 @@ void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
                         const ParallelForFn& parallel_for,
                         int32_t* triangle_ids, float* barycentrics,
                         float* depth);
+
+// Gradient of the op's barycentrics with respect to the clip-space vertices.
+//
+// For the pixel centre p = (x_ndc, y_ndc, 1) and the homogeneous 2D corners
+// v_i = (x_i, y_i, w_i) of the pixel's triangle, the perspective-correct
+// barycentrics are b_i = u_i / S with u_i = p . (v_j x v_k), (i, j, k)
+// cyclic, and S = u_0 + u_1 + u_2 (equal to the op's e_i / w_i weights,
+// normalised). With g = dL/db:
+//   dL/du_i = (g_i - sum_k g_k b_k) / S,
+//   dL/dv_m = dL/du_{m+1} (p x v_{m+2}) + dL/du_{m+2} (v_{m+1} x p).
+// z gets no gradient (barycentrics do not depend on it); with NDC input
+// (vertex_dim 3, w = 1) only x and y do. Computed in float64.
+//   vertices:       [B, N, vertex_dim] float32 (params.vertex_dim 3 or 4).
+//   triangles:      [T, 3] int32, each in [0, N).
+//   triangle_ids:   [B, H, W] int32 in [-1, T); -1 (background) pixels and
+//                   pixels whose S is zero or not finite contribute nothing.
+//   d_barycentrics: [B, H, W, 3] float32, dL/db.
+//   d_vertices:     [B, N, vertex_dim] float32 output, dL/dvertices (fully
+//                   written). Deterministic for a given params.num_threads.
+// Inputs must be validated by the caller (FindOutOfRange on triangles and,
+// with FindIdOutOfRange, on triangle_ids).
+void RasterizeTrianglesGrad(const RasterizeParams& params,
+                            const float* vertices, const int32_t* triangles,
+                            const int32_t* triangle_ids,
+                            const float* d_barycentrics,
+                            const ParallelForFn& parallel_for,
+                            float* d_vertices);
 
 }  // namespace fullpose
 

@@ -264,4 +264,112 @@ std::string RasterizeTrianglesGpu(const RasterizeParams& p,
   return "";
 }
 
+namespace {
+
+// One thread per pixel: dL/d(x, y, w) of its triangle's corners, added to
+// acc [B, N, 3] (float64). Same formulas as AccumulateBarycentricsGrad in
+// rasterize_triangles_core.cc.
+__global__ void BarycentricsGradKernel(RasterizeParams p,
+                                       const float* vertices,
+                                       const int32_t* triangles,
+                                       const int32_t* triangle_ids,
+                                       const float* d_barycentrics,
+                                       double* acc) {
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= p.batch * pixels) return;
+  const int32_t t = triangle_ids[i];
+  if (t < 0 || t >= p.num_triangles) return;
+  const float* g = d_barycentrics + 3 * i;
+  if (g[0] == 0.0f && g[1] == 0.0f && g[2] == 0.0f) return;
+  const int64_t b = i / pixels;
+  const int r = static_cast<int>((i % pixels) / p.image_width);
+  const int c = static_cast<int>((i % pixels) % p.image_width);
+  const double px = -1.0 + (2.0 * c + 1.0) / p.image_width;
+  const double py = 1.0 - (2.0 * r + 1.0) / p.image_height;
+  const int D = p.vertex_dim;
+  int32_t index[3];
+  double v[3][3], a[3][3];
+  for (int k = 0; k < 3; ++k) {
+    index[k] = triangles[3 * t + k];
+    if (index[k] < 0 || index[k] >= p.num_vertices) return;
+    const float* src = vertices + (b * p.num_vertices + index[k]) * D;
+    v[k][0] = src[0];
+    v[k][1] = src[1];
+    v[k][2] = D == 4 ? static_cast<double>(src[3]) : 1.0;
+    a[k][0] = py * v[k][2] - v[k][1];
+    a[k][1] = v[k][0] - px * v[k][2];
+    a[k][2] = px * v[k][1] - py * v[k][0];
+  }
+  double u[3];
+  for (int m = 0; m < 3; ++m) {
+    const double* vj = v[(m + 1) % 3];
+    const double* ak = a[(m + 2) % 3];
+    u[m] = -(vj[0] * ak[0] + vj[1] * ak[1] + vj[2] * ak[2]);
+  }
+  const double sum = u[0] + u[1] + u[2];
+  if (sum == 0.0 || !isfinite(sum)) return;
+  const double inv_sum = 1.0 / sum;
+  const double g_mean = (g[0] * u[0] + g[1] * u[1] + g[2] * u[2]) * inv_sum;
+  double du[3];
+  for (int m = 0; m < 3; ++m) du[m] = (g[m] - g_mean) * inv_sum;
+  for (int m = 0; m < 3; ++m) {
+    const double d1 = du[(m + 1) % 3], d2 = du[(m + 2) % 3];
+    const double* a2 = a[(m + 2) % 3];
+    const double* a1 = a[(m + 1) % 3];
+    double* out = acc + 3 * (b * p.num_vertices + index[m]);
+    atomicAdd(out, d1 * a2[0] - d2 * a1[0]);
+    atomicAdd(out + 1, d1 * a2[1] - d2 * a1[1]);
+    atomicAdd(out + 2, d1 * a2[2] - d2 * a1[2]);
+  }
+}
+
+// d_vertices [B, N, D] float32 from acc [B, N, 3]; z gets zero.
+__global__ void WriteVertexGradKernel(RasterizeParams p, const double* acc,
+                                      float* d_vertices) {
+  const int64_t n = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (n >= static_cast<int64_t>(p.batch) * p.num_vertices) return;
+  float* out = d_vertices + n * p.vertex_dim;
+  out[0] = static_cast<float>(acc[3 * n]);
+  out[1] = static_cast<float>(acc[3 * n + 1]);
+  out[2] = 0.0f;
+  if (p.vertex_dim == 4) out[3] = static_cast<float>(acc[3 * n + 2]);
+}
+
+}  // namespace
+
+int64_t GpuGradScratchBytes(const RasterizeParams& p) {
+  return Align(3 * static_cast<int64_t>(p.batch) * p.num_vertices *
+               sizeof(double));
+}
+
+std::string RasterizeTrianglesGradGpu(const RasterizeParams& p,
+                                      const float* vertices,
+                                      const int32_t* triangles,
+                                      const int32_t* triangle_ids,
+                                      const float* d_barycentrics,
+                                      void* stream_ptr, void* scratch,
+                                      float* d_vertices) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  auto* acc = static_cast<double*>(scratch);
+  const int64_t num_vertices = static_cast<int64_t>(p.batch) * p.num_vertices;
+  if (num_vertices == 0) return "";
+  cudaError_t error = cudaMemsetAsync(acc, 0, 3 * num_vertices * sizeof(double),
+                                      stream);
+  if (error != cudaSuccess) return CudaError("cudaMemsetAsync", error);
+  const int64_t pixels =
+      static_cast<int64_t>(p.batch) * p.image_height * p.image_width;
+  if (pixels > 0) {
+    BarycentricsGradKernel<<<Blocks(pixels), kThreads, 0, stream>>>(
+        p, vertices, triangles, triangle_ids, d_barycentrics, acc);
+  }
+  WriteVertexGradKernel<<<Blocks(num_vertices), kThreads, 0, stream>>>(
+      p, acc, d_vertices);
+  error = cudaGetLastError();
+  if (error != cudaSuccess) {
+    return CudaError("launching the rasterizer gradient", error);
+  }
+  return "";
+}
+
 }  // namespace fullpose

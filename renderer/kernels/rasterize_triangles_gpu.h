@@ -35,6 +35,24 @@ std::string RasterizeTrianglesGpu(const RasterizeParams& params,
                                   int32_t* triangle_ids, float* barycentrics,
                                   float* depth);
 
+// Bytes of device scratch memory RasterizeTrianglesGradGpu needs.
+int64_t GpuGradScratchBytes(const RasterizeParams& params);
+
+// Gradient of the barycentrics w.r.t. the vertices on `stream` (see
+// RasterizeTrianglesGrad in rasterize_triangles_core.h for the formulas and
+// shapes; params.image_height/width are the triangle_ids' H and W). All
+// pointers are device memory. Sums in float64 with atomics (the order of
+// additions, hence the last bits, may vary between runs); pixels with an id
+// or vertex index out of range are skipped. Does not synchronize. Returns an
+// empty string on success, else a CUDA error message.
+std::string RasterizeTrianglesGradGpu(const RasterizeParams& params,
+                                      const float* vertices,
+                                      const int32_t* triangles,
+                                      const int32_t* triangle_ids,
+                                      const float* d_barycentrics,
+                                      void* stream, void* scratch,
+                                      float* d_vertices);
+
 }  // namespace fullpose
 
 #endif  // FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_GPU_H_

@@ -1,7 +1,9 @@
-// TensorFlow op registration and kernels for FullposeRasterizeTriangles.
-// The rasterization itself lives in rasterize_triangles_core.{h,cc} (CPU)
-// and rasterize_triangles_gpu.cu.cc (CUDA, built when GOOGLE_CUDA); this
-// file validates inputs, allocates outputs and lends TF's CPU thread pool.
+// TensorFlow op registration and kernels for FullposeRasterizeTriangles and
+// its gradient, FullposeRasterizeTrianglesGrad (registered as the forward
+// op's gradient in renderer/rasterize_op.py). The arithmetic lives in
+// rasterize_triangles_core.{h,cc} (CPU) and rasterize_triangles_gpu.cu.cc
+// (CUDA, built when GOOGLE_CUDA); this file validates inputs, allocates
+// outputs and lends TF's CPU thread pool.
 #include <functional>
 #include <limits>
 #include <string>
@@ -81,6 +83,27 @@ barycentrics: [B, H, W, 3] perspective-correct, zeros on background.
 depth: [B, H, W] z_ndc of the nearest fragment, 1 on background.
 )doc");
 
+REGISTER_OP("FullposeRasterizeTrianglesGrad")
+    .Input("clip_vertices: float32")
+    .Input("triangles: int32")
+    .Input("triangle_ids: int32")
+    .Input("d_barycentrics: float32")
+    .Output("d_clip_vertices: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Gradient of FullposeRasterizeTriangles' barycentrics w.r.t. clip_vertices.
+
+clip_vertices: [B, N, 4] or [B, N, 3] as given to the forward op.
+triangles: [T, 3] as given to the forward op.
+triangle_ids: [B, H, W] the forward op's triangle_ids, in [-1, T).
+d_barycentrics: [B, H, W, 3] gradient of the loss w.r.t. the barycentrics.
+d_clip_vertices: [B, N, 4] or [B, N, 3] gradient w.r.t. clip_vertices
+  (zero for z; background pixels contribute nothing).
+)doc");
+
 ::tensorflow::Status CheckShapes(const Tensor& vertices,
                                  const Tensor& triangles, int64_t height,
                                  int64_t width) {
@@ -102,6 +125,33 @@ depth: [B, H, W] z_ndc of the nearest fragment, 1 on background.
   }
   if (height * width > (int64_t{1} << 31)) {
     return InvalidArgument("rasterize: image too large: ", height, "x", width);
+  }
+  return absl::OkStatus();
+}
+
+::tensorflow::Status CheckGradShapes(const Tensor& vertices,
+                                     const Tensor& triangles,
+                                     const Tensor& ids,
+                                     const Tensor& d_barycentrics) {
+  TF_RETURN_IF_ERROR(CheckShapes(vertices, triangles, 1, 1));
+  if (!(ids.dims() == 3 && ids.dim_size(0) == vertices.dim_size(0))) {
+    return InvalidArgument(
+        "rasterize gradient: triangle_ids must have shape [B, H, W] with B = ",
+        vertices.dim_size(0), ", got ", ids.shape().DebugString());
+  }
+  if (!(d_barycentrics.dims() == 4 &&
+        d_barycentrics.dim_size(0) == ids.dim_size(0) &&
+        d_barycentrics.dim_size(1) == ids.dim_size(1) &&
+        d_barycentrics.dim_size(2) == ids.dim_size(2) &&
+        d_barycentrics.dim_size(3) == 3)) {
+    return InvalidArgument(
+        "rasterize gradient: d_barycentrics must have shape [B, H, W, 3] = ",
+        ids.shape().DebugString(), " + [3], got ",
+        d_barycentrics.shape().DebugString());
+  }
+  if (ids.dim_size(1) * ids.dim_size(2) > (int64_t{1} << 31)) {
+    return InvalidArgument("rasterize gradient: image too large: ",
+                           ids.shape().DebugString());
   }
   return absl::OkStatus();
 }
@@ -150,9 +200,27 @@ RasterizeParams Params(const Tensor& vertices, const Tensor& triangles,
   return params;
 }
 
-class RasterizeTrianglesOp : public OpKernel {
+RasterizeParams GradParams(const Tensor& vertices, const Tensor& triangles,
+                           const Tensor& ids, int num_threads) {
+  return Params(vertices, triangles, ids.dim_size(1), ids.dim_size(2),
+                /*cull_backfaces=*/false, num_threads);
+}
+
+// TF's CPU thread pool of the kernel's device as a ParallelForFn; *threads
+// receives its size.
+ParallelForFn CpuParallelFor(OpKernelContext* context, int* threads) {
+  auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
+  *threads = workers->NumThreads();
+  return [workers](int64_t total, int64_t cost_per_unit,
+                   const std::function<void(int64_t, int64_t)>& work) {
+    workers->ParallelFor(total, cost_per_unit, work);
+  };
+}
+
+// Attributes and shape checks shared by the CPU and GPU forward kernels.
+class RasterizeTrianglesOpBase : public OpKernel {
  public:
-  explicit RasterizeTrianglesOp(OpKernelConstruction* context)
+  explicit RasterizeTrianglesOpBase(OpKernelConstruction* context)
       : OpKernel(context) {
     OP_REQUIRES_OK(context, context->GetAttr("image_height", &image_height_));
     OP_REQUIRES_OK(context, context->GetAttr("image_width", &image_width_));
@@ -160,17 +228,39 @@ class RasterizeTrianglesOp : public OpKernel {
                    context->GetAttr("cull_backfaces", &cull_backfaces_));
   }
 
+ protected:
+  // Checks the inputs' shapes and allocates the three outputs.
+  ::tensorflow::Status Prepare(OpKernelContext* context, Tensor** ids,
+                               Tensor** barycentrics, Tensor** depth) const {
+    const Tensor& vertices = context->input(0);
+    TF_RETURN_IF_ERROR(CheckShapes(vertices, context->input(1), image_height_,
+                                   image_width_));
+    return AllocateOutputs(context, vertices.dim_size(0), image_height_,
+                           image_width_, ids, barycentrics, depth);
+  }
+
+  RasterizeParams MakeParams(OpKernelContext* context, int num_threads) const {
+    return Params(context->input(0), context->input(1), image_height_,
+                  image_width_, cull_backfaces_, num_threads);
+  }
+
+ private:
+  int64_t image_height_;
+  int64_t image_width_;
+  bool cull_backfaces_;
+};
+
+class RasterizeTrianglesOp : public RasterizeTrianglesOpBase {
+ public:
+  using RasterizeTrianglesOpBase::RasterizeTrianglesOpBase;
+
   void Compute(OpKernelContext* context) override {
     const Tensor& vertices = context->input(0);
     const Tensor& triangles = context->input(1);
-    OP_REQUIRES_OK(context, CheckShapes(vertices, triangles, image_height_,
-                                        image_width_));
-    auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
-    ParallelForFn parallel_for =
-        [workers](int64_t total, int64_t cost_per_unit,
-                  const std::function<void(int64_t, int64_t)>& work) {
-          workers->ParallelFor(total, cost_per_unit, work);
-        };
+    Tensor *ids, *barycentrics, *depth;
+    OP_REQUIRES_OK(context, Prepare(context, &ids, &barycentrics, &depth));
+    int num_threads;
+    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
     const float* vertex_data = vertices.flat<float>().data();
     const int64_t bad_value =
         FindNonFinite(vertex_data, vertices.NumElements(), parallel_for);
@@ -188,56 +278,79 @@ class RasterizeTrianglesOp : public OpKernel {
           bad_index, triangle_data[bad_index], vertices.dim_size(1)));
       return;
     }
-    Tensor *ids, *barycentrics, *depth;
-    OP_REQUIRES_OK(context, AllocateOutputs(context, vertices.dim_size(0),
-                                            image_height_, image_width_, &ids,
-                                            &barycentrics, &depth));
     if (vertices.dim_size(0) == 0) return;
-    RasterizeTriangles(Params(vertices, triangles, image_height_, image_width_,
-                              cull_backfaces_, workers->NumThreads()),
-                       vertex_data, triangle_data, parallel_for,
+    RasterizeTriangles(MakeParams(context, num_threads), vertex_data,
+                       triangle_data, parallel_for,
                        ids->flat<int32_t>().data(),
                        barycentrics->flat<float>().data(),
                        depth->flat<float>().data());
   }
-
- private:
-  int64_t image_height_;
-  int64_t image_width_;
-  bool cull_backfaces_;
 };
 
 REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_CPU),
     RasterizeTrianglesOp);
 
-#if GOOGLE_CUDA
-// GPU kernel: validation and rasterization run on the device
-// (rasterize_triangles_gpu.cu.cc); one stream synchronization per call reads
-// the validation result.
-class RasterizeTrianglesGpuOp : public OpKernel {
+// dL/dclip_vertices from dL/dbarycentrics (rasterize_triangles_core.h).
+class RasterizeTrianglesGradOp : public OpKernel {
  public:
-  explicit RasterizeTrianglesGpuOp(OpKernelConstruction* context)
-      : OpKernel(context) {
-    OP_REQUIRES_OK(context, context->GetAttr("image_height", &image_height_));
-    OP_REQUIRES_OK(context, context->GetAttr("image_width", &image_width_));
-    OP_REQUIRES_OK(context,
-                   context->GetAttr("cull_backfaces", &cull_backfaces_));
-  }
+  using OpKernel::OpKernel;
 
   void Compute(OpKernelContext* context) override {
     const Tensor& vertices = context->input(0);
     const Tensor& triangles = context->input(1);
-    OP_REQUIRES_OK(context, CheckShapes(vertices, triangles, image_height_,
-                                        image_width_));
-    const int64_t batch = vertices.dim_size(0);
+    const Tensor& ids = context->input(2);
+    const Tensor& d_barycentrics = context->input(3);
+    OP_REQUIRES_OK(context,
+                   CheckGradShapes(vertices, triangles, ids, d_barycentrics));
+    int num_threads;
+    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
+    const int32_t* triangle_data = triangles.flat<int32_t>().data();
+    const int64_t bad_index =
+        FindOutOfRange(triangle_data, triangles.NumElements(),
+                       vertices.dim_size(1), parallel_for);
+    if (bad_index >= 0) {
+      context->CtxFailure(OutOfRangeError(
+          bad_index, triangle_data[bad_index], vertices.dim_size(1)));
+      return;
+    }
+    const int32_t* id_data = ids.flat<int32_t>().data();
+    const int64_t bad_id = FindIdOutOfRange(
+        id_data, ids.NumElements(), triangles.dim_size(0), parallel_for);
+    OP_REQUIRES(context, bad_id < 0,
+                InvalidArgument("rasterize gradient: triangle_ids has ",
+                                id_data[bad_id < 0 ? 0 : bad_id],
+                                ", outside [-1, ", triangles.dim_size(0),
+                                ")"));
+    Tensor* d_vertices;
+    OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(),
+                                                     &d_vertices));
+    if (vertices.NumElements() == 0) return;
+    RasterizeTrianglesGrad(GradParams(vertices, triangles, ids, num_threads),
+                           vertices.flat<float>().data(), triangle_data,
+                           id_data, d_barycentrics.flat<float>().data(),
+                           parallel_for, d_vertices->flat<float>().data());
+  }
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("FullposeRasterizeTrianglesGrad").Device(::tensorflow::DEVICE_CPU),
+    RasterizeTrianglesGradOp);
+
+#if GOOGLE_CUDA
+// GPU kernel: validation and rasterization run on the device
+// (rasterize_triangles_gpu.cu.cc); one stream synchronization per call reads
+// the validation result.
+class RasterizeTrianglesGpuOp : public RasterizeTrianglesOpBase {
+ public:
+  using RasterizeTrianglesOpBase::RasterizeTrianglesOpBase;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& vertices = context->input(0);
+    const Tensor& triangles = context->input(1);
     Tensor *ids, *barycentrics, *depth;
-    OP_REQUIRES_OK(context, AllocateOutputs(context, batch, image_height_,
-                                            image_width_, &ids, &barycentrics,
-                                            &depth));
-    const RasterizeParams params =
-        Params(vertices, triangles, image_height_, image_width_,
-               cull_backfaces_, 1);
+    OP_REQUIRES_OK(context, Prepare(context, &ids, &barycentrics, &depth));
+    const RasterizeParams params = MakeParams(context, 1);
     Tensor scratch;
     OP_REQUIRES_OK(context,
                    context->allocate_temp(
@@ -268,16 +381,54 @@ class RasterizeTrianglesGpuOp : public OpKernel {
       return;
     }
   }
-
- private:
-  int64_t image_height_;
-  int64_t image_width_;
-  bool cull_backfaces_;
 };
 
 REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_GPU),
     RasterizeTrianglesGpuOp);
+
+// GPU gradient (rasterize_triangles_gpu.cu.cc). Out-of-range ids or vertex
+// indices are skipped on the device rather than reported (no stream
+// synchronization); the forward op never produces them.
+class RasterizeTrianglesGradGpuOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& vertices = context->input(0);
+    const Tensor& triangles = context->input(1);
+    const Tensor& ids = context->input(2);
+    const Tensor& d_barycentrics = context->input(3);
+    OP_REQUIRES_OK(context,
+                   CheckGradShapes(vertices, triangles, ids, d_barycentrics));
+    Tensor* d_vertices;
+    OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(),
+                                                     &d_vertices));
+    if (vertices.NumElements() == 0) return;
+    const RasterizeParams params = GradParams(vertices, triangles, ids, 1);
+    Tensor scratch;
+    OP_REQUIRES_OK(context,
+                   context->allocate_temp(
+                       ::tensorflow::DT_UINT8,
+                       TensorShape({GpuGradScratchBytes(params)}), &scratch));
+    void* stream = context->op_device_context()
+                       ->stream()
+                       ->platform_specific_handle()
+                       .stream;
+    const std::string error = RasterizeTrianglesGradGpu(
+        params, vertices.flat<float>().data(),
+        triangles.flat<int32_t>().data(), ids.flat<int32_t>().data(),
+        d_barycentrics.flat<float>().data(), stream,
+        scratch.flat<uint8_t>().data(), d_vertices->flat<float>().data());
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("rasterize gradient (GPU): ",
+                                               error));
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("FullposeRasterizeTrianglesGrad")
+                            .Device(::tensorflow::DEVICE_GPU),
+                        RasterizeTrianglesGradGpuOp);
 #endif  // GOOGLE_CUDA
 
 }  // namespace fullpose

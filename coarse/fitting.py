@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from coarse import coefficients as coefficients_lib
 from coarse import face_reconstruction
+from coarse import landmark_fit
 from coarse import losses as coarse_losses
 from renderer import camera
 
@@ -45,7 +46,8 @@ _FIELD_STEP = {
     'lighting': 3.0,
 }
 _POSE_STEP = (0.15, 0.15, 0.15, 3.0, 3.0, 0.05)
-INNER_LANDMARKS = np.arange(17, 68)
+DEFAULT_STEPS = 0
+DEFAULT_PHOTO_WEIGHT = 0.0
 
 CoarseFit = collections.namedtuple('CoarseFit',
                                    ['coefficients', 'history', 'final_terms'])
@@ -55,51 +57,6 @@ CoarseFit.__doc__ = """Result of `fit_coarse`.
   history: list of total losses (floats), one per step.
   final_terms: dict name -> float, the unweighted loss terms at the end.
 """
-
-def _euler_from_rotation(rotation):
-  """(pitch, yaw, roll) of R = Rz(roll) Ry(yaw) Rx(pitch) (renderer.camera)."""
-  yaw = math.asin(float(np.clip(-rotation[2, 0], -1.0, 1.0)))
-  pitch = math.atan2(rotation[2, 1], rotation[2, 2])
-  roll = math.atan2(rotation[1, 0], rotation[0, 0])
-  return pitch, yaw, roll
-
-
-def initial_pose(model, landmarks, image_size):
-  """Closed-form pose [B,6] from 2D landmarks (scaled orthographic camera).
-
-  Args:
-    model: bfm.MorphableModel.
-    landmarks: [B,68,2] pixels (x, y) in images of `image_size`.
-    image_size: (height, width) python ints.
-  Returns:
-    [B,6] float32 pose (renderer/camera.py layout) putting the mean face's
-    inner landmarks (17..67) on the given ones in the least-squares sense.
-  """
-  height, width = image_size
-  landmarks = np.asarray(landmarks, np.float64)
-  if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
-    raise ValueError('initial_pose: landmarks must be [B,68,2], got %s' %
-                     (landmarks.shape,))
-  points3d = model.mean_shape[model.landmarks68[INNER_LANDMARKS]].astype(
-      np.float64)
-  design = np.concatenate([points3d, np.ones([len(points3d), 1])], 1)
-  poses = []
-  for lms in landmarks[:, INNER_LANDMARKS]:
-    # Screen (x right, y down) -> camera-centred (x right, y up).
-    target = np.stack([lms[:, 0] - width / 2.0, height / 2.0 - lms[:, 1]], 1)
-    solution, _, _, _ = np.linalg.lstsq(design, target, rcond=None)
-    affine, offset = solution[:3].T, solution[3]  # [2,3], [2]
-    u, s, vt = np.linalg.svd(affine, full_matrices=False)
-    rows = u @ vt  # nearest matrix with orthonormal rows
-    rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
-    scale_px = float(np.mean(s))
-    pitch, yaw, roll = _euler_from_rotation(rotation)
-    log_scale = math.log(max(scale_px, 1e-6) * camera.REFERENCE_SIZE / width)
-    tx = offset[0] * camera.REFERENCE_SIZE / width
-    ty = offset[1] * camera.REFERENCE_SIZE / height
-    poses.append([pitch, yaw, roll, tx, ty, log_scale])
-  return np.asarray(poses, np.float32)
-
 
 def _step_sizes(model):
   """[D] float32 coefficient change per unit of the optimised variable."""
@@ -187,23 +144,66 @@ def cached_step(key, owner, loss_fn_factory):
   return _STEPS[key][1]
 
 
-def _coarse_step(model, image_size, weights, landmark_scale):
-  key = ('coarse', id(model), image_size, tuple(sorted(weights.items())),
-         float(landmark_scale))
+def _landmark_pixels(model, face, source):
+  """[B,68,2] model landmark pixels under the source's jaw convention."""
+  if source == 'dlib':
+    return face.landmarks2d
+  idx = landmark_fit.landmark_vertices(model, source)
+  return tf.gather(face.screen_vertices[..., :2], idx, axis=1)
+
+
+def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
+  """The fit's objective per batch: (total, dict of terms).
+
+  total = sum over images of
+    1/2 sum_i |p_i - p^_i|^2 / (sigma_i s)^2      (landmarks, sigma in mm,
+                                                    s px/mm: landmark_fit)
+    + 1/2 (|identity|^2 + |expression|^2 + |texture|^2)        (priors)
+    + photo_weight * Chen20's photometric loss (coarse/losses.py, colours
+      x 255, on the rendered face region without the eyes).
+  Self-occluded landmarks (camera-frame vertex normal turned away) get
+  landmark_fit.OCCLUDED_SIGMA_FACTOR x sigma, as in the closed-form start.
+  """
+  width = float(images.shape[2])
+  predicted = _landmark_pixels(model, face, source)
+  if source == 'dlib':
+    idx = face_reconstruction.landmark_indices(model, face.screen_vertices)
+    facing = tf.gather(face.normals[..., 2], idx, axis=1, batch_dims=1)
+  else:
+    facing = tf.gather(face.normals[..., 2],
+                       landmark_fit.landmark_vertices(model, source), axis=1)
+  sigma = tf.constant(landmark_fit.landmark_sigma_mm(), tf.float32)[None]
+  sigma *= tf.where(tf.stop_gradient(facing) < 0.0,
+                    landmark_fit.OCCLUDED_SIGMA_FACTOR, 1.0)
+  scale = tf.exp(coeffs.pose[:, 5:6]) * (width / camera.REFERENCE_SIZE)
+  residual = (landmarks - predicted) / (sigma * scale)[..., None]
+  terms = {
+      'landmark': 0.5 * tf.reduce_sum(tf.square(residual)),
+      'prior': 0.5 * (tf.reduce_sum(tf.square(coeffs.identity)) +
+                      tf.reduce_sum(tf.square(coeffs.expression)) +
+                      tf.reduce_sum(tf.square(coeffs.texture))),
+  }
+  total = terms['landmark'] + terms['prior']
+  if photo_weight > 0:
+    terms['photo'] = coarse_losses.photo_loss(images, face.image,
+                                              face.photo_mask)
+    total += photo_weight * float(images.shape[0]) * terms['photo']
+  return total, terms
+
+
+def _coarse_step(model, image_size, source, photo_weight):
+  key = ('coarse', id(model), image_size, source, float(photo_weight))
 
   def loss_fn_factory():
     step_sizes = tf.constant(_step_sizes(model)[None])
 
-    def loss_fn(x, photo_on, start, images, landmarks):
+    def loss_fn(x, unused, start, images, landmarks):
+      del unused
       coeffs = coefficients_lib.Coefficients.from_vector(
           model, start + x * step_sizes)
       face = face_reconstruction.reconstruct(model, coeffs, image_size)
-      w = dict(weights,
-               photo=weights['photo'] * photo_on,
-               landmark=weights['landmark'] *
-               (1.0 - photo_on * (1.0 - landmark_scale)))
-      return coarse_losses.coarse_losses(images, landmarks, None, face, coeffs,
-                                         w)
+      return map_losses(model, coeffs, face, images, landmarks, source,
+                        photo_weight)
 
     return loss_fn
 
@@ -213,29 +213,26 @@ def _coarse_step(model, image_size, weights, landmark_scale):
 def fit_coarse(model,
                images,
                landmarks,
-               steps=300,
+               source='facemesh',
+               steps=DEFAULT_STEPS,
                initial=None,
                learning_rate=0.05,
-               weights=None,
-               landmark_only_fraction=0.2,
-               landmark_scale=0.05):
-  """Optimises coarse coefficients per image against the coarse losses.
+               photo_weight=DEFAULT_PHOTO_WEIGHT):
+  """Fits coarse coefficients per image: closed-form start, then Adam.
 
   Args:
     model: bfm.MorphableModel.
     images: [B,H,W,3] float32 in [0,1] (face crops).
     landmarks: [B,68,2] float32 detected landmarks, pixels of `images`.
-    steps: Adam steps (>= 0).
-    initial: None (mean face, zero lighting, `initial_pose`) or
+    source: the landmarks' source (coarse/landmark_fit.py LANDMARK_SOURCES).
+    steps: Adam steps on `map_losses` after the start (>= 0; 0 returns the
+      closed-form fit).
+    initial: None (coarse/landmark_fit.py's closed-form MAP fit) or
       Coefficients / [B,D] vector to start from (e.g. a network prediction).
     learning_rate: Adam step in units of the per-field step sizes; decays
       with a half cosine to 5% at the end.
-    weights: dict of coarse loss weights (default coarse_losses.DEFAULT_WEIGHTS; the identity
-      term is off without VGG features).
-    landmark_only_fraction: leading fraction of the steps without the
-      photometric term (pose and shape settle on the landmarks first).
-    landmark_scale: factor on the landmark weight once the photometric term
-      is on (detected landmarks are biased; the photo term refines).
+    photo_weight: weight of the photometric term (0: landmarks and priors
+      only).
   Returns:
     CoarseFit.
   """
@@ -248,12 +245,10 @@ def fit_coarse(model,
                      (batch, landmarks.shape))
   if int(steps) < 0:
     raise ValueError('fit_coarse: steps must be >= 0, got %r' % (steps,))
-  weights = dict(coarse_losses.DEFAULT_WEIGHTS if weights is None else weights)
+  landmark_fit.check_source(source)
   if initial is None:
-    start = coefficients_lib.Coefficients.zeros(model, batch)
-    start = start._replace(
-        pose=initial_pose(model, landmarks.numpy(), image_size))
-    start = start.to_vector()
+    start = landmark_fit.fit_landmarks(model, landmarks.numpy(), image_size,
+                                       source).to_vector()
   elif isinstance(initial, coefficients_lib.Coefficients):
     start = np.asarray(initial.numpy().to_vector(), np.float32)
   else:
@@ -262,25 +257,24 @@ def fit_coarse(model,
     raise ValueError('fit_coarse: initial coefficients must be [%d,%d], got %s'
                      % (batch, coefficients_lib.vector_size(model),
                         start.shape))
-  step_fn = _coarse_step(model, image_size, weights, landmark_scale)
+  step_fn = _coarse_step(model, image_size, source, photo_weight)
   start = tf.constant(start)
   steps = int(steps)
-  switch = int(round(steps * float(landmark_only_fraction)))
 
   def schedule(i):
-    return cosine_decay(learning_rate, i, steps), 0.0 if i < switch else 1.0
+    return cosine_decay(learning_rate, i, steps), 0.0
 
-  def bound_step(x, m, v, t, lr, photo_on):
-    return step_fn(x, m, v, t, lr, photo_on, start, images, landmarks)
+  def bound_step(x, m, v, t, lr, unused):
+    return step_fn(x, m, v, t, lr, unused, start, images, landmarks)
 
   x, history, terms = run_adam(bound_step, tf.zeros_like(start), steps,
-                                schedule, 'fit_coarse')
+                               schedule, 'fit_coarse')
   coeffs = coefficients_lib.Coefficients.from_vector(
       model, (start + x * _step_sizes(model)[None]).numpy())
   if not terms:
     face = face_reconstruction.reconstruct(model, coeffs, image_size)
-    _, terms = coarse_losses.coarse_losses(images, landmarks, None, face,
-                                           coeffs, weights)
+    _, terms = map_losses(model, coeffs, face, images, landmarks, source,
+                          photo_weight)
   return CoarseFit(coefficients=coeffs,
                    history=history,
                    final_terms={k: float(v) for k, v in terms.items()})

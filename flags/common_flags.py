@@ -14,6 +14,8 @@ none of ours do.
 from absl import flags
 from absl import logging  # pylint: disable=unused-import (defines --log_dir)
 
+from coarse import landmark_fit
+
 FLAGS = flags.FLAGS
 
 DEFAULT_LOG_DIR = 'results/coarse'
@@ -35,6 +37,23 @@ def define_once(kind, name, default, *args, **kwargs):
 
 
 _define = define_once
+
+
+
+
+def define_landmark_flags():
+  """--landmarks and --landmark_model: the photo landmark source, shared by
+  the reconstruct command and preprocess/prepare_data.py."""
+  _define(
+      'enum', 'landmarks', 'facemesh', landmark_fit.LANDMARK_SOURCES,
+      'Face detector and 68 landmarks: "facemesh" (MediaPipe BlazeFace + '
+      'FaceMesh, works to profile; jaw points are fixed surface points) or '
+      '"dlib" (HOG/CNN detector + 68-point predictor; reliable to ~45 deg '
+      'yaw; jaw points follow the visible silhouette).')
+  _define(
+      'string', 'landmark_model', None,
+      'dlib 68-point shape predictor .dat for --landmarks=dlib (default: the '
+      'copy shipped in the face-recognition-models package).')
 
 
 def define_flags():

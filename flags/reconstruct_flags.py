@@ -13,6 +13,7 @@ same name.
 
 from absl import flags
 
+from coarse import fitting
 from flags import common_flags
 
 FLAGS = flags.FLAGS
@@ -42,10 +43,12 @@ def define_flags():
 
   # --- Models -----------------------------------------------------------------
   _define(
-      'string', 'bfm', 'synthetic',
-      'Face model for bfm.load(): "synthetic" (built in, runs anywhere), '
-      '"sfm", "ict" or a converted model .npz (see bfm/README.md). Must be '
-      'the model the checkpoints were trained with.')
+      'string', 'bfm', 'auto',
+      'Face model: "auto" (the best model present: a fetched or converted '
+      'statistical model before the built-in "synthetic" face; the command '
+      'prints which), "synthetic", "sfm", "ict" or a converted model .npz '
+      '(see bfm/README.md; `python -m bfm.fetch sfm` fetches one). With '
+      'checkpoints it must be the model they were trained with.')
   _define(
       'string', 'coarse_checkpoint', None,
       'Coarse network checkpoint (file prefix or folder) written by '
@@ -63,10 +66,7 @@ def define_flags():
       'Side in pixels of the square face crop the coarse and detail stages '
       'work on (the paper and Chen20 use 224; the coarse network resizes to '
       'its own input size).')
-  _define(
-      'string', 'landmark_model', None,
-      'dlib 68-point shape predictor .dat; default: the copy shipped in the '
-      'installed face-recognition-models package.')
+  common_flags.define_landmark_flags()
 
   # --- Mode: checkpoints or --fit ---------------------------------------------
   _define(
@@ -74,10 +74,17 @@ def define_flags():
       'Analysis by synthesis per image, no trained network needed: optimise '
       'the coarse coefficients against the coarse losses (landmarks, '
       'photometric, priors), then a displacement map against the detail '
-      'losses (detail/fitting.py). Without --fit both checkpoints are '
-      'required.')
-  _define('integer', 'fit_steps', 300,
-          '--fit: Adam steps of the coarse coefficient fit per batch.')
+      'losses (detail/displacement_fitting.py). Without --fit both '
+      'checkpoints are required.')
+  _define(
+      'integer', 'fit_steps', fitting.DEFAULT_STEPS,
+      '--fit: Adam steps of the coarse coefficient fit per batch after its '
+      'closed-form start (coarse/landmark_fit.py); 0 keeps the closed-form '
+      'MAP fit to the landmarks.')
+  _define(
+      'float', 'fit_photo_weight', fitting.DEFAULT_PHOTO_WEIGHT,
+      '--fit: weight of the photometric term in the coarse fit '
+      '(coarse/fitting.py map_losses; 0 = landmarks and priors only).')
   _define(
       'integer', 'fit_detail_steps', 200,
       '--fit: Adam steps of the displacement-map fit per batch.')

@@ -117,11 +117,18 @@ class ProgressBar:
 
 
 # --- Building the pipeline ----------------------------------------------------
-def build_pipeline():
-  """FacePipeline from the flags (imports TensorFlow and the stages)."""
+def build_pipeline(model=None):
+  """FacePipeline from the flags (imports TensorFlow and the stages).
+
+  Args:
+    model: a bfm.MorphableModel to use instead of --bfm's.
+  """
   import bfm  # pylint: disable=g-import-not-at-top
   from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
-  model = bfm.load(FLAGS.bfm)
+  if model is None:
+    model, line = bfm.resolve_model(
+        None if FLAGS.bfm == 'auto' else FLAGS.bfm)
+    _say(line)
   return pipeline_lib.FacePipeline(
       model,
       image_size=FLAGS.image_size,
@@ -132,7 +139,9 @@ def build_pipeline():
       fit_displacement_scale_mm=FLAGS.fit_displacement_scale_mm,
       yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg,
       fit_steps=FLAGS.fit_steps,
+      fit_photo_weight=FLAGS.fit_photo_weight,
       fit_detail_steps=FLAGS.fit_detail_steps,
+      landmarks=FLAGS.landmarks,
       landmark_model=FLAGS.landmark_model)
 
 

@@ -3,7 +3,8 @@
 The computational part of the reconstruct command (reconstruct/command.py):
 
   prepare(path): read the photo, detect the largest face and its 68
-      landmarks (preprocess/dlib_landmarks.py, dlib), square crop.
+      landmarks (preprocess/face_landmarks.py: FaceMesh or dlib), square
+      crop.
   reconstruct(faces): for a batch of prepared faces, coarse coefficients
       (the coarse network, or `coarse.fitting.fit_coarse` in --fit mode),
       the estimated yaw and path (small / large pose), then the displacement
@@ -24,7 +25,7 @@ import tensorflow as tf
 
 from coarse import coarse_model
 from coarse import coefficients as coefficients_lib
-from preprocess import dlib_landmarks
+from preprocess import face_landmarks
 from preprocess import face_crop
 from preprocess import image_io
 from coarse import face_reconstruction
@@ -34,7 +35,7 @@ from detail import displacement_fitting
 
 PreparedFace = collections.namedtuple('PreparedFace', [
     'name', 'path', 'image', 'crop', 'landmarks', 'crop_landmarks',
-    'transform', 'num_faces', 'detector', 'converted_from'
+    'transform', 'num_faces', 'detector', 'source', 'converted_from'
 ])
 PreparedFace.__doc__ = """One photo ready for the network.
 
@@ -45,7 +46,8 @@ PreparedFace.__doc__ = """One photo ready for the network.
   crop_landmarks: [68,2] float32 the same in crop pixels.
   transform: coarse.face_crop.CropTransform crop -> photo pixels.
   num_faces: faces the detector found (the largest is reconstructed).
-  detector: 'hog' or 'cnn'.
+  detector: 'facemesh', 'hog' or 'cnn' (which detector found it).
+  source: the landmark source ('facemesh' or 'dlib', coarse/landmark_fit.py).
   converted_from: PIL mode the photo was converted from, or None.
 """
 
@@ -135,6 +137,8 @@ class FacePipeline:
     fit_displacement_scale_mm: mm per unit of the fitted map (same case).
     yaw_threshold_deg: large-pose threshold.
     fit_steps, fit_detail_steps: Adam steps of the two fits.
+    landmarks: landmark source, 'facemesh' or 'dlib'
+      (preprocess/face_landmarks.py).
     landmark_model: dlib predictor path or None.
   """
 
@@ -147,8 +151,10 @@ class FacePipeline:
                fit_uv_size=128,
                fit_displacement_scale_mm=1.0,
                yaw_threshold_deg=30.0,
-               fit_steps=300,
+               fit_steps=fitting.DEFAULT_STEPS,
+               fit_photo_weight=fitting.DEFAULT_PHOTO_WEIGHT,
                fit_detail_steps=200,
+               landmarks='facemesh',
                landmark_model=None):
     if not fit and not (coarse_checkpoint and detail_checkpoint):
       missing = [n for n, v in (('--coarse_checkpoint', coarse_checkpoint),
@@ -165,7 +171,9 @@ class FacePipeline:
     self.fit = bool(fit)
     self.yaw_threshold_deg = float(yaw_threshold_deg)
     self.fit_steps = int(fit_steps)
+    self.fit_photo_weight = float(fit_photo_weight)
     self.fit_detail_steps = int(fit_detail_steps)
+    self.landmark_source = face_landmarks.check_source(landmarks)
     self.landmark_model = landmark_model
     self.coarse_net = None
     self.coarse_checkpoint = None
@@ -235,14 +243,17 @@ class FacePipeline:
       loaded = image_io.load_image(path)
     except ValueError as e:
       raise InputError(str(e)) from e
-    faces = dlib_landmarks.detect_faces(loaded.image,
-                                        landmark_model=self.landmark_model)
+    try:
+      faces = face_landmarks.detect_faces(loaded.image, self.landmark_source,
+                                          self.landmark_model)
+    except ValueError as e:
+      raise InputError('%s: %s' % (path, e)) from e
     if not faces:
       h, w = loaded.image.shape[:2]
       raise InputError(
-          '%s: no face found (dlib HOG and CNN detectors, %dx%d photo); the '
-          'reconstruct command needs a visible face of at least ~40 px' %
-          (path, w, h))
+          '%s: no face found (%s detector, %dx%d photo); the reconstruct '
+          'command needs a visible face of at least ~40 px' %
+          (path, self.landmark_source, w, h))
     face = faces[0]
     crop, crop_landmarks, transform = face_crop.crop_face(
         loaded.image, face.landmarks, self.image_size)
@@ -255,6 +266,7 @@ class FacePipeline:
                         transform=transform,
                         num_faces=len(faces),
                         detector=face.detector,
+                        source=face.source,
                         converted_from=loaded.converted_from)
 
   # --- Stage 1: coarse --------------------------------------------------------
@@ -269,8 +281,9 @@ class FacePipeline:
       if not self.fit:
         return initial
     return fitting.fit_coarse(self.model, crops, crop_landmarks,
-                              steps=self.fit_steps,
-                              initial=initial).coefficients
+                              source=self.landmark_source,
+                              steps=self.fit_steps, initial=initial,
+                              photo_weight=self.fit_photo_weight).coefficients
 
   # --- Stage 2: detail --------------------------------------------------------
   def detail_maps(self, crops, coeffs, large):

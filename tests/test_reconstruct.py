@@ -23,9 +23,8 @@ import tensorflow as tf
 
 import bfm
 from coarse import coarse_model
-from coarse import coefficients
 from coarse import face_reconstruction
-from coarse import fitting
+from coarse import landmark_fit
 from preprocess import synthetic_data
 from detail import detail_reconstruction
 from detail import ri2itn
@@ -56,7 +55,13 @@ FIT_STEPS = 300
 
 def _run(args, timeout=600):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
-  proc = subprocess.run([sys.executable, '-m', 'reconstruct'] + args,
+  # The synthetic face model and dlib's landmarks unless a test says
+  # otherwise (the command's defaults are the best model present and
+  # FaceMesh).
+  defaults = [f for f in ('--bfm=synthetic', '--landmarks=dlib')
+              if not any(a.startswith(f.split('=')[0] + '=') for a in args)]
+  proc = subprocess.run([sys.executable, '-m', 'reconstruct'] + defaults +
+                        args,
                         cwd=REPO, env=env, stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, timeout=timeout, check=False)
   return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
@@ -91,23 +96,24 @@ def _obj_counts(path):
 class ReconstructUnitTest(tf.test.TestCase):
   """Fast in-process checks of the pieces the command is built from."""
 
-  def test_initial_pose_recovers_a_known_pose(self):
+  def test_closed_form_pose_recovers_a_known_pose(self):
     model = bfm.load('synthetic')
     batch = synthetic_data.sample_batch(model, 3, 160,
                                         np.random.RandomState(5),
                                         yaw_distribution=(-50, 50))
-    # The closed form uses the mean face's landmarks; these renders have
-    # random identities and expressions.
-    pose = fitting.initial_pose(model, batch.landmarks, (160, 160))
-    yaw_err = np.abs(np.rad2deg(pose[:, 1]) - batch.yaw_deg)
+    # Renders with random identities and expressions, landmarks on the
+    # silhouette (dlib's convention); the pose-only closed form keeps the
+    # mean face.
+    coeffs = landmark_fit.fit_landmarks(model, batch.landmarks, (160, 160),
+                                        'dlib', fit_shape=False)
+    yaw_err = np.abs(np.rad2deg(coeffs.pose[:, 1]) - batch.yaw_deg)
     # Identity/expression differences and the sliding jaw landmarks make
-    # the closed form approximate; it must land within 10 degrees.
+    # the pose approximate; it must land within 10 degrees.
     self.assertAllLess(yaw_err, 10.0)
     # The mean face's inner landmarks under that pose land on the given
     # ones up to the identity/expression differences (a few % of the face).
-    coeffs = coefficients.Coefficients.zeros(model, 3)._replace(pose=pose)
     face = face_reconstruction.reconstruct(model, coeffs, (160, 160))
-    inner = fitting.INNER_LANDMARKS
+    inner = landmark_fit.INNER
     err = np.linalg.norm(face.landmarks2d.numpy()[:, inner] -
                          batch.landmarks[:, inner], axis=-1).mean(1)
     extent = np.ptp(batch.landmarks, axis=1).max(1)

@@ -1,0 +1,244 @@
+"""Closed-form MAP fit of pose, identity and expression to 2D landmarks.
+
+The fast start of the --fit mode (coarse/fitting.py refines it) and the
+place where each landmark source meets the face model:
+
+* Correspondence. A 2D landmark detector and a face model must agree on
+  which surface point each of the 68 iBUG landmarks is. Points 17..67
+  (brows, eyes, nose, mouth) are the model's `landmarks68` vertices. The jaw
+  points 0..16 depend on the SOURCE (`LANDMARK_SOURCES`):
+    'facemesh': MediaPipe FaceMesh marks FIXED surface points (on the hidden
+      side of a turned face they project inside the face, as the 3D
+      landmarks of AFLW2000-3D do). The model's fixed jaw vertices are the
+      silhouette vertices of its mean face seen frontally
+      (`fixed_jaw_vertices`), which is where such points are defined.
+    'dlib': dlib follows the VISIBLE silhouette, so the jaw vertices slide
+      along the model's contour candidates with the pose
+      (coarse/face_reconstruction.py `landmark_indices`, Chen20 / 3DDFA
+      landmark marching).
+* Likelihood and prior (MAP). Each landmark has Gaussian noise of standard
+  deviation sigma in MILLIMETRES ON THE FACE (`landmark_sigma_mm`): detector
+  error plus the ambiguity of where the model's vertex sits, so the weight of
+  the landmark term does not depend on the image size or the face model.
+  Identity and expression coefficients have a unit Gaussian prior, which is
+  what they are in every model here (bfm/morphable_model.py: identity ~
+  N(0, 1); an expression coefficient is one standard deviation or one full
+  blendshape). Landmarks whose model vertex faces away from the camera
+  (self-occluded, guessed by the detector) get OCCLUDED_SIGMA_FACTOR x sigma.
+* Solver. Alternation between (1) the scaled-orthographic pose given the
+  shape (weighted affine least squares, rows made orthonormal by SVD, then
+  the scale and translation re-solved for that rotation) and (2) the
+  identity and expression given the pose, a linear ridge regression (the
+  projected landmarks are linear in the coefficients under Chen20's
+  orthographic camera). Each iteration costs well under a millisecond.
+
+Camera: renderer/camera.py's orthographic camera and pose layout (pitch,
+yaw, roll, tx, ty, log_scale).
+"""
+
+import math
+
+import numpy as np
+
+from coarse import coefficients as coefficients_lib
+from coarse import face_reconstruction
+from renderer import camera
+
+LANDMARK_SOURCES = ('facemesh', 'dlib')
+JAW = np.arange(0, 17)
+INNER = np.arange(17, 68)
+# Landmark noise, mm on the face: ~2 mm of detector error on the inner points
+# (a few percent of the 63-mm inter-ocular distance) combined with ~2 mm of
+# ambiguity in where a model's vertex sits; the jaw line is defined less
+# sharply on skin and gets twice that.
+INNER_SIGMA_MM = 3.0
+JAW_SIGMA_MM = 6.0
+OCCLUDED_SIGMA_FACTOR = 2.0
+
+
+def check_source(source):
+  if source not in LANDMARK_SOURCES:
+    raise ValueError('landmark source must be one of %s, got %r' %
+                     (LANDMARK_SOURCES, source))
+  return source
+
+
+def landmark_sigma_mm():
+  """[68] float64 landmark noise standard deviations in mm (see above)."""
+  sigma = np.full([68], INNER_SIGMA_MM)
+  sigma[JAW] = JAW_SIGMA_MM
+  return sigma
+
+
+_FIXED_JAW = {}
+
+
+def fixed_jaw_vertices(model):
+  """[17] int32 jaw vertices for fixed-point sources (FaceMesh).
+
+  The sliding contour's choice on the frontal mean face: where a
+  fixed-point detector's jaw landmarks lie on a face seen from the front.
+  """
+  key = id(model)
+  if key not in _FIXED_JAW or _FIXED_JAW[key][0] is not model:
+    screen = model.mean_shape[None].astype(np.float32) * np.array(
+        [1.0, -1.0, 1.0], np.float32)  # x right, y down, z towards viewer
+    idx = face_reconstruction.landmark_indices(model, screen).numpy()[0]
+    _FIXED_JAW[key] = (model, idx[:17].astype(np.int32))
+  return _FIXED_JAW[key][1]
+
+
+def landmark_vertices(model, source, screen_vertices=None):
+  """[68] int32 model vertex of each landmark for a landmark source.
+
+  Args:
+    model: bfm.MorphableModel.
+    source: one of LANDMARK_SOURCES.
+    screen_vertices: [N,3] screen vertices of the current fit (needed for
+      'dlib', whose jaw slides with the pose); None = frontal mean face.
+  """
+  check_source(source)
+  if source == 'facemesh' or screen_vertices is None:
+    jaw = model.landmarks68[:17]
+  else:
+    idx = face_reconstruction.landmark_indices(
+        model, np.asarray(screen_vertices, np.float32)[None]).numpy()[0]
+    jaw = idx[:17]
+  return np.concatenate([jaw, model.landmarks68[17:]]).astype(np.int32)
+
+
+def euler_from_rotation(rotation):
+  """(pitch, yaw, roll) of R = Rz(roll) Ry(yaw) Rx(pitch) (renderer.camera)."""
+  yaw = math.asin(float(np.clip(-rotation[2, 0], -1.0, 1.0)))
+  pitch = math.atan2(rotation[2, 1], rotation[2, 2])
+  roll = math.atan2(rotation[1, 0], rotation[0, 0])
+  return pitch, yaw, roll
+
+
+def rotation_from_euler(pitch, yaw, roll):
+  """R = Rz(roll) Ry(yaw) Rx(pitch) as [3,3] float64."""
+  cx, sx = math.cos(pitch), math.sin(pitch)
+  cy, sy = math.cos(yaw), math.sin(yaw)
+  cz, sz = math.cos(roll), math.sin(roll)
+  rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+  ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+  rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+  return rz @ ry @ rx
+
+
+def _solve_pose(points3d, targets, weights):
+  """Weighted scaled-orthographic pose: targets ~ s * R[:2] @ p + t.
+
+  Args:
+    points3d: [L,3] model-space points (mm).
+    targets: [L,2] camera-centred pixel positions (x right, y UP).
+    weights: [L] non-negative.
+  Returns:
+    (rotation [3,3], scale px/mm, translation [2] px).
+  """
+  w = weights / np.sum(weights)
+  design = np.concatenate([points3d, np.ones([len(points3d), 1])], 1)
+  sw = np.sqrt(w)[:, None]
+  solution, _, _, _ = np.linalg.lstsq(design * sw, targets * sw, rcond=None)
+  u, _, vt = np.linalg.svd(solution[:3].T, full_matrices=False)
+  rows = u @ vt  # nearest matrix with orthonormal rows
+  rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
+  # Scale and translation for this rotation (weighted least squares).
+  projected = points3d @ rotation[:2].T
+  p_mean = w @ projected
+  t_mean = w @ targets
+  pc, tc = projected - p_mean, targets - t_mean
+  scale = float(np.sum(w[:, None] * pc * tc) /
+                max(np.sum(w[:, None] * pc * pc), 1e-12))
+  scale = max(scale, 1e-6)
+  return rotation, scale, t_mean - scale * p_mean
+
+
+def _solve_shape(basis, mean, rotation, scale, translation, targets,
+                 weights):
+  """Ridge regression of the shape coefficients for a fixed pose.
+
+  Args:
+    basis: [K,L,3] basis rows of the landmark vertices (mm per unit).
+    mean: [L,3] mean positions of the landmark vertices (mm).
+    rotation, scale, translation: the pose (see _solve_pose).
+    targets: [L,2] camera-centred pixels (y up); weights: [L] in 1/px^2.
+  Returns:
+    [K] coefficients minimising sum w |proj - target|^2 + |coeff|^2.
+  """
+  proj_rows = scale * rotation[:2]  # [2,3]
+  design = np.einsum('ij,klj->lik', proj_rows, basis).reshape(-1, len(basis))
+  rhs = (targets - translation - mean @ proj_rows.T).reshape(-1)
+  w = np.repeat(weights, 2)
+  normal = design.T @ (design * w[:, None]) + np.eye(len(basis))
+  return np.linalg.solve(normal, design.T @ (w * rhs))
+
+
+def fit_landmarks(model, landmarks, image_size, source='facemesh',
+                  iterations=10, fit_shape=True):
+  """MAP pose, identity and expression from 68 2D landmarks per image.
+
+  Args:
+    model: bfm.MorphableModel.
+    landmarks: [B,68,2] float pixels (x, y; top-left-corner origin) in
+      images of `image_size`.
+    image_size: (height, width) python ints.
+    source: the landmarks' source, one of LANDMARK_SOURCES (sets the jaw
+      correspondence).
+    iterations: pose/shape alternations.
+    fit_shape: False keeps the mean face and fits the pose only.
+
+  Returns:
+    coarse.coefficients.Coefficients (NumPy float32, batch B): identity and
+    expression fitted, texture and lighting zero, pose in renderer/camera.py
+    layout.
+  """
+  check_source(source)
+  height, width = (int(s) for s in image_size)
+  landmarks = np.asarray(landmarks, np.float64)
+  if landmarks.ndim != 3 or landmarks.shape[1:] != (68, 2):
+    raise ValueError('fit_landmarks: landmarks must be [B,68,2], got %s' %
+                     (landmarks.shape,))
+  if not np.all(np.isfinite(landmarks)):
+    raise ValueError('fit_landmarks: landmarks contain NaN or inf')
+  num_id, num_exp = model.num_id, model.num_exp
+  bases = np.concatenate([model.id_basis, model.exp_basis], 0).astype(
+      np.float64)  # [K,N,3]
+  mean = model.mean_shape.astype(np.float64)
+  normals = np.asarray(model.vertex_normals(mean[None].astype(np.float32)),
+                       np.float64)[0]
+  sigma_mm = landmark_sigma_mm()
+  out = coefficients_lib.Coefficients.zeros(model, landmarks.shape[0])
+  poses, ids, exps = [], [], []
+  for lms in landmarks:
+    targets = np.stack([lms[:, 0] - width / 2.0, height / 2.0 - lms[:, 1]], 1)
+    coeff = np.zeros([len(bases)])
+    idx = landmark_vertices(model, source)
+    first = np.ones([68])
+    if source == 'dlib':
+      first[JAW] = 0.0  # the silhouette depends on the pose: inner points first
+    rotation, scale, translation = _solve_pose(mean[idx], targets, first)
+    for _ in range(int(iterations)):
+      shape = mean + np.tensordot(coeff, bases, 1)
+      if source == 'dlib':
+        screen = shape @ rotation.T * np.array([1.0, -1.0, 1.0])
+        idx = landmark_vertices(model, source, screen)
+      # Self-occluded landmarks (vertex normal turned away) are guesses.
+      facing = (normals[idx] @ rotation.T)[:, 2]
+      sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)
+      weights = 1.0 / np.square(sigma)
+      rotation, scale, translation = _solve_pose(shape[idx], targets, weights)
+      if fit_shape:
+        coeff = _solve_shape(bases[:, idx], mean[idx], rotation, scale,
+                             translation, targets, weights / scale**2)
+    pitch, yaw, roll = euler_from_rotation(rotation)
+    log_scale = math.log(scale * camera.REFERENCE_SIZE / width)
+    poses.append([pitch, yaw, roll,
+                  translation[0] * camera.REFERENCE_SIZE / width,
+                  translation[1] * camera.REFERENCE_SIZE / height, log_scale])
+    ids.append(coeff[:num_id])
+    exps.append(coeff[num_id:num_id + num_exp])
+  return out._replace(
+      identity=np.asarray(ids, np.float32).reshape(len(ids), num_id),
+      expression=np.asarray(exps, np.float32).reshape(len(exps), num_exp),
+      pose=np.asarray(poses, np.float32))

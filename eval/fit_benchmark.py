@@ -1,0 +1,325 @@
+r"""Cross-model full-pose benchmark of `reconstruct --fit` with known geometry.
+
+  python eval/fit_benchmark.py                       # default, < 30 min
+  python eval/fit_benchmark.py --fit_benchmark_images_per_bin=10
+
+Faces of one face model (random identity and expression) are rendered like
+photos (eval/textured_faces.py: real skin unwrapped from the shared sample
+photos, random SH lighting, defocused photo backgrounds, a perspective
+camera), with yaw in six 15-degree bins from 0 to 90 (both signs), pitch
+within +-20 and roll within +-10 degrees, written as PNG files and
+reconstructed by the reconstruct command's own code path
+(reconstruct/pipeline.py: detection and landmarks, crop, coarse fit) with
+ANOTHER model: the fitted model never generated the geometry it is scored
+on (ict:sfm and sfm:ict); the same-model pairs are an in-model reference.
+Score: the FG 2018 NME (eval/protocols.py) of the fitted coarse mesh against
+the rendered mesh, beside the NME of the fitting model's mean face on the
+same photos, plus the detection rate, the median |yaw error| and the fit's
+seconds per photo (detection, coarse and detail stages; the writing of
+output files is not part of it).
+
+Writes `--fit_benchmark_out`/NAME.json and NAME.md:
+  {"bins": [{"render_model", "fit_model", "yaw_range", "images", "detected",
+             "nme_mm", "mean_face_nme_mm", "yaw_error_deg_median",
+             "seconds_per_photo"}, ...], "command", "git_commit", "settings"}
+with one entry per yaw bin and model pair, the yaw sign pooled (each sign
+is also reported in "by_sign"); NME over the detected images.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from flags import fit_benchmark_flags
+
+fit_benchmark_flags.define_flags()
+FLAGS = flags.FLAGS
+
+YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90))
+BACKGROUND_BLUR_FRACTION = 0.03  # Gaussian sigma / image side (defocus)
+TEXTURE_SIZE = 512
+MAX_TEXTURES = 8
+
+
+def _photos():
+  import bfm  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(bfm.default_data_dir(), 'faces')
+  frontal = sorted(glob.glob(os.path.join(folder, 'celeba_sample', '*.jpg')))
+  every = sorted(glob.glob(os.path.join(folder, '*', '*.jpg')))
+  if not frontal:
+    raise FileNotFoundError(
+        'fit_benchmark: no photos under %s/celeba_sample (the shared sample '
+        'photos give the skin textures; set FULLPOSE_DATA_DIR)' % folder)
+  return frontal, every
+
+
+def sample_expression(model, rng):
+  """[K_exp] float32 expression: up to 3 blendshapes at weights in [0, 0.6]
+  for blendshape models (named expressions), else N(0, 0.5^2) PCA."""
+  out = np.zeros([model.num_exp], np.float32)
+  if not model.num_exp:
+    return out
+  if model.exp_names:
+    picks = rng.choice(model.num_exp, min(3, model.num_exp), replace=False)
+    out[picks] = rng.uniform(0.0, 0.6, len(picks))
+  else:
+    out[:] = rng.normal(0.0, 0.5, model.num_exp)
+  return out
+
+
+def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
+  """Renders per_bin photos per yaw bin and sign; returns their records."""
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  import cv2  # pylint: disable=g-import-not-at-top
+  records = []
+  for lo, hi in YAW_BINS:
+    for sign in (-1, 1):
+      for k in range(per_bin):
+        identity = rng.normal(size=model.num_id).astype(np.float32)
+        expression = sample_expression(model, rng)
+        vertices = model.vertices(identity[None],
+                                  expression[None]).numpy()[0]
+        yaw = sign * rng.uniform(lo, hi)
+        pitch = rng.uniform(-1, 1) * FLAGS.fit_benchmark_max_pitch_deg
+        roll = rng.uniform(-1, 1) * FLAGS.fit_benchmark_max_roll_deg
+        background = backgrounds[rng.randint(len(backgrounds))]
+        image, _ = textured_faces.render_textured(
+            model, vertices, textures[rng.randint(len(textures))],
+            np.deg2rad([pitch, yaw, roll]),
+            textured_faces.random_lighting(rng), size, background,
+            offset_px=rng.uniform(-0.05, 0.05, 2) * size)
+        name = '%s_yaw%+03d_%d_%d' % (model.name, int(round(yaw)), lo, k)
+        path = os.path.join(folder, name + '.png')
+        cv2.imwrite(path, cv2.cvtColor(
+            np.round(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+        records.append({'path': path, 'name': name, 'yaw_deg': float(yaw),
+                        'bin': (lo, hi), 'sign': sign,
+                        'vertices': vertices})
+  return records
+
+
+def make_backgrounds(rng, photos, size, count=12):
+  """Defocused backgrounds shuffled from photo patches (no whole face)."""
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  import cv2  # pylint: disable=g-import-not-at-top
+  sigma = BACKGROUND_BLUR_FRACTION * size
+  return [cv2.GaussianBlur(textured_faces.background_tiles(rng, photos, size),
+                           (0, 0), sigma) for _ in range(count)]
+
+
+def make_textures(model, photos, source):
+  """Skin textures of `model` from the frontal sample photos."""
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  from preprocess import face_landmarks  # pylint: disable=g-import-not-at-top
+  from preprocess import image_io  # pylint: disable=g-import-not-at-top
+  images, landmarks = [], []
+  for path in photos:
+    image = image_io.read_image(path)
+    faces = face_landmarks.detect_faces(image, source)
+    if faces:
+      images.append(image)
+      landmarks.append(faces[0].landmarks)
+    if len(images) == MAX_TEXTURES:
+      break
+  return textured_faces.skin_textures(model, images, landmarks,
+                                      TEXTURE_SIZE, source)
+
+
+def reconstruct_set(pipeline, records, batch_size):
+  """Runs the reconstruct pipeline; adds 'coarse_vertices', 'yaw_est'."""
+  from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+  prepared = []
+  timings = {}
+  for rec in records:
+    t0 = time.time()
+    try:
+      prepared.append((rec, pipeline.prepare(rec['path'], rec['name'])))
+    except pipeline_lib.InputError as e:
+      rec['failure'] = str(e)
+    timings['detection'] = timings.get('detection', 0.0) + time.time() - t0
+  for start in range(0, len(prepared), batch_size):
+    chunk = prepared[start:start + batch_size]
+    results = pipeline.reconstruct([p for _, p in chunk], timings)
+    for (rec, _), result in zip(chunk, results):
+      rec['coarse_vertices'] = result.coarse_vertices
+      rec['yaw_est'] = result.yaw_deg
+  seconds = sum(timings.values())
+  return seconds / max(len(records), 1)
+
+
+def score(render_model, fit_model, records):
+  """Adds 'nme' and 'mean_face_nme' to each reconstructed record."""
+  from eval import protocols  # pylint: disable=g-import-not-at-top
+  mean = fit_model.mean_shape
+  for rec in records:
+    if 'coarse_vertices' not in rec:
+      continue
+    truth = rec['vertices']
+    keys = truth[render_model.keypoints7]
+    pred = rec['coarse_vertices']
+    rec['nme'] = float(protocols.nme(
+        truth, keys, pred, fit_model.triangles,
+        pred[fit_model.keypoints7]).distances.mean())
+    rec['mean_face_nme'] = float(protocols.nme(
+        truth, keys, mean, fit_model.triangles,
+        mean[fit_model.keypoints7]).distances.mean())
+
+
+def summarize(records, render_name, fit_name, seconds_per_photo):
+  """One JSON entry per yaw bin (signs pooled, and per sign)."""
+  rows = []
+  for lo, hi in YAW_BINS:
+    def stats(recs):
+      done = [r for r in recs if 'nme' in r]
+      entry = {'images': len(recs), 'detected': len(done)}
+      if done:
+        entry.update(
+            nme_mm=float(np.mean([r['nme'] for r in done])),
+            mean_face_nme_mm=float(np.mean([r['mean_face_nme']
+                                            for r in done])),
+            yaw_error_deg_median=float(np.median(
+                [abs(r['yaw_est'] - r['yaw_deg']) for r in done])))
+      return entry
+    in_bin = [r for r in records if r['bin'] == (lo, hi)]
+    row = {'render_model': render_name, 'fit_model': fit_name,
+           'yaw_range': [lo, hi]}
+    row.update(stats(in_bin))
+    row['seconds_per_photo'] = seconds_per_photo
+    row['by_sign'] = {
+        ('+' if s > 0 else '-'): stats([r for r in in_bin if r['sign'] == s])
+        for s in (-1, 1)}
+    rows.append(row)
+  return rows
+
+
+def markdown(result):
+  """The results as a Markdown table (one row per pair and bin)."""
+  lines = [
+      '# Full-pose fit benchmark',
+      '',
+      'Command: `%s` (commit %s). Renders: %s. NME (FG 2018, mm) over the '
+      'detected photos; mean face = the fitting model\'s mean face on the '
+      'same photos.' % (result['command'], result['git_commit'][:10],
+                        result['settings']['renders']),
+      '',
+      '| render → fit | yaw | photos | detected | NME | mean face | '
+      'median \\|yaw error\\| (°) | s / photo |',
+      '|---|---|---|---|---|---|---|---|',
+  ]
+  for row in result['bins']:
+    def num(key, fmt='%.2f'):
+      return fmt % row[key] if key in row else '–'
+    lines.append('| %s → %s | %d–%d° | %d | %d | %s | %s | %s | %.1f |' % (
+        row['render_model'], row['fit_model'], row['yaw_range'][0],
+        row['yaw_range'][1], row['images'], row['detected'], num('nme_mm'),
+        num('mean_face_nme_mm'), num('yaw_error_deg_median', '%.1f'),
+        row['seconds_per_photo']))
+  return '\n'.join(lines) + '\n'
+
+
+def _git_commit():
+  try:
+    return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
+                          text=True, check=True,
+                          cwd=os.path.dirname(os.path.abspath(__file__))
+                          ).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return 'unknown'
+
+
+def run(argv):
+  import bfm  # pylint: disable=g-import-not-at-top
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  from preprocess import image_io  # pylint: disable=g-import-not-at-top
+  from reconstruct import command  # pylint: disable=g-import-not-at-top
+  frontal, every = _photos()
+  work = FLAGS.fit_benchmark_work_dir or tempfile.mkdtemp(prefix='fitbench_')
+  os.makedirs(work, exist_ok=True)
+  size = FLAGS.fit_benchmark_image_size
+  rng = np.random.RandomState(FLAGS.fit_benchmark_seed)
+  background_photos = [image_io.read_image(p) for p in every]
+  backgrounds = make_backgrounds(rng, background_photos, size)
+  pairs = [p.split(':') for p in FLAGS.fit_benchmark_pairs]
+  textures, renders, rows = {}, {}, []
+  t_start = time.time()
+  try:
+    for render_name, fit_name in pairs:
+      render_model = bfm.load(render_name)
+      fit_model = bfm.load(fit_name)
+      if render_name not in renders:
+        textures[render_name] = make_textures(render_model, frontal,
+                                              FLAGS.landmarks)
+        folder = os.path.join(work, render_name)
+        os.makedirs(folder, exist_ok=True)
+        renders[render_name] = render_set(
+            render_model, textures[render_name], backgrounds, folder,
+            np.random.RandomState([FLAGS.fit_benchmark_seed,
+                                   sum(map(ord, render_name))]),
+            FLAGS.fit_benchmark_images_per_bin, size)
+      records = [dict(r) for r in renders[render_name]]
+      pipeline = command.build_pipeline(fit_model)
+      seconds = reconstruct_set(pipeline, records, FLAGS.batch_size)
+      score(render_model, fit_model, records)
+      pair_rows = summarize(records, render_name, fit_name, seconds)
+      rows.extend(pair_rows)
+      for row in pair_rows:
+        print('%s -> %s yaw %2d-%2d: detected %d/%d  NME %s  mean face %s  '
+              'median |yaw err| %s  %.1f s/photo' % (
+                  render_name, fit_name, row['yaw_range'][0],
+                  row['yaw_range'][1], row['detected'], row['images'],
+                  '%.3f' % row['nme_mm'] if 'nme_mm' in row else '-',
+                  '%.3f' % row['mean_face_nme_mm']
+                  if 'mean_face_nme_mm' in row else '-',
+                  '%.1f' % row['yaw_error_deg_median']
+                  if 'yaw_error_deg_median' in row else '-', seconds),
+              flush=True)
+  finally:
+    if not FLAGS.fit_benchmark_work_dir:
+      shutil.rmtree(work, ignore_errors=True)
+  settings = {
+      'renders': ('%d per yaw bin and sign, %d px, perspective camera at '
+                  '%.0f mm, skins from %d frontal sample photos, defocused '
+                  'photo-patch backgrounds, pitch within +-%g deg, roll '
+                  'within +-%g deg' % (
+                      FLAGS.fit_benchmark_images_per_bin, size,
+                      textured_faces.CAMERA_DISTANCE_MM, MAX_TEXTURES,
+                      FLAGS.fit_benchmark_max_pitch_deg,
+                      FLAGS.fit_benchmark_max_roll_deg)),
+      'landmarks': FLAGS.landmarks,
+      'fit_steps': FLAGS.fit_steps,
+      'fit_photo_weight': FLAGS.fit_photo_weight,
+      'fit_detail_steps': FLAGS.fit_detail_steps,
+      'batch_size': FLAGS.batch_size,
+      'seed': FLAGS.fit_benchmark_seed,
+      'wall_seconds': round(time.time() - t_start, 1),
+  }
+  result = {
+      'bins': rows,
+      'command': ' '.join(['python eval/fit_benchmark.py'] + argv[1:]),
+      'git_commit': _git_commit(),
+      'settings': settings,
+  }
+  os.makedirs(FLAGS.fit_benchmark_out, exist_ok=True)
+  stem = os.path.join(FLAGS.fit_benchmark_out, FLAGS.fit_benchmark_name)
+  with open(stem + '.json', 'w') as f:
+    json.dump(result, f, indent=1)
+  with open(stem + '.md', 'w') as f:
+    f.write(markdown(result))
+  print(markdown(result))
+  return result
+
+
+def main(argv):
+  run(argv)
+
+
+if __name__ == '__main__':
+  app.run(main)

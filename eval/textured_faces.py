@@ -1,0 +1,151 @@
+"""Photo-like renders of a face model with known geometry, for benchmarks.
+
+What a fitting benchmark needs that a model's own renders lack: real skin.
+A face model without a texture basis (SFM, ICT) renders as one flat colour,
+which no landmark detector was trained on. Here:
+
+* `skin_textures`: real photos (the shared sample photos) unwrapped into the
+  model's UV layout with the project's own unwrap (reconstruct/outputs.py
+  `photo_texture`: visible texels from the photo, hidden ones from their
+  mirror texel, else the model's albedo), after a landmark fit of the model
+  to the photo (coarse/landmark_fit.py).
+* `random_lighting`: second-order SH lighting (renderer/shading.py layout)
+  of an ambient term plus one directional light from the camera's side.
+* `background_tiles`: backgrounds shuffled from 24-px patches of photos, so
+  no whole face (which a detector could pick instead) survives in them.
+* `render_textured`: a PERSPECTIVE render (pinhole camera at
+  `CAMERA_DISTANCE_MM`, unlike the orthographic camera of the fit, as a real
+  photo), texture looked up per pixel at the interpolated UV, Lambertian SH
+  shading with per-pixel normals, over a background.
+
+Geometry comes out exactly: callers keep the model-space vertices they
+rendered and score reconstructions against them (eval/protocols.py).
+"""
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from coarse import landmark_fit
+from renderer import camera
+from renderer import mesh_renderer
+from renderer import shading
+
+CAMERA_DISTANCE_MM = 700.0
+# Face height (model y extent) as a fraction of the image side.
+FACE_FRACTION = 0.55
+TILE_PX = 24
+
+
+def skin_textures(model, photos, landmarks, size=256, source='facemesh'):
+  """Real photos unwrapped into `model`'s UV layout.
+
+  Args:
+    model: bfm.MorphableModel.
+    photos: list of [H,W,3] float32 RGB photos in [0,1] (near-frontal).
+    landmarks: list of [68,2] float32 detected landmarks (pixels).
+    size: texture side in texels.
+    source: landmark source of `landmarks` (coarse/landmark_fit.py).
+  Returns:
+    list of [size,size,3] float32 textures.
+  """
+  from reconstruct import outputs  # pylint: disable=g-import-not-at-top
+  textures = []
+  for photo, lms in zip(photos, landmarks):
+    shape = photo.shape[:2]
+    coeffs = landmark_fit.fit_landmarks(model, np.asarray(lms)[None], shape,
+                                        source)
+    vertices = model.vertices(coeffs.identity, coeffs.expression)
+    screen = camera.orthographic_project(vertices, coeffs.pose, shape)
+    albedo = np.asarray(model.albedo(None))[0]
+    textures.append(
+        outputs.photo_texture(model, photo, screen[0].numpy(), albedo,
+                              size).astype(np.float32))
+  return textures
+
+
+def random_lighting(rng):
+  """[27] float32 SH lighting: ambient 0.55-0.85 plus 0.2-0.5 of a light
+  within 60 degrees of the viewing direction, slightly tinted per channel."""
+  c0 = np.sqrt(1.0 / (4 * np.pi))
+  c1 = np.sqrt(3.0 / (4 * np.pi))
+  ambient = rng.uniform(0.55, 0.85)
+  strength = rng.uniform(0.2, 0.5)
+  theta = np.deg2rad(rng.uniform(0.0, 60.0))
+  phi = rng.uniform(0.0, 2 * np.pi)
+  d = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi),
+                np.cos(theta)])
+  out = np.zeros([3, 9])
+  for c in range(3):
+    tint = rng.uniform(0.93, 1.07)
+    out[c, 0] = ambient * tint / c0
+    out[c, 1:4] = strength * tint * np.array([d[2], d[0], d[1]]) / c1
+  out -= np.asarray(shading.AMBIENT_OFFSET)[None]
+  return out.reshape(27).astype(np.float32)
+
+
+def background_tiles(rng, photos, size):
+  """[size,size,3] float32 background of shuffled TILE_PX patches of photos."""
+  n = -(-size // TILE_PX)
+  out = np.zeros([n * TILE_PX, n * TILE_PX, 3], np.float32)
+  for i in range(n):
+    for j in range(n):
+      photo = photos[rng.randint(len(photos))]
+      h, w = photo.shape[:2]
+      y, x = rng.randint(h - TILE_PX), rng.randint(w - TILE_PX)
+      out[i * TILE_PX:(i + 1) * TILE_PX, j * TILE_PX:(j + 1) *
+          TILE_PX] = photo[y:y + TILE_PX, x:x + TILE_PX]
+  return cv2.GaussianBlur(out[:size, :size], (0, 0), 1.5)
+
+
+def render_textured(model, vertices, texture, angles, lighting, size,
+                    background, offset_px=(0.0, 0.0)):
+  """Perspective render of one textured, SH-lit face over a background.
+
+  Args:
+    model: bfm.MorphableModel (triangles, UVs).
+    vertices: [N,3] float32 model-space vertices, mm.
+    texture: [S,S,3] float32 texture in the model's UV layout (v up).
+    angles: (pitch, yaw, roll) radians, renderer/camera.py convention.
+    lighting: [27] float32 SH lighting (renderer/shading.py layout).
+    size: image side in pixels.
+    background: [size,size,3] float32.
+    offset_px: (dx, dy) shift of the face centre from the image centre.
+  Returns:
+    (image [size,size,3] float32 in [0,1], mask [size,size] float32).
+  """
+  vertices = np.asarray(vertices, np.float32)
+  centre = 0.5 * (vertices.min(0) + vertices.max(0))
+  height_mm = float(vertices[:, 1].max() - vertices[:, 1].min())
+  focal = FACE_FRACTION * size * CAMERA_DISTANCE_MM / height_mm
+  translation = np.array([[offset_px[0] * CAMERA_DISTANCE_MM / focal,
+                           -offset_px[1] * CAMERA_DISTANCE_MM / focal,
+                           -CAMERA_DISTANCE_MM]], np.float32)
+  centred = tf.constant((vertices - centre)[None])
+  angles = tf.constant(np.asarray(angles, np.float32)[None])
+  clip = camera.perspective_clip(centred, angles, translation, focal,
+                                 (size, size))
+  rotation = camera.rotation_matrix(angles)
+  normals = tf.einsum('bij,bnj->bni', rotation,
+                      model.vertex_normals(centred))
+  uv = tf.constant(model.uv[None])
+  out = mesh_renderer.render_clip(clip, model.triangles,
+                                  tf.concat([uv, normals], -1), (size, size))
+  attrs = out.image[0].numpy()
+  mask = out.mask[0, ..., 0].numpy()
+  tex_size = texture.shape[0]
+  map_x = (attrs[..., 0] * tex_size - 0.5).astype(np.float32)
+  map_y = ((1.0 - attrs[..., 1]) * tex_size - 0.5).astype(np.float32)
+  albedo = cv2.remap(texture.astype(np.float32), map_x, map_y,
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+  pixel_normals = attrs[..., 2:5]
+  pixel_normals /= np.maximum(
+      np.linalg.norm(pixel_normals, axis=-1, keepdims=True), 1e-6)
+  shaded = shading.sh_shade(albedo.reshape(1, -1, 3),
+                            pixel_normals.reshape(1, -1, 3),
+                            np.asarray(lighting, np.float32)[None])
+  shaded = np.clip(shaded.numpy().reshape(size, size, 3), 0.0, 1.0)
+  # Soften the silhouette by one pixel, as a camera would.
+  alpha = cv2.GaussianBlur(mask, (3, 3), 0.6)[..., None]
+  image = alpha * shaded + (1.0 - alpha) * background
+  return np.clip(image, 0.0, 1.0).astype(np.float32), mask

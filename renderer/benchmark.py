@@ -1,26 +1,40 @@
-"""Times the rasterizer op on a BFM-sized mesh, against tensorflow-graphics.
+"""Times the rasterizer op and the differentiable renderer against peers.
 
-Run `python -m renderer.benchmark` (after `pip install -e .`). The mesh is a
-dense grid heightfield of 189 x 189 = 35,721 vertices and 70,688 triangles
-(a BFM face has 35,709 / 70,789) covering 81% of the image. Figures, each the
-median wall time of several runs in milliseconds:
-  ours_fwd_<size>_b<batch>: renderer.rasterize_op.rasterize (ids, perspective
-    barycentrics and depth for every pixel).
-  ours_fwd_bwd_<size>_b<batch>: forward and backward of a loss on
-    renderer.mesh_renderer.render_clip (op, differentiable barycentrics of
-    renderer/interpolate.py, colour interpolation; gradients w.r.t. vertices
-    and colours), in a tf.function.
-  tfg_fwd_<size>_b<batch>: tensorflow-graphics' CPU rasterizer kernel
-    (rasterize_triangles_{impl,op}.cc from its wheel, the tf_mesh_renderer
-    kernel Chen20 uses), compiled here into a temporary folder with the
-    tf.sysconfig flags and -O3 (its shipped library does not load on TF 2.21);
-    one image per call, so batch 27 is 27 calls in one tf.function.
-Batch-1 forward figures of ours and tfg are measured in alternating rounds
-(fair under uneven machine load). The last line is ratio_vs_tfg_224_fwd: ours_fwd_224_b1
-/ tfg_fwd_224_b1.
+Run `python -m renderer.benchmark [--tf_mesh_renderer_dir=DIR]` (after
+`pip install -e .`). The mesh is a dense grid heightfield of 189 x 189 =
+35,721 vertices and 70,688 triangles (a BFM face has 35,709 / 70,789)
+covering 81% of the image. Each figure is the median wall time of several
+runs in milliseconds; figures compared with each other are measured in the
+same run in alternating rounds (fair under uneven machine load).
+
+Renderers:
+  ours: renderer.rasterize_op.rasterize (forward: ids, perspective
+    barycentrics and depth of every pixel, all images in one call) and
+    renderer.mesh_renderer.render_clip (forward+backward: the op, its
+    compiled barycentrics gradient, colour interpolation).
+  tfg: tensorflow-graphics' CPU rasterizer kernel (rasterize_triangles_
+    {impl,op}.cc from its wheel; its shipped library does not load on this
+    TensorFlow), compiled here with the tf.sysconfig flags and -O3; one image
+    per call. Forward+backward: its kernel for the triangle ids, its
+    TensorFlow-ops barycentrics (tensorflow_graphics.rendering.barycentrics.
+    differentiable_barycentrics), then the same colour interpolation as ours.
+  tfmr (with --tf_mesh_renderer_dir, a checkout of google/tf_mesh_renderer):
+    its C++ kernels mesh_renderer/kernels/rasterize_triangles_{impl,op,grad}.cc
+    compiled with g++, the tf.sysconfig flags and -O3 into a temporary folder
+    (op names prefixed with Tfmr in the temporary copy, since tfg registers
+    the same names; headers from the checkout); its gradient op registered as its forward op's gradient;
+    one image per call; the same colour interpolation as ours.
+Batch 27 of tfg and tfmr is 27 calls in one tf.function.
+
+Figures: <renderer>_fwd_<size>_b<batch> (forward, depth fetched) and
+<renderer>_fwd_bwd_<size>_b<batch> (forward and backward of sum(image *
+weights) for a colour image; gradients w.r.t. vertices and colours, in a
+tf.function), then ratio_<ours>/<theirs> lines.
 """
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,13 +43,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from renderer import interpolate
 from renderer import mesh_renderer
 from renderer import rasterize_op
 
 GRID = 189  # 35,721 vertices, 70,688 triangles.
-SIZES = (224, 512)
-BATCHES = (1, 27)
-# Stop repeating a measurement after this many seconds (at least 3 runs).
+BIG_BATCH = 27
+# Stop repeating a measurement after this many seconds per function (at
+# least 3 runs of each).
 SECONDS_PER_FIGURE = 4.0
 MAX_RUNS = 15
 
@@ -89,6 +104,23 @@ def median_ms(*fns):
   return medians[0] if len(fns) == 1 else medians
 
 
+def _compile(sources, library, include_dirs=()):
+  """g++ -O3 with the tf.sysconfig flags; one process per source."""
+  folder = os.path.dirname(library)
+  processes, objects = [], []
+  for source in sources:
+    obj = os.path.join(folder, os.path.basename(source) + '.o')
+    objects.append(obj)
+    processes.append(subprocess.Popen(
+        ['g++', '-c', '-fPIC', '-O3', '-w'] + tf.sysconfig.get_compile_flags()
+        + ['-I' + d for d in include_dirs] + [source, '-o', obj]))
+  if any([p.wait() for p in processes]):  # Wait for all of them.
+    raise OSError('compiling %s failed' % ' '.join(sources))
+  subprocess.run(['g++', '-shared'] + objects + ['-o', library] +
+                 tf.sysconfig.get_link_flags(), check=True)
+  return tf.load_op_library(library)
+
+
 def build_tfg_rasterizer(folder):
   """Compiles tensorflow-graphics' CPU rasterizer; returns its op function."""
   import tensorflow_graphics  # pylint: disable=g-import-not-at-top
@@ -96,15 +128,50 @@ def build_tfg_rasterizer(folder):
                          'rendering', 'kernels')
   sources = [os.path.join(kernels, name) for name in
              ('rasterize_triangles_impl.cc', 'rasterize_triangles_op.cc')]
-  library = os.path.join(folder, 'tfg_rasterizer.so')
-  command = (['g++', '-shared', '-fPIC', '-O3', '-w'] +
-             tf.sysconfig.get_compile_flags() + sources + ['-o', library] +
-             tf.sysconfig.get_link_flags())
-  subprocess.run(command, check=True)
-  return tf.load_op_library(library).rasterize_triangles
+  return _compile(sources, os.path.join(folder, 'tfg_rasterizer.so'))
 
 
-def main():
+def build_tfmr_rasterizer(checkout, folder):
+  """Compiles tf_mesh_renderer's kernels (forward and gradient ops).
+
+  The sources are copied into `folder` with the op names prefixed by Tfmr
+  (tfg's kernel registers RasterizeTriangles too); its header is included
+  from the checkout. Registers TfmrRasterizeTrianglesGrad as the gradient of
+  TfmrRasterizeTriangles. Returns the loaded library.
+  """
+  kernels = os.path.join(checkout, 'mesh_renderer', 'kernels')
+  sources = []
+  for name in ('impl', 'op', 'grad'):
+    source = os.path.join(kernels, 'rasterize_triangles_%s.cc' % name)
+    with open(source) as f:
+      text = f.read().replace('"RasterizeTriangles', '"TfmrRasterizeTriangles')
+    copy = os.path.join(folder, 'tfmr_rasterize_triangles_%s.cc' % name)
+    with open(copy, 'w') as f:
+      f.write(text)
+    sources.append(copy)
+  library = _compile(sources, os.path.join(folder, 'tfmr_rasterizer.so'),
+                     include_dirs=[kernels, checkout])
+
+  @tf.RegisterGradient('TfmrRasterizeTriangles')
+  def _tfmr_grad(op, d_barycentrics, d_ids, d_z):
+    del d_ids, d_z
+    return [library.tfmr_rasterize_triangles_grad(
+        op.inputs[0], op.inputs[1], op.outputs[0], op.outputs[1],
+        d_barycentrics, image_width=op.get_attr('image_width'),
+        image_height=op.get_attr('image_height')), None]
+
+  del _tfmr_grad
+  return library
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--tf_mesh_renderer_dir', default=None,
+                      help='checkout of google/tf_mesh_renderer to compare '
+                      'against (compiled into a temporary folder)')
+  parser.add_argument('--skip_tfg', action='store_true',
+                      help='do not build or time tensorflow-graphics')
+  args = parser.parse_args(argv)
   print('tensorflow %s, %d CPU cores visible' % (tf.__version__,
                                                 os.cpu_count()))
   results = {}
@@ -113,92 +180,154 @@ def main():
     results[name] = ms
     print('%s: %.2f ms%s' % (name, ms, note), flush=True)
 
-  clip_all, triangles = grid_mesh(max(BATCHES))
+  clip_all, triangles = grid_mesh(BIG_BATCH)
   tris = tf.constant(triangles)
   print('mesh: %d vertices, %d triangles' % (clip_all.shape[1],
                                              triangles.shape[0]))
   folder = tempfile.mkdtemp()
+  peers = {}  # name -> per-image forward fn(clip [N, 4], size) -> z.
   try:
-    tfg_rasterize = build_tfg_rasterizer(folder)
-  except (subprocess.CalledProcessError, OSError, ImportError,
-          tf.errors.NotFoundError) as e:
-    print('tfg rasterizer could not be built: %s' % e, file=sys.stderr)
-    tfg_rasterize = None
+    if not args.skip_tfg:
+      try:
+        tfg = build_tfg_rasterizer(folder)
+        peers['tfg'] = lambda clip, size: tfg.rasterize_triangles(
+            clip, tris, image_width=size, image_height=size, num_layers=1,
+            face_culling_mode=0)
+      except (subprocess.CalledProcessError, OSError, ImportError,
+              tf.errors.NotFoundError) as e:
+        print('tfg rasterizer could not be built: %s' % e, file=sys.stderr)
+    if args.tf_mesh_renderer_dir:
+      tfmr = build_tfmr_rasterizer(args.tf_mesh_renderer_dir, folder)
+      peers['tfmr'] = lambda clip, size: tfmr.tfmr_rasterize_triangles(
+          clip, tris, image_width=size, image_height=size)
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)  # Libraries stay loaded.
 
-  def tfg_images(clip, size):
-    return [tfg_rasterize(clip[b], tris, image_width=size, image_height=size,
-                          num_layers=1, face_culling_mode=0)[2]
-            for b in range(clip.shape[0])]
+  # Forward, batch 1: ours and every peer in alternating rounds.
+  for size in (224, 512):
+    clip = tf.constant(clip_all[:1])
+    frags = rasterize_op.rasterize(clip, tris, (size, size))
+    print('coverage_%d: %.3f' % (size, float(tf.reduce_mean(
+        tf.cast(frags.triangle_ids >= 0, tf.float32)))))
 
-  # Forward.
-  for size in SIZES:
-    for batch in BATCHES:
-      clip = tf.constant(clip_all[:batch])
-      if batch == 1:
-        frags = rasterize_op.rasterize(clip, tris, (size, size))
-        print('coverage_%d: %.3f' % (size, float(tf.reduce_mean(
-            tf.cast(frags.triangle_ids >= 0, tf.float32)))))
+    def ours(clip=clip, size=size):
+      return rasterize_op.rasterize(clip, tris, (size, size)).depth.numpy()
 
-      def ours(clip=clip, size=size):
-        return rasterize_op.rasterize(clip, tris, (size, size)).depth.numpy()
+    fns = [ours] + [
+        lambda fn=fn, size=size: fn(clip_all[0], size)[2].numpy()
+        for fn in peers.values()]
+    times = median_ms(*fns) if peers else [median_ms(ours)]
+    for name, ms in zip(['ours'] + list(peers), times):
+      report('%s_fwd_%d_b1' % (name, size), ms)
 
-      if batch == 1 and tfg_rasterize is not None:
-        # Ours and tensorflow-graphics' kernel interleaved.
-        def theirs(clip=clip, size=size):
-          return [z.numpy() for z in tfg_images(clip, size)]
+  # Forward, batch 27 at 224: one call (ours) vs 27 calls (peers).
+  size, batch = 224, BIG_BATCH
+  clip = tf.constant(clip_all)
+  fns = [lambda: rasterize_op.rasterize(clip, tris, (size, size)).depth.numpy()]
+  for fn in peers.values():
+    batch_fn = tf.function(
+        lambda fn=fn: [fn(clip[b], size)[2] for b in range(batch)])
+    fns.append(lambda batch_fn=batch_fn: [z.numpy() for z in batch_fn()])
+  times = median_ms(*fns) if peers else [median_ms(*fns)]
+  for name, ms in zip(['ours'] + list(peers), times):
+    report('%s_fwd_%d_b%d' % (name, size, batch), ms,
+           ' (%.1f x one image)' % (ms / results['%s_fwd_%d_b1' %
+                                                 (name, size)]))
 
-        ms, tfg_ms = median_ms(ours, theirs)
-        report('ours_fwd_%d_b1' % size, ms)
-        report('tfg_fwd_%d_b1' % size, tfg_ms)
-        continue
-      ms = median_ms(ours)
+  # Forward and backward of a colour image.
+  colors_all = np.random.RandomState(1).rand(
+      *clip_all.shape[:2], 3).astype(np.float32)
+
+  def peer_image(name, clip, attrs, size):
+    """[B, H, W, 3] colour image of a peer's per-image kernel."""
+    ids, bary = [], []
+    for b in range(clip.shape[0]):
+      if name == 'tfmr':
+        barycentrics, image_ids, z = peers['tfmr'](clip[b], size)
+        ids.append(tf.where(z < 1.0, image_ids, -1))
+        bary.append(barycentrics)
+      else:
+        _, image_ids, z = peers['tfg'](clip[b], size)
+        ids.append(tf.where(z[0] < 1.0, image_ids[0], -1))
+    shape = [clip.shape[0], size, size]
+    ids = tf.ensure_shape(tf.stack(ids), shape)
+    if name == 'tfg':
+      bary = tfg_barycentrics(clip, triangles, ids)
+    else:
+      bary = tf.ensure_shape(tf.stack(bary), shape + [3])
+    values = interpolate.interpolate(attrs, triangles, ids, bary)
+    mask = tf.cast(ids >= 0, tf.float32)[..., None]
+    return values * mask
+
+  def make_forward_backward(name, batch, size, method=None):
+    clip = tf.Variable(clip_all[:batch])
+    attrs = tf.Variable(colors_all[:batch])
+    weights = tf.constant(np.random.RandomState(2).rand(
+        batch, size, size, 3).astype(np.float32))
+
+    @tf.function
+    def forward_backward():
+      with tf.GradientTape() as tape:
+        if name == 'ours':
+          image = mesh_renderer.render_clip(
+              clip, triangles, attrs, (size, size), cull_backfaces=False,
+              barycentrics_gradient=method).image
+        else:
+          image = peer_image(name, clip, attrs, size)
+        loss = tf.reduce_sum(image * weights)
+      # Dense gradients (tf.gather's gradient may be IndexedSlices).
+      return [tf.convert_to_tensor(g)
+              for g in tape.gradient(loss, [clip, attrs])]
+
+    return lambda: [g.numpy() for g in forward_backward()]
+
+  size = 224
+  for batch in (1, BIG_BATCH):
+    names = ['ours'] + list(peers)
+    fns = [make_forward_backward(name, batch, size) for name in names]
+    if batch == 1:  # The TensorFlow-ops barycentrics gradient, for scale.
+      names.append('ours_tfgrad')
+      fns.append(make_forward_backward('ours', batch, size, method='tf'))
+    for name, ms in zip(names, median_ms(*fns)):
       note = ''
       if batch > 1:
-        one = results['ours_fwd_%d_b1' % size]
-        note = ' (%.2f ms per image; %.1f x one image)' % (ms / batch, ms / one)
-      report('ours_fwd_%d_b%d' % (size, batch), ms, note)
+        note = ' (%.1f x one image)' % (
+            ms / results['%s_fwd_bwd_%d_b1' % (name, size)])
+      report('%s_fwd_bwd_%d_b%d' % (name, size, batch), ms, note)
+  report('ours_fwd_bwd_512_b1', median_ms(make_forward_backward(
+      'ours', 1, 512)))
 
-  if tfg_rasterize is not None:
-    batch, size = max(BATCHES), SIZES[0]
-    clip = tf.constant(clip_all[:batch])
-    tfg_batch = tf.function(lambda: tfg_images(clip, size))
-    ms = median_ms(lambda: [z.numpy() for z in tfg_batch()])
-    report('tfg_fwd_%d_b%d' % (size, batch), ms,
-           ' (one call per image in a tf.function; %.1f x one image)' %
-           (ms / results['tfg_fwd_%d_b1' % size]))
+  for peer in peers:
+    for figure in ('fwd_224_b1', 'fwd_512_b1', 'fwd_224_b%d' % BIG_BATCH,
+                   'fwd_bwd_224_b1', 'fwd_bwd_224_b%d' % BIG_BATCH):
+      print('ratio_ours/%s_%s: %.3f' % (
+          peer, figure, results['ours_' + figure] /
+          results['%s_%s' % (peer, figure)]))
 
-  # Forward and backward through the differentiable renderer.
-  colors = tf.constant(np.random.RandomState(1).rand(
-      *clip_all.shape[:2], 3).astype(np.float32))
-  for size in SIZES:
-    for batch in BATCHES:
-      clip = tf.Variable(clip_all[:batch])
-      attrs = tf.Variable(colors[:batch])
-      weights = tf.constant(np.random.RandomState(2).rand(
-          batch, size, size, 3).astype(np.float32))
 
-      @tf.function
-      def forward_backward(clip=clip, attrs=attrs, weights=weights,
-                           size=size):
-        with tf.GradientTape() as tape:
-          image = mesh_renderer.render_clip(clip, triangles, attrs,
-                                            (size, size),
-                                            cull_backfaces=False).image
-          loss = tf.reduce_sum(image * weights)
-        return tape.gradient(loss, [clip, attrs])
+def tfg_barycentrics(clip, triangles, ids):
+  """tensorflow-graphics' TensorFlow-ops barycentrics of the given ids.
 
-      ms = median_ms(lambda: [g.numpy() for g in forward_backward()])  # pylint: disable=cell-var-from-loop
-      note = ''
-      if batch > 1:
-        one = results['ours_fwd_bwd_%d_b1' % size]
-        note = ' (%.2f ms per image; %.1f x one image)' % (ms / batch, ms / one)
-      report('ours_fwd_bwd_%d_b%d' % (size, batch), ms, note)
+  Args:
+    clip: [B, N, 4] float32 clip-space vertices.
+    triangles: [T, 3] int32.
+    ids: [B, H, W] int32, -1 on background.
 
-  if tfg_rasterize is None:
-    print('ratio_vs_tfg_224_fwd: nan')
-  else:
-    print('ratio_vs_tfg_224_fwd: %.3f' %
-          (results['ours_fwd_224_b1'] / results['tfg_fwd_224_b1']))
+  Returns:
+    [B, H, W, 3] float32, differentiable w.r.t. clip.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow_graphics.rendering import barycentrics as tfg_bary
+  from tensorflow_graphics.rendering import framebuffer as tfg_fb
+  mask = tf.cast(ids >= 0, tf.float32)[..., None]  # One layer: [B,H,W,1].
+  safe_ids = tf.maximum(ids, 0)[..., None]
+  placeholder = tf.zeros(safe_ids.shape[:-1] + [3])  # Static shape.
+  frame = tfg_fb.Framebuffer(
+      foreground_mask=mask, triangle_id=safe_ids,
+      vertex_ids=tf.gather(triangles, safe_ids[..., 0]),
+      barycentrics=tfg_fb.RasterizedAttribute(placeholder, None, None))
+  return tfg_bary.differentiable_barycentrics(frame, clip,
+                                              triangles).barycentrics.value
 
 
 if __name__ == '__main__':

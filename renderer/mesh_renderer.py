@@ -6,12 +6,14 @@ barycentrics with a compiled gradient) -> interpolated attributes
 (renderer.interpolate), mask.
 
 Gradients w.r.t. the vertices flow through the barycentrics. Two
-implementations compute the same gradient, selected by BARYCENTRICS_GRADIENT
-(or render_clip's `barycentrics_gradient`):
+implementations compute the same values and gradients, selected by
+BARYCENTRICS_GRADIENT (or render_clip's `barycentrics_gradient`):
   'op': the op's own barycentrics, whose gradient is the compiled
-    FullposeRasterizeTrianglesGrad (renderer.rasterize_op; default, fast).
+    FullposeRasterizeTrianglesGrad, and the compiled interpolation
+    (renderer.rasterize_op.interpolate_attributes; default, fast).
   'tf': barycentrics recomputed in TensorFlow ops from the triangle ids
-    (renderer.interpolate.differentiable_barycentrics; the reference).
+    (renderer.interpolate.differentiable_barycentrics) and interpolation in
+    TensorFlow ops (renderer.interpolate.interpolate): the reference.
 """
 
 import collections
@@ -87,17 +89,20 @@ def render_clip(clip_vertices, triangles, attributes, image_size,
     raise ValueError('render: attributes %s and vertices %s must agree in '
                      '[B, N]' % (attributes.shape, clip_vertices.shape))
   if method == 'op':
+    from renderer import rasterize_op  # pylint: disable=g-import-not-at-top
     fragments = rasterize_fragments(clip_vertices, triangles, image_size,
                                     cull_backfaces)
     triangle_ids, bary = fragments.triangle_ids, fragments.barycentrics
+    values = rasterize_op.interpolate_attributes(attributes, triangles,
+                                                 triangle_ids, bary)
   else:
     fragments = rasterize_fragments(tf.stop_gradient(clip_vertices),
                                     triangles, image_size, cull_backfaces)
     triangle_ids = fragments.triangle_ids
     bary = interpolate_lib.differentiable_barycentrics(
         clip_vertices, triangles, triangle_ids)
-  values = interpolate_lib.interpolate(attributes, triangles, triangle_ids,
-                                       bary)
+    values = interpolate_lib.interpolate(attributes, triangles, triangle_ids,
+                                         bary)
   mask = tf.cast(triangle_ids >= 0, tf.float32)[..., None]
   background = tf.cast(background, tf.float32)
   image = values * mask + background * (1.0 - mask)

@@ -118,6 +118,41 @@ def barycentrics_grad(clip_vertices, triangles, triangle_ids, d_barycentrics):
       tf.convert_to_tensor(d_barycentrics, tf.float32))
 
 
+@tf.RegisterGradient('FullposeInterpolateAttributes')
+def _interpolate_attributes_grad(op, d_values):
+  """dL/dattributes and dL/dbarycentrics (compiled)."""
+  d_attributes, d_barycentrics = _LIB.fullpose_interpolate_attributes_grad(
+      op.inputs[0], op.inputs[1], op.inputs[2], op.inputs[3], d_values)
+  return [d_attributes, None, None, d_barycentrics]
+
+
+def interpolate_attributes(attributes, triangles, triangle_ids, barycentrics):
+  """Interpolates per-vertex attributes at every pixel (compiled op).
+
+  values[b, r, c] = sum_k barycentrics[b, r, c, k] * attributes[b, v_k] for
+  the corners v_k of triangle triangle_ids[b, r, c]; the compiled
+  counterpart of renderer.interpolate.interpolate (the TensorFlow-ops
+  reference), with a compiled gradient.
+
+  Args:
+    attributes: [B, N, C] float32 per-vertex attributes (any units).
+    triangles: [T, 3] int32 vertex indices in [0, N).
+    triangle_ids: [B, H, W] int32 from `rasterize`, in [-1, T).
+    barycentrics: [B, H, W, 3] float32 from `rasterize`.
+
+  Returns:
+    [B, H, W, C] float32 in the attributes' units, zero where the id is -1;
+    differentiable w.r.t. attributes and barycentrics.
+
+  Raises:
+    tf.errors.InvalidArgumentError for wrong shapes or out-of-range indices.
+  """
+  return _LIB.fullpose_interpolate_attributes(
+      tf.convert_to_tensor(attributes, tf.float32), _triangles(triangles),
+      tf.convert_to_tensor(triangle_ids, tf.int32),
+      tf.convert_to_tensor(barycentrics, tf.float32))
+
+
 def _image_size(image_size):
   try:
     height, width = image_size

@@ -489,42 +489,58 @@ void WriteVertexGrad(const RasterizeParams& p, const double* acc,
   }
 }
 
-// Gradient of image b; rows run in up to p.num_threads fixed parts (each
-// with its own float64 accumulator, summed in part order: deterministic).
-void ImageBarycentricsGrad(const RasterizeParams& p, const float* vertices,
-                           const int32_t* triangles,
-                           const int32_t* triangle_ids,
-                           const float* d_barycentrics, int64_t b,
-                           const ParallelForFn& parallel_for,
-                           float* d_vertices) {
+// Scatter-adds per-pixel contributions of one image into float64 sums of
+// `stride` values (per-vertex gradients): the image's rows run in up to
+// num_threads fixed parts, each with its own zeroed accumulator (reused per
+// thread), summed in part order by write (deterministic for a given
+// num_threads).
+//   accumulate(row_begin, row_end, acc): adds rows [row_begin, row_end).
+//   write(begin, end, acc, num_parts): writes outputs [begin, end) of
+//     [0, num_outputs) from the num_parts accumulators stride doubles apart.
+template <typename Accumulate, typename Write>
+void ScatterImageRows(int height, int width, int64_t stride,
+                      int64_t num_outputs, int num_threads,
+                      const ParallelForFn& parallel_for,
+                      const Accumulate& accumulate, const Write& write) {
   thread_local std::vector<double> thread_acc;
   std::vector<double>& acc = thread_acc;
-  const int64_t stride = 3 * static_cast<int64_t>(p.num_vertices);
-  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int64_t pixels = static_cast<int64_t>(height) * width;
   const int64_t parts = std::max<int64_t>(
-      1, std::min<int64_t>({p.num_threads, p.image_height,
-                            pixels / 4096 + 1}));
+      1, std::min<int64_t>({num_threads, height, pixels / 4096 + 1}));
   acc.resize(parts * stride);
-  const int64_t rows_per_part = (p.image_height + parts - 1) / parts;
-  const int64_t per_image = static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
-  const float* image_vertices = vertices + b * per_image;
+  const int64_t rows_per_part = (height + parts - 1) / parts;
   parallel_for(parts, 40 * pixels / parts + stride,
                [&](int64_t begin, int64_t end) {
                  for (int64_t part = begin; part < end; ++part) {
                    double* part_acc = acc.data() + part * stride;
                    std::fill(part_acc, part_acc + stride, 0.0);
-                   const int r0 = static_cast<int>(part * rows_per_part);
-                   const int r1 = static_cast<int>(std::min<int64_t>(
-                       p.image_height, (part + 1) * rows_per_part));
-                   AccumulateBarycentricsGrad(
-                       p, image_vertices, triangles, triangle_ids + b * pixels,
-                       d_barycentrics + 3 * b * pixels, r0, r1, part_acc);
+                   accumulate(static_cast<int>(part * rows_per_part),
+                              static_cast<int>(std::min<int64_t>(
+                                  height, (part + 1) * rows_per_part)),
+                              part_acc);
                  }
                });
-  parallel_for(p.num_vertices, 4 * parts + 4, [&](int64_t begin, int64_t end) {
-    WriteVertexGrad(p, acc.data(), parts, stride, begin, end,
-                    d_vertices + b * per_image);
+  parallel_for(num_outputs, 4 * parts + 4, [&](int64_t begin, int64_t end) {
+    write(begin, end, static_cast<const double*>(acc.data()), parts);
   });
+}
+
+// Runs image(b, parallel_for, num_threads) for b in [0, batch): images
+// concurrently, each on one thread (serial parallel_for, num_threads 1),
+// when there are at least as many images as threads; else one image after
+// the other, each with the full parallel_for.
+void ForEachImage(
+    int batch, int num_threads, int64_t image_cost,
+    const ParallelForFn& parallel_for,
+    const std::function<void(int64_t, const ParallelForFn&, int)>& image) {
+  if (batch >= num_threads && batch > 1) {
+    const ParallelForFn serial = SerialParallelFor();
+    parallel_for(batch, image_cost, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) image(b, serial, 1);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) image(b, parallel_for, num_threads);
+  }
 }
 
 }  // namespace
@@ -535,25 +551,114 @@ void RasterizeTrianglesGrad(const RasterizeParams& params,
                             const float* d_barycentrics,
                             const ParallelForFn& parallel_for,
                             float* d_vertices) {
-  if (params.batch >= params.num_threads && params.batch > 1) {
-    RasterizeParams serial_params = params;
-    serial_params.num_threads = 1;
-    const ParallelForFn serial = SerialParallelFor();
-    const int64_t image_cost =
-        40 * static_cast<int64_t>(params.image_height) * params.image_width +
-        10 * static_cast<int64_t>(params.num_vertices);
-    parallel_for(params.batch, image_cost, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        ImageBarycentricsGrad(serial_params, vertices, triangles, triangle_ids,
-                              d_barycentrics, b, serial, d_vertices);
+  const RasterizeParams& p = params;
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int64_t per_image = static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
+  ForEachImage(
+      p.batch, p.num_threads, 40 * pixels + 10 * p.num_vertices, parallel_for,
+      [&](int64_t b, const ParallelForFn& image_parallel_for, int threads) {
+        ScatterImageRows(
+            p.image_height, p.image_width, 3 * int64_t{p.num_vertices},
+            p.num_vertices, threads, image_parallel_for,
+            [&](int row_begin, int row_end, double* acc) {
+              AccumulateBarycentricsGrad(
+                  p, vertices + b * per_image, triangles,
+                  triangle_ids + b * pixels, d_barycentrics + 3 * b * pixels,
+                  row_begin, row_end, acc);
+            },
+            [&](int64_t begin, int64_t end, const double* acc,
+                int64_t parts) {
+              WriteVertexGrad(p, acc, parts, 3 * int64_t{p.num_vertices},
+                              begin, end, d_vertices + b * per_image);
+            });
+      });
+}
+
+void InterpolateAttributes(const InterpolateParams& p,
+                           const float* attributes, const int32_t* triangles,
+                           const int32_t* triangle_ids,
+                           const float* barycentrics,
+                           const ParallelForFn& parallel_for, float* values) {
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int C = p.num_channels;
+  parallel_for(p.batch * pixels, 6 * C + 10, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* out = values + i * C;
+      const int32_t t = triangle_ids[i];
+      if (t < 0) {
+        std::fill(out, out + C, 0.0f);
+        continue;
       }
-    });
-  } else {
-    for (int64_t b = 0; b < params.batch; ++b) {
-      ImageBarycentricsGrad(params, vertices, triangles, triangle_ids,
-                            d_barycentrics, b, parallel_for, d_vertices);
+      const float* image = attributes + (i / pixels) * p.num_vertices * C;
+      const float* a0 = image + static_cast<int64_t>(triangles[3 * t]) * C;
+      const float* a1 = image + static_cast<int64_t>(triangles[3 * t + 1]) * C;
+      const float* a2 = image + static_cast<int64_t>(triangles[3 * t + 2]) * C;
+      const float b0 = barycentrics[3 * i], b1 = barycentrics[3 * i + 1],
+                  b2 = barycentrics[3 * i + 2];
+      for (int ch = 0; ch < C; ++ch) {
+        out[ch] = b0 * a0[ch] + b1 * a1[ch] + b2 * a2[ch];
+      }
     }
-  }
+  });
+}
+
+void InterpolateAttributesGrad(const InterpolateParams& p,
+                               const float* attributes,
+                               const int32_t* triangles,
+                               const int32_t* triangle_ids,
+                               const float* barycentrics,
+                               const float* d_values,
+                               const ParallelForFn& parallel_for,
+                               float* d_attributes, float* d_barycentrics) {
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int C = p.num_channels;
+  const int64_t per_image = static_cast<int64_t>(p.num_vertices) * C;
+  ForEachImage(
+      p.batch, p.num_threads, (10 + 4 * C) * pixels + per_image, parallel_for,
+      [&](int64_t b, const ParallelForFn& image_parallel_for, int threads) {
+        const float* image = attributes + b * per_image;
+        ScatterImageRows(
+            p.image_height, p.image_width, per_image, per_image, threads,
+            image_parallel_for,
+            [&](int row_begin, int row_end, double* acc) {
+              const int64_t end = b * pixels +
+                                  static_cast<int64_t>(row_end) * p.image_width;
+              for (int64_t i = b * pixels +
+                               static_cast<int64_t>(row_begin) * p.image_width;
+                   i < end; ++i) {
+                float* d_bary = d_barycentrics + 3 * i;
+                const int32_t t = triangle_ids[i];
+                if (t < 0) {
+                  d_bary[0] = d_bary[1] = d_bary[2] = 0.0f;
+                  continue;
+                }
+                const float* g = d_values + i * C;
+                for (int k = 0; k < 3; ++k) {
+                  const int64_t v = triangles[3 * t + k];
+                  const float* a = image + v * C;
+                  double* sum = acc + v * C;
+                  const double weight = barycentrics[3 * i + k];
+                  float dot = 0.0f;
+                  for (int ch = 0; ch < C; ++ch) {
+                    dot += g[ch] * a[ch];
+                    sum[ch] += weight * g[ch];
+                  }
+                  d_bary[k] = dot;
+                }
+              }
+            },
+            [&](int64_t begin, int64_t end, const double* acc,
+                int64_t parts) {
+              float* out = d_attributes + b * per_image;
+              for (int64_t j = begin; j < end; ++j) {
+                double total = 0.0;
+                for (int64_t part = 0; part < parts; ++part) {
+                  total += acc[part * per_image + j];
+                }
+                out[j] = static_cast<float>(total);
+              }
+            });
+      });
 }
 
 }  // namespace fullpose

@@ -100,6 +100,48 @@ void RasterizeTrianglesGrad(const RasterizeParams& params,
                             const ParallelForFn& parallel_for,
                             float* d_vertices);
 
+struct InterpolateParams {
+  int batch = 0;           // B
+  int num_vertices = 0;    // N
+  int num_channels = 0;    // C
+  int num_triangles = 0;   // T
+  int image_height = 0;    // H
+  int image_width = 0;     // W
+  int num_threads = 1;     // Concurrency of parallel_for (a hint).
+};
+
+// Interpolates per-vertex attributes with the rasterizer's barycentrics:
+//   values[b, r, c, :] = sum_k barycentrics[b, r, c, k] *
+//                        attributes[b, triangles[id, k], :],  id = ids[b, r, c]
+// and zero where id = -1. Float32 arithmetic, sum in k order.
+//   attributes:   [B, N, C] float32.
+//   triangles:    [T, 3] int32, each in [0, N).
+//   triangle_ids: [B, H, W] int32 in [-1, T).
+//   barycentrics: [B, H, W, 3] float32.
+//   values:       [B, H, W, C] float32 output (fully written).
+// Inputs must be validated by the caller (FindOutOfRange, FindIdOutOfRange).
+void InterpolateAttributes(const InterpolateParams& params,
+                           const float* attributes, const int32_t* triangles,
+                           const int32_t* triangle_ids,
+                           const float* barycentrics,
+                           const ParallelForFn& parallel_for, float* values);
+
+// Gradient of InterpolateAttributes, given d_values = dL/dvalues
+// [B, H, W, C]:
+//   d_attributes:   [B, N, C] float32 output, sum over the pixels of
+//                   barycentrics[k] * d_values (float64 sums; deterministic
+//                   for a given params.num_threads).
+//   d_barycentrics: [B, H, W, 3] float32 output, d_values . attributes of
+//                   corner k; zero on background.
+void InterpolateAttributesGrad(const InterpolateParams& params,
+                               const float* attributes,
+                               const int32_t* triangles,
+                               const int32_t* triangle_ids,
+                               const float* barycentrics,
+                               const float* d_values,
+                               const ParallelForFn& parallel_for,
+                               float* d_attributes, float* d_barycentrics);
+
 }  // namespace fullpose
 
 #endif  // FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_CORE_H_

@@ -372,4 +372,130 @@ std::string RasterizeTrianglesGradGpu(const RasterizeParams& p,
   return "";
 }
 
+namespace {
+
+// Vertex indices of pixel i's triangle in *corners, or false when the pixel
+// is background or an index is out of range.
+__device__ inline bool PixelCorners(const InterpolateParams& p,
+                                    const int32_t* triangles,
+                                    const int32_t* triangle_ids, int64_t i,
+                                    int64_t* corners) {
+  const int32_t t = triangle_ids[i];
+  if (t < 0 || t >= p.num_triangles) return false;
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int64_t image = (i / pixels) * p.num_vertices;
+  for (int k = 0; k < 3; ++k) {
+    const int32_t v = triangles[3 * t + k];
+    if (v < 0 || v >= p.num_vertices) return false;
+    corners[k] = (image + v) * p.num_channels;
+  }
+  return true;
+}
+
+__global__ void InterpolateKernel(InterpolateParams p,
+                                  const float* attributes,
+                                  const int32_t* triangles,
+                                  const int32_t* triangle_ids,
+                                  const float* barycentrics, float* values) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<int64_t>(p.batch) * p.image_height * p.image_width) {
+    return;
+  }
+  const int C = p.num_channels;
+  float* out = values + i * C;
+  int64_t corners[3];
+  if (!PixelCorners(p, triangles, triangle_ids, i, corners)) {
+    for (int ch = 0; ch < C; ++ch) out[ch] = 0.0f;
+    return;
+  }
+  const float b0 = barycentrics[3 * i], b1 = barycentrics[3 * i + 1],
+              b2 = barycentrics[3 * i + 2];
+  for (int ch = 0; ch < C; ++ch) {
+    out[ch] = __fadd_rn(__fadd_rn(__fmul_rn(b0, attributes[corners[0] + ch]),
+                                  __fmul_rn(b1, attributes[corners[1] + ch])),
+                        __fmul_rn(b2, attributes[corners[2] + ch]));
+  }
+}
+
+__global__ void InterpolateGradKernel(InterpolateParams p,
+                                      const float* attributes,
+                                      const int32_t* triangles,
+                                      const int32_t* triangle_ids,
+                                      const float* barycentrics,
+                                      const float* d_values,
+                                      float* d_attributes,
+                                      float* d_barycentrics) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<int64_t>(p.batch) * p.image_height * p.image_width) {
+    return;
+  }
+  float* d_bary = d_barycentrics + 3 * i;
+  int64_t corners[3];
+  if (!PixelCorners(p, triangles, triangle_ids, i, corners)) {
+    d_bary[0] = d_bary[1] = d_bary[2] = 0.0f;
+    return;
+  }
+  const int C = p.num_channels;
+  const float* g = d_values + i * C;
+  for (int k = 0; k < 3; ++k) {
+    const float weight = barycentrics[3 * i + k];
+    float dot = 0.0f;
+    for (int ch = 0; ch < C; ++ch) {
+      dot += g[ch] * attributes[corners[k] + ch];
+      atomicAdd(d_attributes + corners[k] + ch, weight * g[ch]);
+    }
+    d_bary[k] = dot;
+  }
+}
+
+}  // namespace
+
+std::string InterpolateAttributesGpu(const InterpolateParams& p,
+                                     const float* attributes,
+                                     const int32_t* triangles,
+                                     const int32_t* triangle_ids,
+                                     const float* barycentrics,
+                                     void* stream_ptr, float* values) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t pixels =
+      static_cast<int64_t>(p.batch) * p.image_height * p.image_width;
+  if (pixels == 0) return "";
+  InterpolateKernel<<<Blocks(pixels), kThreads, 0, stream>>>(
+      p, attributes, triangles, triangle_ids, barycentrics, values);
+  const cudaError_t error = cudaGetLastError();
+  if (error != cudaSuccess) return CudaError("launching interpolate", error);
+  return "";
+}
+
+std::string InterpolateAttributesGradGpu(const InterpolateParams& p,
+                                         const float* attributes,
+                                         const int32_t* triangles,
+                                         const int32_t* triangle_ids,
+                                         const float* barycentrics,
+                                         const float* d_values,
+                                         void* stream_ptr,
+                                         float* d_attributes,
+                                         float* d_barycentrics) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  const int64_t num_values =
+      static_cast<int64_t>(p.batch) * p.num_vertices * p.num_channels;
+  cudaError_t error = cudaSuccess;
+  if (num_values > 0) {
+    error = cudaMemsetAsync(d_attributes, 0, num_values * sizeof(float),
+                            stream);
+    if (error != cudaSuccess) return CudaError("cudaMemsetAsync", error);
+  }
+  const int64_t pixels =
+      static_cast<int64_t>(p.batch) * p.image_height * p.image_width;
+  if (pixels == 0) return "";
+  InterpolateGradKernel<<<Blocks(pixels), kThreads, 0, stream>>>(
+      p, attributes, triangles, triangle_ids, barycentrics, d_values,
+      d_attributes, d_barycentrics);
+  error = cudaGetLastError();
+  if (error != cudaSuccess) {
+    return CudaError("launching the interpolate gradient", error);
+  }
+  return "";
+}
+
 }  // namespace fullpose

@@ -53,6 +53,28 @@ std::string RasterizeTrianglesGradGpu(const RasterizeParams& params,
                                       void* stream, void* scratch,
                                       float* d_vertices);
 
+// InterpolateAttributes (rasterize_triangles_core.h) on `stream`; device
+// pointers; pixels with an out-of-range id or vertex index get zeros. Does
+// not synchronize. Returns an empty string or a CUDA error message.
+std::string InterpolateAttributesGpu(const InterpolateParams& params,
+                                     const float* attributes,
+                                     const int32_t* triangles,
+                                     const int32_t* triangle_ids,
+                                     const float* barycentrics, void* stream,
+                                     float* values);
+
+// InterpolateAttributesGrad on `stream`: d_attributes summed with float32
+// atomics (the order of additions may vary between runs), d_barycentrics
+// written per pixel. Does not synchronize.
+std::string InterpolateAttributesGradGpu(const InterpolateParams& params,
+                                         const float* attributes,
+                                         const int32_t* triangles,
+                                         const int32_t* triangle_ids,
+                                         const float* barycentrics,
+                                         const float* d_values, void* stream,
+                                         float* d_attributes,
+                                         float* d_barycentrics);
+
 }  // namespace fullpose
 
 #endif  // FULLPOSE_RENDERER_KERNELS_RASTERIZE_TRIANGLES_GPU_H_

@@ -104,6 +104,54 @@ d_clip_vertices: [B, N, 4] or [B, N, 3] gradient w.r.t. clip_vertices
   (zero for z; background pixels contribute nothing).
 )doc");
 
+REGISTER_OP("FullposeInterpolateAttributes")
+    .Input("attributes: float32")
+    .Input("triangles: int32")
+    .Input("triangle_ids: int32")
+    .Input("barycentrics: float32")
+    .Output("values: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle ids = c->input(2);
+      ShapeHandle attributes = c->input(0);
+      if (!c->RankKnown(ids) || c->Rank(ids) != 3 ||
+          !c->RankKnown(attributes) || c->Rank(attributes) != 3) {
+        c->set_output(0, c->UnknownShapeOfRank(4));
+        return absl::OkStatus();
+      }
+      c->set_output(0, c->MakeShape({c->Dim(ids, 0), c->Dim(ids, 1),
+                                     c->Dim(ids, 2), c->Dim(attributes, 2)}));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Interpolates per-vertex attributes at every pixel with the rasterizer's
+barycentrics.
+
+attributes: [B, N, C] per-vertex attributes.
+triangles: [T, 3] vertex indices in [0, N).
+triangle_ids: [B, H, W] from FullposeRasterizeTriangles, in [-1, T).
+barycentrics: [B, H, W, 3].
+values: [B, H, W, C] sum_k barycentrics[k] * attributes[triangle corner k],
+  zero where triangle_ids is -1.
+)doc");
+
+REGISTER_OP("FullposeInterpolateAttributesGrad")
+    .Input("attributes: float32")
+    .Input("triangles: int32")
+    .Input("triangle_ids: int32")
+    .Input("barycentrics: float32")
+    .Input("d_values: float32")
+    .Output("d_attributes: float32")
+    .Output("d_barycentrics: float32")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(0));
+      c->set_output(1, c->input(3));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Gradient of FullposeInterpolateAttributes w.r.t. attributes and
+barycentrics, given d_values [B, H, W, C].
+)doc");
+
 ::tensorflow::Status CheckShapes(const Tensor& vertices,
                                  const Tensor& triangles, int64_t height,
                                  int64_t width) {
@@ -206,6 +254,69 @@ RasterizeParams GradParams(const Tensor& vertices, const Tensor& triangles,
                 /*cull_backfaces=*/false, num_threads);
 }
 
+// Checks the interpolation inputs' shapes; d_values (may be null) must have
+// the values' shape [B, H, W, C].
+::tensorflow::Status CheckInterpolateShapes(const Tensor& attributes,
+                                            const Tensor& triangles,
+                                            const Tensor& ids,
+                                            const Tensor& barycentrics,
+                                            const Tensor* d_values) {
+  if (attributes.dims() != 3) {
+    return InvalidArgument("interpolate: attributes must have shape "
+                           "[B, N, C], got ",
+                           attributes.shape().DebugString());
+  }
+  if (!(triangles.dims() == 2 && triangles.dim_size(1) == 3)) {
+    return InvalidArgument("interpolate: triangles must have shape [T, 3], "
+                           "got ", triangles.shape().DebugString());
+  }
+  if (!(ids.dims() == 3 && ids.dim_size(0) == attributes.dim_size(0))) {
+    return InvalidArgument("interpolate: triangle_ids must have shape "
+                           "[B, H, W] with B = ", attributes.dim_size(0),
+                           ", got ", ids.shape().DebugString());
+  }
+  if (!(barycentrics.dims() == 4 && barycentrics.dim_size(3) == 3 &&
+        barycentrics.dim_size(0) == ids.dim_size(0) &&
+        barycentrics.dim_size(1) == ids.dim_size(1) &&
+        barycentrics.dim_size(2) == ids.dim_size(2))) {
+    return InvalidArgument("interpolate: barycentrics must have shape ",
+                           ids.shape().DebugString(), " + [3], got ",
+                           barycentrics.shape().DebugString());
+  }
+  if (d_values != nullptr &&
+      !(d_values->dims() == 4 &&
+        d_values->dim_size(0) == ids.dim_size(0) &&
+        d_values->dim_size(1) == ids.dim_size(1) &&
+        d_values->dim_size(2) == ids.dim_size(2) &&
+        d_values->dim_size(3) == attributes.dim_size(2))) {
+    return InvalidArgument("interpolate gradient: d_values must have shape "
+                           "[B, H, W, C], got ",
+                           d_values->shape().DebugString());
+  }
+  if (attributes.dim_size(0) > std::numeric_limits<int>::max() ||
+      attributes.dim_size(1) > std::numeric_limits<int32_t>::max() ||
+      attributes.dim_size(2) > std::numeric_limits<int>::max() ||
+      triangles.dim_size(0) > std::numeric_limits<int>::max() ||
+      ids.dim_size(1) * ids.dim_size(2) > (int64_t{1} << 31)) {
+    return InvalidArgument("interpolate: input too large");
+  }
+  return absl::OkStatus();
+}
+
+InterpolateParams MakeInterpolateParams(const Tensor& attributes,
+                                        const Tensor& triangles,
+                                        const Tensor& ids, int num_threads) {
+  InterpolateParams params;
+  params.batch = static_cast<int>(attributes.dim_size(0));
+  params.num_vertices = static_cast<int>(attributes.dim_size(1));
+  params.num_channels = static_cast<int>(attributes.dim_size(2));
+  params.num_triangles = static_cast<int>(triangles.dim_size(0));
+  params.image_height = static_cast<int>(ids.dim_size(1));
+  params.image_width = static_cast<int>(ids.dim_size(2));
+  params.num_threads = num_threads;
+  return params;
+}
+
 // TF's CPU thread pool of the kernel's device as a ParallelForFn; *threads
 // receives its size.
 ParallelForFn CpuParallelFor(OpKernelContext* context, int* threads) {
@@ -291,6 +402,27 @@ REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_CPU),
     RasterizeTrianglesOp);
 
+// Validates triangles against num_vertices and ids against the triangle
+// count on the CPU (InvalidArgument naming the first bad element).
+::tensorflow::Status CheckIndices(const Tensor& triangles, const Tensor& ids,
+                                  int64_t num_vertices,
+                                  const ParallelForFn& parallel_for) {
+  const int32_t* triangle_data = triangles.flat<int32_t>().data();
+  const int64_t bad_index = FindOutOfRange(
+      triangle_data, triangles.NumElements(), num_vertices, parallel_for);
+  if (bad_index >= 0) {
+    return OutOfRangeError(bad_index, triangle_data[bad_index], num_vertices);
+  }
+  const int32_t* id_data = ids.flat<int32_t>().data();
+  const int64_t bad_id = FindIdOutOfRange(id_data, ids.NumElements(),
+                                          triangles.dim_size(0), parallel_for);
+  if (bad_id >= 0) {
+    return InvalidArgument("triangle_ids has ", id_data[bad_id],
+                           ", outside [-1, ", triangles.dim_size(0), ")");
+  }
+  return absl::OkStatus();
+}
+
 // dL/dclip_vertices from dL/dbarycentrics (rasterize_triangles_core.h).
 class RasterizeTrianglesGradOp : public OpKernel {
  public:
@@ -305,30 +437,17 @@ class RasterizeTrianglesGradOp : public OpKernel {
                    CheckGradShapes(vertices, triangles, ids, d_barycentrics));
     int num_threads;
     const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
-    const int32_t* triangle_data = triangles.flat<int32_t>().data();
-    const int64_t bad_index =
-        FindOutOfRange(triangle_data, triangles.NumElements(),
-                       vertices.dim_size(1), parallel_for);
-    if (bad_index >= 0) {
-      context->CtxFailure(OutOfRangeError(
-          bad_index, triangle_data[bad_index], vertices.dim_size(1)));
-      return;
-    }
-    const int32_t* id_data = ids.flat<int32_t>().data();
-    const int64_t bad_id = FindIdOutOfRange(
-        id_data, ids.NumElements(), triangles.dim_size(0), parallel_for);
-    OP_REQUIRES(context, bad_id < 0,
-                InvalidArgument("rasterize gradient: triangle_ids has ",
-                                id_data[bad_id < 0 ? 0 : bad_id],
-                                ", outside [-1, ", triangles.dim_size(0),
-                                ")"));
+    OP_REQUIRES_OK(context, CheckIndices(triangles, ids, vertices.dim_size(1),
+                                         parallel_for));
     Tensor* d_vertices;
     OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(),
                                                      &d_vertices));
     if (vertices.NumElements() == 0) return;
     RasterizeTrianglesGrad(GradParams(vertices, triangles, ids, num_threads),
-                           vertices.flat<float>().data(), triangle_data,
-                           id_data, d_barycentrics.flat<float>().data(),
+                           vertices.flat<float>().data(),
+                           triangles.flat<int32_t>().data(),
+                           ids.flat<int32_t>().data(),
+                           d_barycentrics.flat<float>().data(),
                            parallel_for, d_vertices->flat<float>().data());
   }
 };
@@ -337,7 +456,90 @@ REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTrianglesGrad").Device(::tensorflow::DEVICE_CPU),
     RasterizeTrianglesGradOp);
 
+class InterpolateAttributesOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& attributes = context->input(0);
+    const Tensor& triangles = context->input(1);
+    const Tensor& ids = context->input(2);
+    const Tensor& barycentrics = context->input(3);
+    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
+                                                   barycentrics, nullptr));
+    int num_threads;
+    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
+    OP_REQUIRES_OK(context, CheckIndices(triangles, ids,
+                                         attributes.dim_size(1),
+                                         parallel_for));
+    Tensor* values;
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       0,
+                       TensorShape({ids.dim_size(0), ids.dim_size(1),
+                                    ids.dim_size(2), attributes.dim_size(2)}),
+                       &values));
+    if (values->NumElements() == 0) return;
+    InterpolateAttributes(
+        MakeInterpolateParams(attributes, triangles, ids, num_threads),
+        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
+        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
+        parallel_for, values->flat<float>().data());
+  }
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("FullposeInterpolateAttributes").Device(::tensorflow::DEVICE_CPU),
+    InterpolateAttributesOp);
+
+class InterpolateAttributesGradOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& attributes = context->input(0);
+    const Tensor& triangles = context->input(1);
+    const Tensor& ids = context->input(2);
+    const Tensor& barycentrics = context->input(3);
+    const Tensor& d_values = context->input(4);
+    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
+                                                   barycentrics, &d_values));
+    int num_threads;
+    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
+    OP_REQUIRES_OK(context, CheckIndices(triangles, ids,
+                                         attributes.dim_size(1),
+                                         parallel_for));
+    Tensor *d_attributes, *d_barycentrics;
+    OP_REQUIRES_OK(context, context->allocate_output(0, attributes.shape(),
+                                                     &d_attributes));
+    OP_REQUIRES_OK(context, context->allocate_output(1, barycentrics.shape(),
+                                                     &d_barycentrics));
+    if (attributes.NumElements() == 0 && barycentrics.NumElements() == 0) {
+      return;
+    }
+    InterpolateAttributesGrad(
+        MakeInterpolateParams(attributes, triangles, ids, num_threads),
+        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
+        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
+        d_values.flat<float>().data(), parallel_for,
+        d_attributes->flat<float>().data(),
+        d_barycentrics->flat<float>().data());
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("FullposeInterpolateAttributesGrad")
+                            .Device(::tensorflow::DEVICE_CPU),
+                        InterpolateAttributesGradOp);
+
 #if GOOGLE_CUDA
+// The CUDA stream (a cudaStream_t) of the kernel's device context.
+void* GpuStream(OpKernelContext* context) {
+  return context->op_device_context()
+      ->stream()
+      ->platform_specific_handle()
+      .stream;
+}
+
 // GPU kernel: validation and rasterization run on the device
 // (rasterize_triangles_gpu.cu.cc); one stream synchronization per call reads
 // the validation result.
@@ -356,10 +558,7 @@ class RasterizeTrianglesGpuOp : public RasterizeTrianglesOpBase {
                    context->allocate_temp(
                        ::tensorflow::DT_UINT8,
                        TensorShape({GpuScratchBytes(params)}), &scratch));
-    void* stream = context->op_device_context()
-                       ->stream()
-                       ->platform_specific_handle()
-                       .stream;
+    void* stream = GpuStream(context);
     GpuValidation validation;
     const std::string error = RasterizeTrianglesGpu(
         params, vertices.flat<float>().data(),
@@ -411,10 +610,7 @@ class RasterizeTrianglesGradGpuOp : public OpKernel {
                    context->allocate_temp(
                        ::tensorflow::DT_UINT8,
                        TensorShape({GpuGradScratchBytes(params)}), &scratch));
-    void* stream = context->op_device_context()
-                       ->stream()
-                       ->platform_specific_handle()
-                       .stream;
+    void* stream = GpuStream(context);
     const std::string error = RasterizeTrianglesGradGpu(
         params, vertices.flat<float>().data(),
         triangles.flat<int32_t>().data(), ids.flat<int32_t>().data(),
@@ -429,6 +625,75 @@ class RasterizeTrianglesGradGpuOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(Name("FullposeRasterizeTrianglesGrad")
                             .Device(::tensorflow::DEVICE_GPU),
                         RasterizeTrianglesGradGpuOp);
+
+// GPU interpolation and its gradient (rasterize_triangles_gpu.cu.cc): shapes
+// are checked here; out-of-range indices give zeros on the device (no
+// stream synchronization).
+class InterpolateAttributesGpuOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& attributes = context->input(0);
+    const Tensor& triangles = context->input(1);
+    const Tensor& ids = context->input(2);
+    const Tensor& barycentrics = context->input(3);
+    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
+                                                   barycentrics, nullptr));
+    Tensor* values;
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(
+                       0,
+                       TensorShape({ids.dim_size(0), ids.dim_size(1),
+                                    ids.dim_size(2), attributes.dim_size(2)}),
+                       &values));
+    const std::string error = InterpolateAttributesGpu(
+        MakeInterpolateParams(attributes, triangles, ids, 1),
+        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
+        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
+        GpuStream(context), values->flat<float>().data());
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("interpolate (GPU): ", error));
+  }
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("FullposeInterpolateAttributes").Device(::tensorflow::DEVICE_GPU),
+    InterpolateAttributesGpuOp);
+
+class InterpolateAttributesGradGpuOp : public OpKernel {
+ public:
+  using OpKernel::OpKernel;
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& attributes = context->input(0);
+    const Tensor& triangles = context->input(1);
+    const Tensor& ids = context->input(2);
+    const Tensor& barycentrics = context->input(3);
+    const Tensor& d_values = context->input(4);
+    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
+                                                   barycentrics, &d_values));
+    Tensor *d_attributes, *d_barycentrics;
+    OP_REQUIRES_OK(context, context->allocate_output(0, attributes.shape(),
+                                                     &d_attributes));
+    OP_REQUIRES_OK(context, context->allocate_output(1, barycentrics.shape(),
+                                                     &d_barycentrics));
+    const std::string error = InterpolateAttributesGradGpu(
+        MakeInterpolateParams(attributes, triangles, ids, 1),
+        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
+        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
+        d_values.flat<float>().data(), GpuStream(context),
+        d_attributes->flat<float>().data(),
+        d_barycentrics->flat<float>().data());
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("interpolate gradient (GPU): ",
+                                               error));
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("FullposeInterpolateAttributesGrad")
+                            .Device(::tensorflow::DEVICE_GPU),
+                        InterpolateAttributesGradGpuOp);
 #endif  // GOOGLE_CUDA
 
 }  // namespace fullpose

@@ -3,16 +3,19 @@
 //
 // Work plan for one image:
 //   1. Transform vertices to pixel space (parallel over vertices).
-//   2. Set up triangles: cull (w <= 0, zero area, back faces), clamp the
-//      bounding box of pixel centres to the image, count triangles per band
-//      (parallel over chunks of triangles).
-//   3. Bin triangles into horizontal bands of kBandRows rows (counting sort
-//      over fixed chunks of triangles, in parallel; triangle ids stay
-//      increasing inside each band).
-//   4. Rasterize each band with a band-local depth buffer (parallel over
-//      bands), then write ids, barycentrics and depth of the winners.
+//   2. Split the triangle list into P contiguous ranges (P = the thread
+//      count for large meshes, else 1). Each range is rasterized on its own
+//      (in parallel) into its own depth / id / perspective-weight buffer:
+//      per triangle, set up (cull, area, bounding box of pixel centres) and
+//      test its pixel centres at once, nearest fragment kept (the earlier,
+//      i.e. lower, id on equal depth). No binning: a face-sized mesh at
+//      224 px has ~1-pixel triangles, for which binning cost as much as
+//      rasterizing.
+//   3. Merge and resolve per pixel (parallel over rows): the nearest
+//      fragment over the ranges, the lower range on equal depth (so the
+//      lowest id overall), then ids, barycentrics and depth of the winner.
 // With at least as many images as threads, images run concurrently instead
-// and each image runs the four steps on one thread.
+// and each image runs the steps on one thread with P = 1.
 #include "rasterize_triangles_core.h"
 
 #include <algorithm>
@@ -25,7 +28,8 @@
 namespace fullpose {
 namespace {
 
-constexpr int kBandRows = 8;
+// Triangles per range below which an image is not split (step 2).
+constexpr int64_t kMinTrianglesPerRange = 4096;
 
 // A vertex in pixel space; x = y = NaN when w <= 0 (so that any triangle
 // using it gets a NaN area and is dropped).
@@ -33,15 +37,16 @@ struct ScreenVertex {
   double x, y, z, inv_w;
 };
 
+// Nearest fragment per pixel of one triangle range.
+struct RangeBuffers {
+  std::vector<double> depth;    // [H * W], +inf where no fragment.
+  std::vector<int32_t> ids;     // [H * W], valid where depth is finite.
+  std::vector<double> weights;  // [H * W, 3] e_i / w_i of the winner.
+};
+
 struct ImageWorkspace {
   std::vector<ScreenVertex> vertices;
-  // Per triangle: clamped bounding box of covered pixel centres, x0 > x1 when
-  // the triangle is not drawn; 1 / signed pixel-space area.
-  std::vector<int32_t> bbox;  // [T, 4]: x0, x1, y0, y1
-  std::vector<double> inv_area;
-  // Bins: band b holds band_items[band_start[b] .. band_start[b + 1]).
-  std::vector<int64_t> band_start;
-  std::vector<int32_t> band_items;
+  std::vector<RangeBuffers> ranges;
 };
 
 inline double Edge(double ax, double ay, double bx, double by, double px,
@@ -62,12 +67,17 @@ void TransformVertices(const RasterizeParams& p, const float* vertices,
       out.z = out.inv_w = 0.0;
       continue;
     }
-    const double x_ndc = static_cast<double>(v[0]) / w;
-    const double y_ndc = static_cast<double>(v[1]) / w;
+    double x_ndc = v[0], y_ndc = v[1], z_ndc = v[2], inv_w = 1.0;
+    if (w != 1.0) {  // Division by 1 is exact: skipped (orthographic input).
+      x_ndc /= w;
+      y_ndc /= w;
+      z_ndc /= w;
+      inv_w = 1.0 / w;
+    }
     out.x = (x_ndc + 1.0) * half_w - 0.5;
     out.y = (1.0 - y_ndc) * half_h - 0.5;
-    out.z = static_cast<double>(v[2]) / w;
-    out.inv_w = 1.0 / w;
+    out.z = z_ndc;
+    out.inv_w = inv_w;
   }
 }
 
@@ -95,18 +105,28 @@ inline double Max3(double a, double b, double c) {
   return std::max(a, std::max(b, c));
 }
 
-// Sets up triangles [begin, end): bounding boxes (empty when not drawn),
-// areas, and counts of triangles per band in band_counts[num_bands].
-void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
-                    int64_t begin, int64_t end, ImageWorkspace* ws,
-                    int64_t* band_counts) {
+// Whether a pixel centre with edge functions e0, e1, e2 is inside (or on the
+// border of) a triangle whose signed area has the sign of `area`.
+inline bool Covers(double area, double e0, double e1, double e2) {
+  return area > 0.0 ? (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0)
+                    : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
+}
+
+// Rasterizes triangles [begin, end) in order into `out` (nearest fragment
+// kept; on equal depth the earlier triangle).
+void RasterizeRange(const RasterizeParams& p, const int32_t* triangles,
+                    const ScreenVertex* vertices, int64_t begin, int64_t end,
+                    RangeBuffers* out) {
+  const int W = p.image_width;
+  double* depth = out->depth.data();
+  int32_t* ids = out->ids.data();
+  double* weights = out->weights.data();
+  std::fill(out->depth.begin(), out->depth.end(),
+            std::numeric_limits<double>::infinity());
   for (int64_t t = begin; t < end; ++t) {
-    int32_t* box = &ws->bbox[4 * t];
-    box[0] = 1;
-    box[1] = 0;  // Empty unless set below.
-    const ScreenVertex& v0 = ws->vertices[triangles[3 * t]];
-    const ScreenVertex& v1 = ws->vertices[triangles[3 * t + 1]];
-    const ScreenVertex& v2 = ws->vertices[triangles[3 * t + 2]];
+    const ScreenVertex& v0 = vertices[triangles[3 * t]];
+    const ScreenVertex& v1 = vertices[triangles[3 * t + 1]];
+    const ScreenVertex& v2 = vertices[triangles[3 * t + 2]];
     const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
                  y2 = v2.y;
     const double area = Edge(x0, y0, x1, y1, x2, y2);
@@ -116,182 +136,115 @@ void SetupTriangles(const RasterizeParams& p, const int32_t* triangles,
         (p.cull_backfaces && area > 0.0)) {
       continue;
     }
-    int32_t cx0, cx1, cy0, cy1;
-    if (!CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), p.image_width, &cx0,
-                     &cx1) ||
-        !CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height,
-                     &cy0, &cy1)) {
+    int32_t c0, c1, r0, r1;
+    if (!CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), W, &c0, &c1) ||
+        !CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height, &r0,
+                     &r1)) {
       continue;
     }
-    box[0] = cx0;
-    box[1] = cx1;
-    box[2] = cy0;
-    box[3] = cy1;
-    ws->inv_area[t] = 1.0 / area;
-    for (int b = cy0 / kBandRows; b <= cy1 / kBandRows; ++b) ++band_counts[b];
-  }
-}
-
-// Appends triangles [begin, end) to their bands at positions fill[band]++.
-void FillBands(int64_t begin, int64_t end, int64_t* fill, ImageWorkspace* ws) {
-  for (int64_t t = begin; t < end; ++t) {
-    const int32_t* box = &ws->bbox[4 * t];
-    if (box[0] > box[1]) continue;
-    for (int b = box[2] / kBandRows; b <= box[3] / kBandRows; ++b) {
-      ws->band_items[fill[b]++] = static_cast<int32_t>(t);
-    }
-  }
-}
-
-// Whether a pixel centre with edge functions e0, e1, e2 is inside (or on the
-// border of) a triangle whose signed area has the sign of `area`.
-inline bool Covers(double area, double e0, double e1, double e2) {
-  return area > 0.0 ? (e0 >= 0.0 && e1 >= 0.0 && e2 >= 0.0)
-                    : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
-}
-
-void RasterizeBand(const RasterizeParams& p, const int32_t* triangles,
-                   const ImageWorkspace& ws, int band, int32_t* ids_out,
-                   float* bary_out, float* depth_out) {
-  const int W = p.image_width;
-  const int r_begin = band * kBandRows;
-  const int r_end = std::min(p.image_height, r_begin + kBandRows);
-  const int num_pixels = (r_end - r_begin) * W;
-  std::vector<double> zbuf(num_pixels, std::numeric_limits<double>::infinity());
-  std::vector<int32_t> ibuf(num_pixels, -1);
-  // Perspective weights e_i / w_i of the current winner, [num_pixels, 3].
-  std::vector<double> wbuf(3 * num_pixels);
-
-  for (int64_t k = ws.band_start[band]; k < ws.band_start[band + 1]; ++k) {
-    const int32_t t = ws.band_items[k];
-    const int32_t* box = &ws.bbox[4 * t];
-    const ScreenVertex& v0 = ws.vertices[triangles[3 * t]];
-    const ScreenVertex& v1 = ws.vertices[triangles[3 * t + 1]];
-    const ScreenVertex& v2 = ws.vertices[triangles[3 * t + 2]];
-    const double x0 = v0.x, y0 = v0.y, z0 = v0.z;
-    const double x1 = v1.x, y1 = v1.y, z1 = v1.z;
-    const double x2 = v2.x, y2 = v2.y, z2 = v2.z;
-    const double inv_area = ws.inv_area[t];
-    const int r0 = std::max<int>(box[2], r_begin);
-    const int r1 = std::min<int>(box[3], r_end - 1);
+    const double inv_area = 1.0 / area;
     for (int r = r0; r <= r1; ++r) {
       const double py = r;
-      double* zrow = &zbuf[(r - r_begin) * W];
-      int32_t* irow = &ibuf[(r - r_begin) * W];
-      double* wrow = &wbuf[3 * (r - r_begin) * W];
-      for (int c = box[0]; c <= box[1]; ++c) {
+      const int64_t row = static_cast<int64_t>(r) * W;
+      for (int c = c0; c <= c1; ++c) {
         const double px = c;
         const double e0 = Edge(x1, y1, x2, y2, px, py);
         const double e1 = Edge(x2, y2, x0, y0, px, py);
         const double e2 = Edge(x0, y0, x1, y1, px, py);
         if (!Covers(inv_area, e0, e1, e2)) continue;
-        const double z = (e0 * z0 + e1 * z1 + e2 * z2) * inv_area;
+        const double z = (e0 * v0.z + e1 * v1.z + e2 * v2.z) * inv_area;
         if (!(z >= -1.0 && z <= 1.0)) continue;
-        if (z < zrow[c]) {
-          zrow[c] = z;
-          irow[c] = t;
+        const int64_t pixel = row + c;
+        if (z < depth[pixel]) {
+          depth[pixel] = z;
+          ids[pixel] = static_cast<int32_t>(t);
           // Perspective-correct: screen-space weights e_i divided by w_i
-          // (normalised below; the common factor 1 / area cancels).
-          wrow[3 * c] = e0 * v0.inv_w;
-          wrow[3 * c + 1] = e1 * v1.inv_w;
-          wrow[3 * c + 2] = e2 * v2.inv_w;
+          // (normalised when resolving; the common factor 1 / area cancels).
+          weights[3 * pixel] = e0 * v0.inv_w;
+          weights[3 * pixel + 1] = e1 * v1.inv_w;
+          weights[3 * pixel + 2] = e2 * v2.inv_w;
         }
       }
     }
   }
-
-  for (int r = r_begin; r < r_end; ++r) {
-    for (int c = 0; c < W; ++c) {
-      const int64_t local = (r - r_begin) * W + c;
-      const int64_t pixel = static_cast<int64_t>(r) * W + c;
-      const int32_t t = ibuf[local];
-      ids_out[pixel] = t;
-      float* bary = bary_out + 3 * pixel;
-      if (t < 0) {
-        bary[0] = bary[1] = bary[2] = 0.0f;
-        depth_out[pixel] = 1.0f;
-        continue;
-      }
-      const double p0 = wbuf[3 * local];
-      const double p1 = wbuf[3 * local + 1];
-      const double p2 = wbuf[3 * local + 2];
-      const double inv_sum = 1.0 / (p0 + p1 + p2);
-      bary[0] = static_cast<float>(p0 * inv_sum);
-      bary[1] = static_cast<float>(p1 * inv_sum);
-      bary[2] = static_cast<float>(p2 * inv_sum);
-      depth_out[pixel] = static_cast<float>(zbuf[local]);
-    }
-  }
 }
 
-void AllocateWorkspace(const RasterizeParams& p, ImageWorkspace* ws) {
-  ws->vertices.resize(p.num_vertices);
-  ws->bbox.resize(4 * static_cast<int64_t>(p.num_triangles));
-  ws->inv_area.resize(p.num_triangles);
+// Writes ids, barycentrics and depth of pixels [begin, end) from the nearest
+// fragment over `num_ranges` range buffers (the earlier range on ties).
+void Resolve(const ImageWorkspace& ws, int num_ranges, int64_t begin,
+             int64_t end, int32_t* ids_out, float* bary_out,
+             float* depth_out) {
+  for (int64_t pixel = begin; pixel < end; ++pixel) {
+    const RangeBuffers* best = &ws.ranges[0];
+    double z = best->depth[pixel];
+    for (int k = 1; k < num_ranges; ++k) {
+      const double candidate = ws.ranges[k].depth[pixel];
+      if (candidate < z) {
+        z = candidate;
+        best = &ws.ranges[k];
+      }
+    }
+    float* bary = bary_out + 3 * pixel;
+    if (z == std::numeric_limits<double>::infinity()) {
+      ids_out[pixel] = -1;
+      bary[0] = bary[1] = bary[2] = 0.0f;
+      depth_out[pixel] = 1.0f;
+      continue;
+    }
+    ids_out[pixel] = best->ids[pixel];
+    const double p0 = best->weights[3 * pixel];
+    const double p1 = best->weights[3 * pixel + 1];
+    const double p2 = best->weights[3 * pixel + 2];
+    const double inv_sum = 1.0 / (p0 + p1 + p2);
+    bary[0] = static_cast<float>(p0 * inv_sum);
+    bary[1] = static_cast<float>(p1 * inv_sum);
+    bary[2] = static_cast<float>(p2 * inv_sum);
+    depth_out[pixel] = static_cast<float>(z);
+  }
 }
 
 // Rasterizes image b; inner steps use parallel_for.
 void RasterizeImage(const RasterizeParams& p, const float* vertices,
                     const int32_t* triangles, int64_t b,
-                    const ParallelForFn& parallel_for, int32_t* triangle_ids,
-                    float* barycentrics, float* depth) {
+                    const ParallelForFn& parallel_for, int num_threads,
+                    int32_t* triangle_ids, float* barycentrics, float* depth) {
   // Reused by later calls on this thread: no fresh pages to fault in per
-  // image (a 70k-triangle mesh needs about 3 MB).
-  // (The lambdas below must see this thread's workspace, hence the plain
-  // reference: a thread_local named inside a lambda is the running thread's.)
+  // image. (The lambdas below must see this thread's workspace, hence the
+  // plain reference: a thread_local named inside a lambda is the running
+  // thread's.)
   thread_local ImageWorkspace thread_workspace;
   ImageWorkspace& ws = thread_workspace;
-  AllocateWorkspace(p, &ws);
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int num_ranges = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(num_threads,
+                           p.num_triangles / kMinTrianglesPerRange)));
+  ws.vertices.resize(p.num_vertices);
+  if (static_cast<int>(ws.ranges.size()) < num_ranges) {
+    ws.ranges.resize(num_ranges);
+  }
+  for (int k = 0; k < num_ranges; ++k) {
+    ws.ranges[k].depth.resize(pixels);
+    ws.ranges[k].ids.resize(pixels);
+    ws.ranges[k].weights.resize(3 * pixels);
+  }
   const float* image_vertices =
       vertices + b * static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
   parallel_for(p.num_vertices, 30, [&](int64_t begin, int64_t end) {
     TransformVertices(p, image_vertices, begin, end, &ws);
   });
-  // Set up and bin triangles in fixed chunks; chunk c's items precede chunk
-  // c + 1's in every band, so each band lists triangle ids in increasing order.
-  const int num_bands = (p.image_height + kBandRows - 1) / kBandRows;
-  const int64_t num_chunks = std::max<int64_t>(
-      1, std::min<int64_t>(4 * p.num_threads, p.num_triangles / 4096));
-  const int64_t chunk_size = (p.num_triangles + num_chunks - 1) / num_chunks;
-  std::vector<int64_t> counts(num_chunks * num_bands, 0);
-  parallel_for(num_chunks, 60 * chunk_size, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      SetupTriangles(p, triangles, c * chunk_size,
-                     std::min<int64_t>(p.num_triangles, (c + 1) * chunk_size),
-                     &ws, &counts[c * num_bands]);
-    }
-  });
-  // counts[c, band] becomes the start of chunk c's items in the band.
-  ws.band_start.assign(num_bands + 1, 0);
-  int64_t total = 0;
-  for (int b = 0; b < num_bands; ++b) {
-    ws.band_start[b] = total;
-    for (int64_t c = 0; c < num_chunks; ++c) {
-      const int64_t n = counts[c * num_bands + b];
-      counts[c * num_bands + b] = total;
-      total += n;
-    }
-  }
-  ws.band_start[num_bands] = total;
-  ws.band_items.resize(total);
-  parallel_for(num_chunks, 20 * chunk_size, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      FillBands(c * chunk_size,
-                std::min<int64_t>(p.num_triangles, (c + 1) * chunk_size),
-                &counts[c * num_bands], &ws);
-    }
-  });
-  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
-  int32_t* ids = triangle_ids + b * pixels;
-  float* bary = barycentrics + 3 * b * pixels;
-  float* dep = depth + b * pixels;
-  const int64_t band_cost =
-      200 * (static_cast<int64_t>(kBandRows) * p.image_width +
-             (ws.band_items.size() + num_bands - 1) / num_bands);
-  parallel_for(num_bands, band_cost, [&](int64_t begin, int64_t end) {
-    for (int64_t band = begin; band < end; ++band) {
-      RasterizeBand(p, triangles, ws, static_cast<int>(band), ids, bary, dep);
-    }
+  const int64_t per_range = (p.num_triangles + num_ranges - 1) / num_ranges;
+  parallel_for(num_ranges, 100 * per_range + 10 * pixels,
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t k = begin; k < end; ++k) {
+                   RasterizeRange(
+                       p, triangles, ws.vertices.data(), k * per_range,
+                       std::min<int64_t>(p.num_triangles, (k + 1) * per_range),
+                       &ws.ranges[k]);
+                 }
+               });
+  parallel_for(pixels, 20 + 5 * num_ranges, [&](int64_t begin, int64_t end) {
+    Resolve(ws, num_ranges, begin, end, triangle_ids + b * pixels,
+            barycentrics + 3 * b * pixels, depth + b * pixels);
   });
 }
 
@@ -303,6 +256,28 @@ ParallelForFn SerialParallelFor() {
     if (total > 0) work(0, total);
   };
 }
+
+namespace {
+
+// Runs image(b, parallel_for, num_threads) for b in [0, batch): images
+// concurrently, each on one thread (serial parallel_for, num_threads 1),
+// when there are at least as many images as threads; else one image after
+// the other, each with the full parallel_for.
+void ForEachImage(
+    int batch, int num_threads, int64_t image_cost,
+    const ParallelForFn& parallel_for,
+    const std::function<void(int64_t, const ParallelForFn&, int)>& image) {
+  if (batch >= num_threads && batch > 1) {
+    const ParallelForFn serial = SerialParallelFor();
+    parallel_for(batch, image_cost, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) image(b, serial, 1);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) image(b, parallel_for, num_threads);
+  }
+}
+
+}  // namespace
 
 namespace {
 
@@ -386,24 +361,16 @@ void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
                         const ParallelForFn& parallel_for,
                         int32_t* triangle_ids, float* barycentrics,
                         float* depth) {
-  if (params.batch >= params.num_threads && params.batch > 1) {
-    // Images concurrently, each on one thread.
-    const ParallelForFn serial = SerialParallelFor();
-    const int64_t image_cost =
-        100 * (static_cast<int64_t>(params.num_triangles) +
-               static_cast<int64_t>(params.image_height) * params.image_width);
-    parallel_for(params.batch, image_cost, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        RasterizeImage(params, vertices, triangles, b, serial, triangle_ids,
-                       barycentrics, depth);
-      }
-    });
-  } else {
-    for (int64_t b = 0; b < params.batch; ++b) {
-      RasterizeImage(params, vertices, triangles, b, parallel_for,
-                     triangle_ids, barycentrics, depth);
-    }
-  }
+  const int64_t image_cost =
+      100 * (static_cast<int64_t>(params.num_triangles) +
+             static_cast<int64_t>(params.image_height) * params.image_width);
+  ForEachImage(params.batch, params.num_threads, image_cost, parallel_for,
+               [&](int64_t b, const ParallelForFn& image_parallel_for,
+                   int threads) {
+                 RasterizeImage(params, vertices, triangles, b,
+                                image_parallel_for, threads, triangle_ids,
+                                barycentrics, depth);
+               });
 }
 
 namespace {
@@ -523,24 +490,6 @@ void ScatterImageRows(int height, int width, int64_t stride,
   parallel_for(num_outputs, 4 * parts + 4, [&](int64_t begin, int64_t end) {
     write(begin, end, static_cast<const double*>(acc.data()), parts);
   });
-}
-
-// Runs image(b, parallel_for, num_threads) for b in [0, batch): images
-// concurrently, each on one thread (serial parallel_for, num_threads 1),
-// when there are at least as many images as threads; else one image after
-// the other, each with the full parallel_for.
-void ForEachImage(
-    int batch, int num_threads, int64_t image_cost,
-    const ParallelForFn& parallel_for,
-    const std::function<void(int64_t, const ParallelForFn&, int)>& image) {
-  if (batch >= num_threads && batch > 1) {
-    const ParallelForFn serial = SerialParallelFor();
-    parallel_for(batch, image_cost, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) image(b, serial, 1);
-    });
-  } else {
-    for (int64_t b = 0; b < batch; ++b) image(b, parallel_for, num_threads);
-  }
 }
 
 }  // namespace

@@ -21,8 +21,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace fullpose {
@@ -254,6 +257,72 @@ ParallelForFn SerialParallelFor() {
   return [](int64_t total, int64_t,
             const std::function<void(int64_t, int64_t)>& work) {
     if (total > 0) work(0, total);
+  };
+}
+
+namespace {
+
+// Target work per block of DynamicParallelFor, in cost units (~cycles).
+constexpr int64_t kBlockCost = 50000;
+
+// Shared by the caller and the helpers of one DynamicParallelFor call; a
+// helper that starts after the call returned touches only this.
+struct DynamicForState {
+  std::atomic<int64_t> next{0};  // Next block to claim.
+  int64_t num_blocks = 0;
+  int64_t block_size = 0;
+  int64_t total = 0;
+  // Valid while blocks remain to be claimed (the caller waits for them).
+  const std::function<void(int64_t, int64_t)>* work = nullptr;
+  std::mutex mutex;
+  std::condition_variable all_done;
+  int64_t done = 0;  // Blocks finished (under mutex).
+};
+
+// Claims and runs blocks until none is left.
+void RunBlocks(DynamicForState* state) {
+  int64_t finished = 0;
+  for (int64_t block = state->next.fetch_add(1); block < state->num_blocks;
+       block = state->next.fetch_add(1)) {
+    const int64_t begin = block * state->block_size;
+    (*state->work)(begin, std::min(state->total, begin + state->block_size));
+    ++finished;
+  }
+  if (finished == 0) return;
+  std::lock_guard<std::mutex> lock(state->mutex);
+  state->done += finished;
+  if (state->done == state->num_blocks) state->all_done.notify_all();
+}
+
+}  // namespace
+
+ParallelForFn DynamicParallelFor(ScheduleFn schedule, int num_threads) {
+  return [schedule, num_threads](
+             int64_t total, int64_t cost_per_unit,
+             const std::function<void(int64_t, int64_t)>& work) {
+    if (total <= 0) return;
+    const int64_t cost = std::max<int64_t>(1, cost_per_unit) * total;
+    const int64_t num_blocks = std::min<int64_t>(
+        {total, std::max<int64_t>(1, cost / kBlockCost),
+         4 * static_cast<int64_t>(std::max(1, num_threads))});
+    if (num_blocks <= 1 || num_threads <= 1) {
+      work(0, total);
+      return;
+    }
+    auto state = std::make_shared<DynamicForState>();
+    state->block_size = (total + num_blocks - 1) / num_blocks;
+    state->num_blocks = (total + state->block_size - 1) / state->block_size;
+    state->total = total;
+    state->work = &work;
+    const int64_t helpers =
+        std::min<int64_t>(num_threads - 1, state->num_blocks - 1);
+    for (int64_t h = 0; h < helpers; ++h) {
+      schedule([state] { RunBlocks(state.get()); });
+    }
+    RunBlocks(state.get());
+    std::unique_lock<std::mutex> lock(state->mutex);
+    state->all_done.wait(
+        lock, [&] { return state->done == state->num_blocks; });
   };
 }
 

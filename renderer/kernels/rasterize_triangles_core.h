@@ -35,6 +35,17 @@ using ParallelForFn = std::function<void(
 // Returns a ParallelForFn that runs everything on the calling thread.
 ParallelForFn SerialParallelFor();
 
+// Runs task() on some thread, later (e.g. a thread pool's Schedule).
+using ScheduleFn = std::function<void(std::function<void()> task)>;
+
+// Returns a ParallelForFn that splits [0, total) into blocks (by
+// cost_per_unit, up to 4 per thread) which the calling thread and up to
+// num_threads - 1 helper tasks (started with `schedule`) claim one at a time.
+// The caller works too and waits only for blocks already claimed, so a
+// helper that a loaded machine starts late (or never, before the caller is
+// done) delays nothing. Blocks of one call may run concurrently.
+ParallelForFn DynamicParallelFor(ScheduleFn schedule, int num_threads);
+
 // Index of the first NaN or infinite value in data[0, size), or -1.
 int64_t FindNonFinite(const float* data, int64_t size,
                       const ParallelForFn& parallel_for);

@@ -317,15 +317,17 @@ InterpolateParams MakeInterpolateParams(const Tensor& attributes,
   return params;
 }
 
-// TF's CPU thread pool of the kernel's device as a ParallelForFn; *threads
-// receives its size.
+// TF's CPU thread pool of the kernel's device as a ParallelForFn (blocks
+// claimed dynamically: robust to pool threads that a loaded machine starts
+// late); *threads receives its size.
 ParallelForFn CpuParallelFor(OpKernelContext* context, int* threads) {
   auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
   *threads = workers->NumThreads();
-  return [workers](int64_t total, int64_t cost_per_unit,
-                   const std::function<void(int64_t, int64_t)>& work) {
-    workers->ParallelFor(total, cost_per_unit, work);
-  };
+  return DynamicParallelFor(
+      [workers](std::function<void()> task) {
+        workers->Schedule(std::move(task));
+      },
+      *threads);
 }
 
 // Attributes and shape checks shared by the CPU and GPU forward kernels.

@@ -163,6 +163,15 @@ def _check_axes(mean_shape, landmarks, path):
           'point up')
 
 
+def _per_vertex(mat, path, key):
+  """The flat [3N] per-vertex column `key` and N; fails unless 3 divides it."""
+  column = _column(mat, path, key)
+  if column.size % 3:
+    _fail(path, 'key %r has %d entries, not a multiple of 3' %
+          (key, column.size))
+  return column, column.size // 3
+
+
 def read_bfm2009(path, landmarks=None, expression_path=None, num_id=80,
                  num_tex=80, units='auto'):
   """01_MorphableModel.mat (+ optional expression .mat) -> MorphableModel.
@@ -176,11 +185,7 @@ def read_bfm2009(path, landmarks=None, expression_path=None, num_id=80,
     units: 'auto' or one of UNITS_PER_MM (BFM 2009: 'um').
   """
   mat = _load_mat(path, 'BFM 2009 model')
-  mu = _column(mat, path, 'shapeMU')
-  if mu.size % 3:
-    _fail(path, 'key \'shapeMU\' has %d entries, not a multiple of 3' %
-          mu.size)
-  n = mu.size // 3
+  mu, n = _per_vertex(mat, path, 'shapeMU')
   pc = _get(mat, path, 'shapePC', rows=3 * n)
   ev = _column(mat, path, 'shapeEV', pc.shape[1])
   tmu = _column(mat, path, 'texMU', 3 * n)
@@ -232,29 +237,19 @@ def read_bfm2009(path, landmarks=None, expression_path=None, num_id=80,
     lm = remap[lm]
   mean_mm = mean / scale
   _check_axes(mean_mm, lm, path)
-  return model_builder.build_model(
-      name='bfm2009',
-      mean_shape=mean_mm,
-      triangles=triangles,
-      landmarks68=lm,
-      id_basis=id_basis,
-      exp_basis=exp_basis,
-      mean_albedo=mean_albedo,
-      tex_basis=tex_basis,
-      source='BFM 2009 (%s%s; units %s)' %
-      (path, ', expressions ' + expression_path if expression_path else '',
-       unit_name))
+  source = 'BFM 2009 (%s%s; units %s)' % (
+      path, ', expressions ' + expression_path if expression_path else '',
+      unit_name)
+  return model_builder.build_model('bfm2009', mean_mm, triangles, lm, id_basis,
+                                   exp_basis, mean_albedo, tex_basis,
+                                   source=source)
 
 
 def read_chen20(path, landmarks=None, num_id=CHEN20_NUM_COMPONENTS,
                 num_tex=CHEN20_NUM_COMPONENTS, units='auto'):
   """Chen20's BFM2009_Model.mat -> MorphableModel (see module docstring)."""
   mat = _load_mat(path, 'Chen20 BFM2009_Model')
-  mu_shape = _column(mat, path, 'mu_shape')
-  if mu_shape.size % 3:
-    _fail(path, 'key \'mu_shape\' has %d entries, not a multiple of 3' %
-          mu_shape.size)
-  n = mu_shape.size // 3
+  mu_shape, n = _per_vertex(mat, path, 'mu_shape')
   mu_exp = _column(mat, path, 'mu_exp', 3 * n)
   mu_tex = _column(mat, path, 'mu_tex', 3 * n)
   bases = {}
@@ -298,14 +293,8 @@ def read_chen20(path, landmarks=None, num_id=CHEN20_NUM_COMPONENTS,
       masks.setdefault(key, derived[key])
     masks['detail'] = (masks['face'] & masks['wo_eyes'] & masks['wo_nose'] &
                        masks['wo_eyebrows'])
-  return model_builder.build_model(
-      name='chen20_bfm2009',
-      mean_shape=mean_mm,
-      triangles=tri.astype(np.int64),
-      landmarks68=lm,
-      id_basis=id_basis,
-      exp_basis=exp_basis,
-      mean_albedo=mean_albedo,
-      tex_basis=tex_basis,
-      masks=masks,
-      source='Chen20 BFM2009_Model.mat (%s; units %s)' % (path, unit_name))
+  source = 'Chen20 BFM2009_Model.mat (%s; units %s)' % (path, unit_name)
+  return model_builder.build_model('chen20_bfm2009', mean_mm,
+                                   tri.astype(np.int64), lm, id_basis,
+                                   exp_basis, mean_albedo, tex_basis,
+                                   masks=masks, source=source)

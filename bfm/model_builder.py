@@ -95,19 +95,9 @@ def build_model(name, mean_shape, triangles, landmarks68, id_basis, exp_basis,
       raise morphable_model.ModelFormatError(
           '%s: \'symmetry\' must be [%d] indices in range' % (src, n))
     max_error = float(symmetry_lib.mismatch_mm(mean_shape, symmetry).max())
+  # MorphableModel's positional order.
   return morphable_model.MorphableModel(
-      name=name,
-      mean_shape=mean_shape.astype(np.float32),
-      id_basis=id_basis,
-      exp_basis=exp_basis,
-      mean_albedo=mean_albedo,
-      tex_basis=tex_basis,
-      triangles=triangles,
-      uv=uv,
-      landmarks68=landmarks68,
-      contour_candidates=contour_candidates,
-      masks=masks,
-      symmetry=symmetry,
-      symmetry_max_error_mm=max_error,
-      exp_names=exp_names,
+      name, mean_shape.astype(np.float32), id_basis, exp_basis, mean_albedo,
+      tex_basis, triangles, uv, landmarks68, contour_candidates, masks,
+      symmetry, symmetry_max_error_mm=max_error, exp_names=exp_names,
       source=source)

@@ -129,21 +129,15 @@ def read(path):
     raise fail('%s: %s' % (path, e)) from e
 
 
+# MorphableModel fields stored as arrays under their own name.
+_ARRAY_FIELDS = ('mean_shape', 'id_basis', 'exp_basis', 'mean_albedo',
+                 'tex_basis', 'triangles', 'uv', 'landmarks68', 'symmetry')
+
+
 def _build(arrays, candidates, masks, path):
+  fields = {key: arrays[key] for key in _ARRAY_FIELDS}
   return morphable_model.MorphableModel(
-      name=str(arrays['name']),
-      mean_shape=arrays['mean_shape'],
-      id_basis=arrays['id_basis'],
-      exp_basis=arrays['exp_basis'],
-      mean_albedo=arrays['mean_albedo'],
-      tex_basis=arrays['tex_basis'],
-      triangles=arrays['triangles'],
-      uv=arrays['uv'],
-      landmarks68=arrays['landmarks68'],
-      contour_candidates=candidates,
-      masks=masks,
-      symmetry=arrays['symmetry'],
+      name=str(arrays['name']), contour_candidates=candidates, masks=masks,
       symmetry_max_error_mm=float(arrays['symmetry_max_error_mm']),
       exp_names=list(arrays.get('exp_names', [])),
-      source=str(arrays.get('source', path)) or path,
-  )
+      source=str(arrays.get('source', path)) or path, **fields)

@@ -295,7 +295,8 @@ def _generate_arrays():
   id_basis = _identity_modes(theta, y, mean)
   exp_basis, exp_names = _expression_modes(mean)
   mean_albedo, tex_basis = _albedo(mean, landmarks)
-  return dict(mean=mean, triangles=triangles, landmarks=landmarks,
+  # model_builder.build_model's arguments.
+  return dict(mean_shape=mean, triangles=triangles, landmarks68=landmarks,
               id_basis=id_basis, exp_basis=exp_basis, exp_names=exp_names,
               mean_albedo=mean_albedo, tex_basis=tex_basis)
 
@@ -303,15 +304,7 @@ def _generate_arrays():
 @functools.lru_cache(maxsize=1)
 def generate():
   """The synthetic MorphableModel (memoised; treat its arrays as read-only)."""
-  a = _generate_arrays()
   return model_builder.build_model(
       name='synthetic',
-      mean_shape=a['mean'],
-      triangles=a['triangles'],
-      landmarks68=a['landmarks'],
-      id_basis=a['id_basis'],
-      exp_basis=a['exp_basis'],
-      mean_albedo=a['mean_albedo'],
-      tex_basis=a['tex_basis'],
-      exp_names=a['exp_names'],
-      source='bfm.synthetic_face (procedural, not a statistical face prior)')
+      source='bfm.synthetic_face (procedural, not a statistical face prior)',
+      **_generate_arrays())

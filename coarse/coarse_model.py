@@ -29,6 +29,7 @@ class CoarseModel(keras.Model):
     self.input_size = int(input_size)
     self.width = float(width)
     self.sizes = coefficients_lib.sizes(face_model)
+    self.face_model = getattr(face_model, 'name', None)
     self.backbone = vgg16.build(self.input_size, self.width, name='vgg16')
     small = keras.initializers.TruncatedNormal(stddev=0.002)
     zeros = keras.initializers.Zeros()
@@ -46,7 +47,9 @@ class CoarseModel(keras.Model):
       setattr(self, 'head_' + name, head)
 
   def config(self):
-    return {'input_size': self.input_size, 'width': self.width}
+    """What a checkpoint of this network depends on (coarse_config.json)."""
+    return {'input_size': self.input_size, 'width': self.width,
+            'face_model': self.face_model, 'coefficients': dict(self.sizes)}
 
   def features(self, images):
     """fc7 features [B, F] of images [B,H,W,3] in [0,1]."""
@@ -86,6 +89,8 @@ def load(path, face_model, input_size=None, width=None):
 
   Raises:
     FileNotFoundError: no checkpoint at `path`.
+    ValueError: the checkpoint or its coarse_config.json does not fit
+      `face_model` or the network (one line naming the file and the cause).
   """
   looked = path
   if tf.io.gfile.isdir(path):
@@ -102,7 +107,22 @@ def load(path, face_model, input_size=None, width=None):
     cfg['input_size'] = input_size
   if width is not None:
     cfg['width'] = width
+  name = getattr(face_model, 'name', None)
+  if cfg.get('face_model') and name and cfg['face_model'] != name:
+    raise ValueError('%s: the coarse checkpoint was trained with face model '
+                     '%r, not %r (pass --bfm=%s)' %
+                     (cfg_path, cfg['face_model'], name, cfg['face_model']))
   net = CoarseModel(face_model, cfg['input_size'], cfg['width'])
+  if cfg.get('coefficients') and cfg['coefficients'] != dict(net.sizes):
+    raise ValueError('%s: the coarse checkpoint predicts coefficients %s, the '
+                     'face model %r has %s (pass the --bfm it was trained '
+                     'with)' % (cfg_path, cfg['coefficients'], name,
+                                dict(net.sizes)))
   net(tf.zeros([1, cfg['input_size'], cfg['input_size'], 3]))
-  tf.train.Checkpoint(network=net).restore(path).expect_partial()
+  try:
+    tf.train.Checkpoint(network=net).restore(path).expect_partial()
+  except (ValueError, tf.errors.OpError) as e:
+    raise ValueError('%s: does not hold the network %s describes (%s)' % (
+        path, cfg_path if tf.io.gfile.exists(cfg_path) else 'the defaults',
+        str(e).strip().splitlines()[0][:200])) from e
   return net

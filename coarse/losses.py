@@ -148,5 +148,5 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
 
 def weights_from_flags(flag_values):
   """Loss weights dict (DEFAULT_WEIGHTS' keys) from flags/coarse_flags.py."""
-  return {k: float(getattr(flag_values, k + '_weight'))
+  return {k: float(getattr(flag_values, 'coarse_%s_weight' % k))
           for k in DEFAULT_WEIGHTS}

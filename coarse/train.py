@@ -22,15 +22,15 @@ cores):
   python coarse/train.py --sam_config=our_star --image_size=64 \
       --vgg_width=0.125 --num_images=120 --steps=150 --log_dir=results/coarse_quick
 
-Checkpoints and TensorBoard logs go to --log_dir (default results/coarse);
-rerunning the same command resumes from the latest checkpoint there. A NaN or
-Inf loss (or gradient) stops the run with an error naming the step and the
-term, before the update, so the last saved checkpoint stays good.
+Checkpoints, coarse_config.json and TensorBoard logs go to --log_dir
+(default results/coarse); rerunning the same command resumes from the latest
+checkpoint there. The loop itself (the step, the NaN/Inf guard, clipping,
+the learning-rate decay, checkpoints and the checks that keep the folder
+honest) is coarse/training_loop.py, shared with the detail stage.
 """
 
 import os
 import sys
-import time
 
 if __package__ in (None, ''):  # run as `python coarse/train.py`
   sys.path.insert(0,
@@ -45,47 +45,32 @@ import keras
 
 import bfm
 from coarse import coarse_model
-from preprocess import face_records
 from coarse import losses
 from coarse import sam as sam_lib
-from preprocess import synthetic_data
-from coarse import vgg16
 from coarse import summaries  # core-op TensorBoard writers (no tensorboard pkg)
+from coarse import training_loop
+from coarse import vgg16
 from flags import coarse_flags
+from preprocess import synthetic_data
 
 coarse_flags.define_flags()
 FLAGS = flags.FLAGS
 
+NAME = 'coarse/train.py'
 
-class NonFiniteLossError(FloatingPointError):
-  """A loss term or the gradient became NaN or Inf."""
-
-
-class ChenDecay(keras.optimizers.schedules.LearningRateSchedule):
-  """Chen20: max(lr * rate ** (step / decay_steps), min_lr) (not staircase)."""
-
-  def __init__(self, lr, decay_steps, rate, min_lr):
-    self.lr, self.decay_steps, self.rate, self.min_lr = (float(lr),
-                                                         int(decay_steps),
-                                                         float(rate),
-                                                         float(min_lr))
-
-  def __call__(self, step):
-    step = tf.cast(step, tf.float32)
-    return tf.maximum(self.lr * self.rate**(step / self.decay_steps),
-                      self.min_lr)
-
-  def get_config(self):
-    return dict(lr=self.lr, decay_steps=self.decay_steps, rate=self.rate,
-                min_lr=self.min_lr)
+# The stage's defaults of the shared training-loop flags: paper appendix C
+# (250 SAM steps, batch 6) and Chen20 run_train.sh (decay 0.98 every 2000
+# steps down to 1e-6).
+DEFAULTS = training_loop.Defaults(steps=250, batch_size=6, lr_decay_steps=2000,
+                                  lr_decay_rate=0.98, min_learning_rate=1e-6,
+                                  log_every=10, image_every=50, save_every=50)
 
 
 def build_dataset(model, image_size, batch_size):
   """Endless shuffled batches (images, landmarks [B,68,2], skin masks)."""
   if FLAGS.data:
-    logging.info('Training data: TFRecords %s', FLAGS.data)
-    return face_records.dataset(FLAGS.data, image_size, batch_size,
-                                seed=FLAGS.seed)
+    return training_loop.record_batches(FLAGS.data, image_size, batch_size,
+                                        FLAGS.seed, FLAGS.skip_bad_records)
   n = FLAGS.num_images
   if n < batch_size:
     raise ValueError('--num_images (%d) must be >= --batch_size (%d)' %
@@ -99,13 +84,13 @@ def build_dataset(model, image_size, batch_size):
   masks = np.concatenate([p.skin_masks for p in parts])
   ds = tf.data.Dataset.from_tensor_slices((images, landmarks, masks))
   ds = ds.shuffle(n, seed=FLAGS.seed, reshuffle_each_iteration=True).repeat()
-  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+  return iter(ds.batch(batch_size, drop_remainder=True).prefetch(2))
 
 
-def build_identity_network(input_size):
+def build_identity_network():
   """Frozen VGG-16 for the identity loss, or None without --vgg_weights."""
-  if not FLAGS.vgg_weights or FLAGS.id_weight <= 0:
-    if FLAGS.id_weight > 0:
+  if not FLAGS.vgg_weights or FLAGS.coarse_id_weight <= 0:
+    if FLAGS.coarse_id_weight > 0:
       logging.warning('No --vgg_weights: the perceptual identity loss (Eq. 17) '
                       'is OFF and the VGG-16 backbone starts from random '
                       'weights. Pass Keras VGG-16 .h5 weights to enable it.')
@@ -120,7 +105,6 @@ def build_identity_network(input_size):
       images = tf.image.resize(images, [224, 224])
     return vgg(vgg16.preprocess(images), training=False)
 
-  del input_size
   return features
 
 
@@ -140,10 +124,11 @@ def _strip(images, n=4):
   return np.concatenate(list(images), axis=1)[None]
 
 
-class Trainer:
-  """Network, optimiser, SAM and checkpoints for one run (reads FLAGS)."""
+class CoarseTraining(training_loop.TrainingLoop):
+  """The coarse stage's network, data and losses (Eq. 14-18) with SAM."""
 
   def __init__(self, model):
+    settings = training_loop.settings_from_flags(FLAGS, DEFAULTS)
     self.model = model
     self.image_size = FLAGS.image_size
     input_size = FLAGS.vgg_input_size or self.image_size
@@ -153,157 +138,73 @@ class Trainer:
                        '%g)' % (input_size, FLAGS.vgg_width))
     self.net = coarse_model.CoarseModel(model, input_size, FLAGS.vgg_width)
     self.net(tf.zeros([1, self.image_size, self.image_size, 3]))
-    self.identity = build_identity_network(input_size)
+    self.identity = build_identity_network()
     self.weights = losses.weights_from_flags(FLAGS)
     self.sam = sam_lib.SelfAugment(model, self.net, FLAGS.sam_config,
                                    self.image_size, FLAGS.sam_reduce,
                                    FLAGS.sam_render_gradients,
                                    FLAGS.sam_translation)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-    self.optimizer = keras.optimizers.Adam(
-        ChenDecay(FLAGS.learning_rate, FLAGS.lr_decay_steps,
-                  FLAGS.lr_decay_rate, FLAGS.min_learning_rate),
-        epsilon=1e-8)  # tf.train.AdamOptimizer defaults, as Chen20
-    self.variables = self.net.trainable_variables
-    self.optimizer.build(self.variables)
-    self.ckpt = tf.train.Checkpoint(network=self.net, optimizer=self.optimizer,
-                                    step=self.step)
-    self.manager = tf.train.CheckpointManager(
-        self.ckpt, FLAGS.log_dir, max_to_keep=FLAGS.keep_checkpoints)
-    self._compute = tf.function(self.compute)
-    self._apply = tf.function(self.apply)
+    # What coarse_model.load reads back, and what a resumed run must share.
+    config = dict(self.net.config(), sam_config=FLAGS.sam_config,
+                  init_checkpoint=FLAGS.init_checkpoint)
+    super().__init__(NAME, FLAGS.log_dir, self.net, config,
+                     coarse_model.CONFIG_FILE, settings)
+    self._batches = None
 
-  def restore(self):
-    if self.manager.latest_checkpoint:
-      self.ckpt.restore(
-          self.manager.latest_checkpoint).assert_existing_objects_matched()
-      logging.info('Resumed from %s at step %d', self.manager.latest_checkpoint,
-                   int(self.step))
-    elif FLAGS.init_checkpoint:
-      path = FLAGS.init_checkpoint
-      if tf.io.gfile.isdir(path):
-        path = tf.train.latest_checkpoint(path)
-      if path is None or not tf.io.gfile.exists(path + '.index'):
-        raise FileNotFoundError('--init_checkpoint: no checkpoint at %r' %
-                                (FLAGS.init_checkpoint,))
-      try:
-        tf.train.Checkpoint(network=self.net).restore(
-            path).expect_partial().assert_existing_objects_matched()
-      except (AssertionError, ValueError) as e:
-        raise ValueError(
-            '--init_checkpoint: %r does not hold this network (a coarse/'
-            'train.py checkpoint with the same --vgg_width, --vgg_input_size '
-            'and --bfm is needed): %s' % (path, e)) from e
+  def initialise(self):
+    if FLAGS.init_checkpoint:
+      path = training_loop.restore_network(
+          self.net, FLAGS.init_checkpoint, '--init_checkpoint',
+          'a coarse/train.py checkpoint with the same --vgg_width, '
+          '--vgg_input_size and --bfm')
       logging.info('Network initialised from %s', path)
     elif FLAGS.vgg_weights:
       vgg16.load_weights(self.net.backbone, FLAGS.vgg_weights)
       logging.info('Backbone initialised from %s', FLAGS.vgg_weights)
 
-  def compute(self, images, landmarks, masks):
-    """Loss terms, total and clipped gradients of one SAM step."""
-    with tf.GradientTape() as tape:
-      out = self.sam.forward(images, training=True)
-      total, terms = losses.coarse_losses(images, landmarks, masks, out.face,
-                                          out.coefficients, self.weights,
-                                          self.identity)
-    grads = tape.gradient(total, self.variables)
-    grads = [tf.zeros_like(v) if g is None else g
-             for g, v in zip(grads, self.variables)]
-    grad_norm = tf.linalg.global_norm(grads)
-    if FLAGS.grad_clip > 0:
-      grads = [tf.clip_by_value(g, -FLAGS.grad_clip, FLAGS.grad_clip)
-               for g in grads]
-    terms = dict(terms, total=total, grad_norm=grad_norm)
-    return terms, grads, out
+  def prepare(self):
+    logging.info('SAM config %r: %d poses, %d network images per step.',
+                 FLAGS.sam_config, self.sam.num_poses,
+                 self.settings.batch_size * (1 + self.sam.num_poses))
+    self._batches = build_dataset(self.model, self.image_size,
+                                  self.settings.batch_size)
 
-  def apply(self, grads):
-    self.optimizer.apply_gradients(zip(grads, self.variables))
-    self.step.assign_add(1)
+  def next_batch(self):
+    return next(self._batches)
 
-  def summaries(self, step, terms, images, landmarks, out):
-    for k, v in terms.items():
-      summaries.scalar('loss/' + k, v, step)
-    summaries.scalar('learning_rate',
-                     self.optimizer.learning_rate, step)
-    if step % FLAGS.image_every and step != 1:
-      return
-    render = out.face.image.numpy()
-    mask = out.face.mask.numpy()
+  def compute(self, batch):
+    images, landmarks, masks = batch
+    out = self.sam.forward(images, training=True)
+    total, terms = losses.coarse_losses(images, landmarks, masks, out.face,
+                                        out.coefficients, self.weights,
+                                        self.identity)
+    return total, terms, out
+
+  def write_images(self, step, batch, outputs):
+    images, landmarks, _ = batch
+    face = outputs.face
+    render = face.image.numpy()
+    mask = face.mask.numpy()
     over = render * mask + images.numpy() * (1 - mask)
     lm = _overlay_landmarks(images.numpy(), landmarks.numpy(), (0, 1, 0))
-    lm = _overlay_landmarks(lm, out.face.landmarks2d.numpy(), (1, 0, 0))
+    lm = _overlay_landmarks(lm, face.landmarks2d.numpy(), (1, 0, 0))
     grid = np.concatenate([_strip(images), _strip(over), _strip(lm)], axis=1)
     summaries.image('train/input_render_landmarks', grid, step, max_outputs=1)
     if self.sam.num_poses:
       k = self.sam.num_poses
-      pick = out.renders.numpy()[:k][::max(1, k // 6)][:6]
+      pick = outputs.renders.numpy()[:k][::max(1, k // 6)][:6]
       summaries.image('train/sam_renders', _strip(pick, 6), step, max_outputs=1)
-
-
-def _check_finite(step, terms):
-  for name, value in terms.items():
-    if not np.isfinite(float(value)):
-      what = 'gradient' if name == 'grad_norm' else 'loss term %r' % name
-      raise NonFiniteLossError(
-          'coarse/train.py: %s is %s at step %d; stopped before the update. '
-          'The last good checkpoint in %s is intact (%s).' %
-          (what, float(value), step, FLAGS.log_dir,
-           tf.train.latest_checkpoint(FLAGS.log_dir)))
 
 
 def train(argv=()):
   """Runs training to --steps; returns the list of total losses per step."""
   del argv
-  tf.io.gfile.makedirs(FLAGS.log_dir)
   model = bfm.load(FLAGS.bfm)
   keras.utils.set_random_seed(FLAGS.seed)  # network initialisation too
-  trainer = Trainer(model)
-  coarse_model.save_config(trainer.net, FLAGS.log_dir)
-  trainer.restore()
-  start = int(trainer.step)
-  if start >= FLAGS.steps:
-    logging.info('Already at step %d >= --steps=%d; nothing to do.', start,
-                 FLAGS.steps)
-    return []
-  logging.info('SAM config %r: %d poses, %d network images per step.',
-               FLAGS.sam_config, trainer.sam.num_poses,
-               FLAGS.batch_size * (1 + trainer.sam.num_poses))
-  data = iter(build_dataset(model, FLAGS.image_size, FLAGS.batch_size))
-  writer = tf.summary.create_file_writer(FLAGS.log_dir)
-  history = []
-  times = []
-  with writer.as_default():
-    for step in range(start + 1, FLAGS.steps + 1):
-      images, landmarks, masks = next(data)
-      t0 = time.time()
-      terms, grads, out = trainer._compute(images, landmarks, masks)
-      _check_finite(step, terms)
-      trainer._apply(grads)
-      times.append(time.time() - t0)
-      total = float(terms['total'])
-      history.append(total)
-      if (step % FLAGS.log_every == 0 or step == start + 1 or
-          step == FLAGS.steps):
-        if len(times) > 1:  # the first step also traces the graph
-          eta = '%.0f s' % (np.median(times[1:][-10:]) * (FLAGS.steps - step))
-        else:
-          eta = 'n/a (first step includes tracing)'
-        logging.info(
-            'step %d/%d  loss %.4g (%s)  %.2f s/step  ETA %s', step,
-            FLAGS.steps, total, ', '.join(
-                '%s %.4g' % (k, float(v)) for k, v in sorted(terms.items())
-                if k not in ('total',)), times[-1], eta)
-        trainer.summaries(step, terms, images, landmarks, out)
-      if step % FLAGS.save_every == 0 or step == FLAGS.steps:
-        trainer.manager.save(checkpoint_number=step)
-  writer.flush()
-  logging.info('Finished at step %d; checkpoint %s', int(trainer.step),
-               trainer.manager.latest_checkpoint)
-  return history
+  return CoarseTraining(model).run()
 
 
-def main(argv):
-  train(argv)
+main = training_loop.script_main(train, NAME)
 
 
 if __name__ == '__main__':

@@ -40,7 +40,9 @@ class CoarseSource:
       has none, so the detail stage would have nothing to learn).
     data: None (synthetic faces) or TFRecords of face crops written by
       preprocess/prepare_data.py (folder, file or glob; the paper trains on
-      1,000 CelebA images). Real images need coarse_checkpoint.
+      1,000 CelebA images), or an iterator of their batches (images,
+      landmarks, masks), e.g. coarse.training_loop.record_batches. Real
+      images need coarse_checkpoint.
   """
 
   def __init__(self,
@@ -69,17 +71,19 @@ class CoarseSource:
     self._coarse_net = None
     self.coarse_checkpoint = None  # the checkpoint path used, if any
     self._data = None
-    if data:
+    if data is not None:
       if not coarse_checkpoint:
         raise ValueError(
-            '--detail_data=%s: real images have no ground-truth coefficients; '
+            '--data=%s: real images have no ground-truth coefficients; '
             'the detail stage needs the frozen coarse network, pass '
             '--coarse_checkpoint=DIR (the --log_dir of `python '
-            'coarse/train.py`)' % (data,))
-      self._data = iter(
-          face_records.dataset(data, self.image_size, self.batch_size,
-                               seed=seed))
-      logging.info('Detail training images: TFRecords %s', data)
+            'coarse/train.py`)' % (data if isinstance(data, str) else
+                                   'TFRecords',))
+      if isinstance(data, str):
+        logging.info('Detail training images: TFRecords %s', data)
+        data = iter(face_records.dataset(data, self.image_size,
+                                         self.batch_size, seed=seed))
+      self._data = data
     if coarse_checkpoint:
       self._coarse_net = self._load_coarse(coarse_checkpoint)
     else:

@@ -228,13 +228,8 @@ class DetailReconstructor:
     detailed = self.applier.render(coarse_face.vertices, coarse_face.albedo,
                                    pose, lighting, disp_uv, image_size,
                                    self.displacement_scale_mm)
-    return DetailOutput(detailed=detailed,
-                        coarse=coarse_face,
-                        displacement_uv=disp_uv,
-                        uv_image=uv_image,
-                        uv_render=uv_render,
-                        network_input=net_in,
-                        padded=tf.not_equal(side, 0.0))
+    return DetailOutput(detailed, coarse_face, disp_uv, uv_image, uv_render,
+                        net_in, padded=tf.not_equal(side, 0.0))
 
   def loss(self, images, output, weights):
     """Eq. 12 for a DetailOutput; returns (total, dict of terms)."""

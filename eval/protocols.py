@@ -167,6 +167,24 @@ def _check_inputs(scan_vertices, scan_keypoints, pred_vertices, pred_triangles,
   return scan_vertices, scan_k, pred_vertices, pred_triangles, pred_k
 
 
+def _check_and_align(scan_vertices, scan_landmarks, pred_vertices,
+                     pred_triangles, pred_landmarks, with_scale, scan_name,
+                     pred_name):
+  """_check_inputs, then the Procrustes of the prediction's 7 keypoints onto
+  the scan's (with or without scale).
+
+  Returns: scan vertices, scan keypoints [7, 3], prediction vertices and
+  triangles (as arrays) and the alignment.Transform prediction -> scan.
+  """
+  scan_vertices, scan_k, pred_vertices, pred_triangles, pred_k = _check_inputs(
+      scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
+      pred_landmarks, scan_name, pred_name)
+  transform = alignment.procrustes(pred_k, scan_k, with_scale=with_scale,
+                                   source_name=pred_name + ' landmarks',
+                                   target_name=scan_name + ' landmarks')
+  return scan_vertices, scan_k, pred_vertices, pred_triangles, transform
+
+
 def nme(scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
         pred_landmarks, variant='fg2018', backend='auto', icp_mode=
         'point_to_plane', icp_max_iterations=100, scan_name='scan',
@@ -191,12 +209,10 @@ def nme(scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
     raise ValueError(f'variant must be one of {sorted(NME_VARIANTS)}, got '
                      f'{variant!r}.')
   radius_factor, with_icp = NME_VARIANTS[variant]
-  scan_vertices, scan_k, pred_vertices, pred_triangles, pred_k = _check_inputs(
+  (scan_vertices, scan_k, pred_vertices, pred_triangles,
+   transform) = _check_and_align(
       scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
-      pred_landmarks, scan_name, pred_name)
-  transform = alignment.procrustes(pred_k, scan_k, with_scale=True,
-                                   source_name=pred_name + ' landmarks',
-                                   target_name=scan_name + ' landmarks')
+      pred_landmarks, True, scan_name, pred_name)
   centre, radius = fg2018_crop_sphere(scan_k, radius_factor)
   kept = crop_sphere(scan_vertices, centre, radius)
   if kept.size == 0:
@@ -252,12 +268,10 @@ def micc_p2p(scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
     raise ValueError(f'{pred_name} landmarks: the MICC protocol needs the '
                      'nose tip (68 iBUG landmarks, or 7 keypoints + nose tip).')
   scan_tip = nose_tip_from_landmarks(scan_landmarks, scan_name + ' landmarks')
-  scan_vertices, scan_k, pred_vertices, pred_triangles, pred_k = _check_inputs(
+  (scan_vertices, _, pred_vertices, pred_triangles,
+   transform) = _check_and_align(
       scan_vertices, scan_landmarks, pred_vertices, pred_triangles,
-      pred_landmarks, scan_name, pred_name)
-  transform = alignment.procrustes(pred_k, scan_k, with_scale=with_scale,
-                                   source_name=pred_name + ' landmarks',
-                                   target_name=scan_name + ' landmarks')
+      pred_landmarks, with_scale, scan_name, pred_name)
   pred_aligned = transform.apply(pred_vertices)
   pred_tip = transform.apply(pred_tip)
   if scan_tip is None:

@@ -38,28 +38,18 @@ from absl import app
 from absl import flags
 
 from flags import benchmark_flags
+from flags import coarse_flags
 
 benchmark_flags.define_flags()
 FLAGS = flags.FLAGS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_SCRIPT = os.path.join(REPO_ROOT, 'coarse', 'train.py')
-SAM_CONFIGS = ('our_star', 'our_star_literal', 'our', 'none')
+SAM_CONFIGS = coarse_flags.SAM_CONFIGS
 
 # The paper's settings (appendix C and D.0.1), set by --paper_scale: flag ->
 # (value, what the paper says).
-PAPER_SCALE = {
-    'benchmark_image_size': (224, 'images and network input 224 px'),
-    'benchmark_train_images': (1000, '1,000 CelebA training images'),
-    'benchmark_test_images': (200, 'test images per split (the paper uses '
-                              '20-135 real subjects per dataset)'),
-    'benchmark_pretrain_steps': (200000, 'Chen20 pre-training 200,000 steps'),
-    'benchmark_steps': (250, 'SAM training 250 steps'),
-    'benchmark_batch_size': (6, 'batch size 6'),
-    'benchmark_vgg_width': (1.0, 'full-width VGG-16'),
-    'benchmark_pretrain_learning_rate': (1e-5, 'Chen20 learning rate 1e-5'),
-    'benchmark_learning_rate': (1e-5, 'Chen20 learning rate 1e-5'),
-}
+PAPER_SCALE = benchmark_flags.PAPER_SCALE
 
 
 def apply_paper_scale():
@@ -82,7 +72,7 @@ def shortcuts():
                'identity loss (Eq. 17) is off')
   out.append('training and test faces are rendered from the %r morphable '
              'model (paper: CelebA photos; MICC, NoW, 3dMDLab, ESRC scans)'
-             % FLAGS.benchmark_model)
+             % FLAGS.bfm)
   return out
 
 
@@ -125,7 +115,7 @@ def set_spec():
   synthetic_sets.symmetric_yaw(0.0, FLAGS.benchmark_small_max_yaw)
   synthetic_sets.parse_yaw_distribution(FLAGS.benchmark_train_yaw)
   return synthetic_sets.SetSpec(
-      model=FLAGS.benchmark_model, seed=FLAGS.benchmark_seed,
+      model=FLAGS.bfm, seed=FLAGS.benchmark_seed,
       image_size=FLAGS.benchmark_image_size,
       train_images=FLAGS.benchmark_train_images,
       test_images=FLAGS.benchmark_test_images,
@@ -189,7 +179,7 @@ def train_command(run, data):
   argv = [
       sys.executable, TRAIN_SCRIPT,
       '--data=' + data,
-      '--bfm=' + FLAGS.benchmark_model,
+      '--bfm=' + FLAGS.bfm,
       '--sam_config=' + run.sam_config,
       '--steps=%d' % run.steps,
       '--batch_size=%d' % FLAGS.benchmark_batch_size,
@@ -211,7 +201,7 @@ def train_command(run, data):
   if run.vgg_weights:
     argv.append('--vgg_weights=' + run.vgg_weights)
   else:
-    argv.append('--id_weight=0')  # no weights: Eq. 17 is off (see shortcuts)
+    argv.append('--coarse_id_weight=0')  # no weights: Eq. 17 is off (see shortcuts)
   return argv
 
 
@@ -312,7 +302,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   check_settings()
   total_start = time.time()
   spec = set_spec()
-  model = bfm.load(FLAGS.benchmark_model)
+  model = bfm.load(FLAGS.bfm)
   start = time.time()
   folder = synthetic_sets.ensure_sets(model, spec, FLAGS.benchmark_cache_dir,
                                       log)

@@ -59,6 +59,12 @@ def paired_differences(result, baseline='none'):
   return out
 
 
+def face_model(settings):
+  """The --bfm a result was run with (before the flag rename:
+  --benchmark_model)."""
+  return settings.get('bfm', settings.get('benchmark_model'))
+
+
 def markdown(result):
   """The Markdown text of a result dict (table, settings, shortcuts)."""
   how = result['settings']['benchmark_aggregate']
@@ -68,7 +74,7 @@ def markdown(result):
       '',
       'Data: faces rendered from the %r morphable model (synthetic data with '
       'exact ground-truth meshes), NOT the paper\'s MICC / NoW / 3dMDLab / '
-      'ESRC.' % result['settings']['benchmark_model'],
+      'ESRC.' % face_model(result['settings']),
       '',
       '| Method / NME (mm) | %s | training wall time |' % ' | '.join(
           _split_header(result, s) for s in splits),

@@ -1,7 +1,9 @@
 """absl flags of the synthetic full-pose benchmark, eval/synthetic_benchmark.py.
 
-Every flag is prefixed `benchmark_` (except `--paper_scale`, named in issue 6)
-so that the benchmark can live next to the coarse/eval flags in one process.
+The benchmark's own flags are prefixed `benchmark_` (except `--paper_scale`,
+named in issue 6) so that the benchmark can live next to the coarse/eval flags
+in one process; the face model is the shared --bfm (naming rule:
+flags/__init__.py).
 Defaults are the CPU setting (two cores, well under an hour); `--paper_scale`
 replaces the settings marked [paper_scale] with the paper's (appendix C/D:
 1,000 training images, 224-px images, a full-width VGG-16, batch 6, 250 SAM
@@ -11,34 +13,46 @@ steps after a long Chen20 pre-training). Call `define_flags()` before
 
 from absl import flags
 
+from eval import protocols
+from flags import coarse_flags
 from flags import common_flags
+from flags import eval_flags
 
 FLAGS = flags.FLAGS
 
 _define = common_flags.define_once
 
+# The settings --paper_scale replaces with the paper's (appendix C and D.0.1),
+# filled by define_flags(): flag -> (paper value, what the paper says).
+PAPER_SCALE = {}
+
+
+def _define_scaled(kind, name, default, paper, text):
+  """A flag --paper_scale sets; paper = (its value, what the paper says).
+  Its help starts with "[paper_scale: <value>]"."""
+  PAPER_SCALE[name] = paper
+  _define(kind, name, default, '[paper_scale: %s] %s' % (paper[0], text))
+
 
 def names():
-  """Names of the defined benchmark flags (prefix 'benchmark_', plus
-  'paper_scale'); by name because define_once makes absl attribute the
-  flags to flags.common_flags, not to this module."""
-  return sorted(n for n in FLAGS
-                if n.startswith('benchmark_') or n == 'paper_scale')
+  """Names of the flags a benchmark result records (prefix 'benchmark_',
+  plus 'paper_scale' and 'bfm'); by name because define_once makes absl
+  attribute the flags to flags.common_flags, not to this module."""
+  return sorted(n for n in FLAGS if n.startswith('benchmark_') or
+                n in ('paper_scale', 'bfm'))
 
 
 def define_flags():
-  """Defines all benchmark flags (safe to call more than once)."""
+  """Defines all benchmark flags plus the shared ones (idempotent)."""
+  common_flags.define_flags()
   # --- Scale ----------------------------------------------------------------
   _define(
       'bool', 'paper_scale', False,
       'Use the paper\'s settings for every flag marked [paper_scale] (needs a '
       'GPU: hours). Flags given explicitly on the command line still win.')
 
-  # --- Data sets (cached under --benchmark_cache_dir) -----------------------
-  _define(
-      'string', 'benchmark_model', 'synthetic',
-      'Face model for bfm.load(): "synthetic" (built in) or "sfm" (needs '
-      '../shared/data/sfm). Ground truth and predictions use the same model.')
+  # --- Data sets (cached under --benchmark_cache_dir; face model: --bfm,
+  # the same for ground truth and predictions) -------------------------------
   _define(
       'string', 'benchmark_cache_dir', '/tmp/fullpose_synthetic_benchmark',
       'Folder for the generated sets (one sub-folder per setting, reused when '
@@ -46,13 +60,17 @@ def define_flags():
   _define('integer', 'benchmark_seed', 0,
           'Seed of the sets (train: seed, small-pose test: seed + 1, '
           'large-pose test: seed + 2) and of the training data order.')
-  _define('integer', 'benchmark_image_size', 64,
-          '[paper_scale: 224] Side of the square images in pixels (render, '
-          'network input, SAM renders).')
-  _define('integer', 'benchmark_train_images', 1000,
-          '[paper_scale: 1000] Training images (paper: 1,000 CelebA images).')
-  _define('integer', 'benchmark_test_images', 100,
-          '[paper_scale: 200] Images in EACH test set (small and large pose).')
+  _define_scaled('integer', 'benchmark_image_size', 64,
+                 (224, 'images and network input 224 px'),
+                 'Side of the square images in pixels (render, network '
+                 'input, SAM renders).')
+  _define_scaled('integer', 'benchmark_train_images', 1000,
+                 (1000, '1,000 CelebA training images'),
+                 'Training images (paper: 1,000 CelebA images).')
+  _define_scaled(
+      'integer', 'benchmark_test_images', 100,
+      (200, 'test images per split (the paper uses 20-135 real subjects per '
+       'dataset)'), 'Images in EACH test set (small and large pose).')
   _define(
       'string', 'benchmark_train_yaw', 'celeba',
       'Yaw distribution of the training set: "celeba" (normal, sd 15 deg, '
@@ -71,32 +89,32 @@ def define_flags():
       'list', 'benchmark_sam_configs', ['none', 'our', 'our_star'],
       'SAM configs compared after the shared pre-training (table rows; '
       'names of flags/coarse_flags.py --sam_config).')
-  _define('integer', 'benchmark_pretrain_steps', 4000,
-          '[paper_scale: 200000] Steps of the shared no-SAM (Chen20) pre-'
-          'training every compared run starts from (paper: 200,000).')
-  _define('integer', 'benchmark_steps', 250,
-          '[paper_scale: 250] Steps of each compared run (paper appendix C: '
-          '250).')
-  _define('integer', 'benchmark_batch_size', 6,
-          '[paper_scale: 6] Input images per step of every run (paper: 6).')
-  _define('float', 'benchmark_vgg_width', 0.25,
-          '[paper_scale: 1.0] VGG-16 channel width multiplier (1 = VGG-16).')
-  _define('float', 'benchmark_pretrain_learning_rate', 3e-4,
-          '[paper_scale: 1e-5] Adam learning rate of the pre-training (Chen20: '
-          '1e-5, for 200,000 steps from ImageNet weights; the CPU setting '
-          'starts from random weights with far fewer steps: 3e-4 lowered the '
-          'loss faster than 1e-3 in trials at 64 px; 3,000 steps still left '
-          'the network behind the mean face).')
-  _define('float', 'benchmark_learning_rate', 1e-5,
-          '[paper_scale: 1e-5] Adam learning rate of the compared runs '
-          '(Chen20 / paper: 1e-5).')
-  _define('enum', 'benchmark_sam_reduce', 'sum', ['sum', 'mean'],
-          'coarse/train.py --sam_reduce of the SAM runs (Eq. 4 sums).')
-  _define('bool', 'benchmark_sam_render_gradients', False,
-          'coarse/train.py --sam_render_gradients of the SAM runs.')
-  _define('enum', 'benchmark_sam_translation', 'recentre',
-          ['recentre', 'paper'],
-          'coarse/train.py --sam_translation of the SAM runs.')
+  _define_scaled(
+      'integer', 'benchmark_pretrain_steps', 4000,
+      (200000, 'Chen20 pre-training 200,000 steps'),
+      'Steps of the shared no-SAM (Chen20) pre-training every compared run '
+      'starts from (paper: 200,000).')
+  _define_scaled('integer', 'benchmark_steps', 250,
+                 (250, 'SAM training 250 steps'),
+                 'Steps of each compared run (paper appendix C: 250).')
+  _define_scaled('integer', 'benchmark_batch_size', 6, (6, 'batch size 6'),
+                 'Input images per step of every run (paper: 6).')
+  _define_scaled('float', 'benchmark_vgg_width', 0.25,
+                 (1.0, 'full-width VGG-16'),
+                 'VGG-16 channel width multiplier (1 = VGG-16).')
+  _define_scaled(
+      'float', 'benchmark_pretrain_learning_rate', 3e-4,
+      (1e-5, 'Chen20 learning rate 1e-5'),
+      'Adam learning rate of the pre-training (Chen20: 1e-5, for 200,000 '
+      'steps from ImageNet weights; the CPU setting starts from random '
+      'weights with far fewer steps: 3e-4 lowered the loss faster than 1e-3 '
+      'in trials at 64 px; 3,000 steps still left the network behind the '
+      'mean face).')
+  _define_scaled('float', 'benchmark_learning_rate', 1e-5,
+                 (1e-5, 'Chen20 learning rate 1e-5'),
+                 'Adam learning rate of the compared runs (Chen20 / paper: '
+                 '1e-5).')
+  coarse_flags.define_sam_options('benchmark_')
   _define('string', 'benchmark_vgg_weights', None,
           'Keras VGG-16 .h5 weights for the pre-training (coarse/train.py '
           '--vgg_weights; needs --benchmark_image_size=224 and '
@@ -107,11 +125,9 @@ def define_flags():
 
   # --- Evaluation -----------------------------------------------------------
   _define('enum', 'benchmark_nme_variant', 'fg2018',
-          ['fg2018', 'fg2018_icp', 'now'],
+          sorted(protocols.NME_VARIANTS),
           'eval/protocols.py NME variant (the ground-truth mesh is the scan).')
-  _define('enum', 'benchmark_aggregate', 'pooled', ['pooled', 'subject'],
-          '"pooled": mean/std over all scan points of a test set (the '
-          'paper\'s mean±std); "subject": over per-image means.')
+  eval_flags.define_aggregate('benchmark_aggregate', 'a test set')
   _define('integer', 'benchmark_eval_batch_size', 8,
           'Test images per network call during evaluation.')
 

@@ -20,6 +20,8 @@ from flags import training_flags
 FLAGS = flags.FLAGS
 
 SAM_CONFIGS = ('our_star', 'our_star_literal', 'our', 'none')
+SAM_REDUCE = ('sum', 'mean')
+SAM_TRANSLATIONS = ('recentre', 'paper')
 
 
 _define = common_flags.define_once
@@ -33,6 +35,37 @@ _WEIGHT_HELP = {
     'exp_prior': 'w4 * omega_e, expression coefficient prior (Chen20 10.0).',
     'tex_prior': 'Texture coefficient prior (Chen20 1.0).',
 }
+
+
+def define_sam_options(prefix=''):
+  """--sam_reduce, --sam_render_gradients and --sam_translation.
+
+  Args:
+    prefix: '' for coarse/train.py; 'benchmark_' for the synthetic
+      benchmark's copies, which it passes on to its coarse/train.py runs.
+  """
+  helps = {
+      'sam_reduce': 'How the 1 + K identity/expression predictions of an '
+                    'image combine (Eq. 4 sums them).',
+      'sam_render_gradients': 'Back-propagate through the SAM renders into '
+                              'the first prediction. Default: the renders '
+                              'are treated as data.',
+      'sam_translation': 'Screen translation of the SAM renders: recentre = '
+                         'centre each rotated face in the image (what the '
+                         'paper\'s translations do for Chen20\'s BFM, whose '
+                         'origin lies behind the face); paper = the printed '
+                         'translations (Chen20 pixels of a 300-px screen, '
+                         'scaled to the image).',
+  }
+  if prefix:
+    helps = {k: 'coarse/train.py --%s of the SAM runs. %s' % (k, v)
+             for k, v in helps.items()}
+  _define('enum', prefix + 'sam_reduce', 'sum', list(SAM_REDUCE),
+          helps['sam_reduce'])
+  _define('bool', prefix + 'sam_render_gradients', False,
+          helps['sam_render_gradients'])
+  _define('enum', prefix + 'sam_translation', 'recentre',
+          list(SAM_TRANSLATIONS), helps['sam_translation'])
 
 
 def define_flags():
@@ -62,20 +95,7 @@ def define_flags():
       'SAM pose set (coarse/sam_poses.py): our_star = 26 poses, Eq. 2 with i '
       'mod 13 on the second side; our_star_literal = Eq. 2 as printed; our = '
       'the appendix 9-pose 3x3 yaw/pitch grid; none = no SAM (Chen20).')
-  _define(
-      'enum', 'sam_reduce', 'sum', ['sum', 'mean'],
-      'How the 1 + K identity/expression predictions of an image combine '
-      '(Eq. 4 sums them).')
-  _define(
-      'bool', 'sam_render_gradients', False,
-      'Back-propagate through the SAM renders into the first prediction. '
-      'Default: the renders are treated as data.')
-  _define(
-      'enum', 'sam_translation', 'recentre', ['recentre', 'paper'],
-      'Screen translation of the SAM renders: recentre = centre each rotated '
-      'face in the image (what the paper\'s translations do for Chen20\'s '
-      'BFM, whose origin lies behind the face); paper = the printed '
-      'translations (Chen20 pixels of a 300-px screen, scaled to the image).')
+  define_sam_options()
 
   # --- Loss weights (Eq. 14-18; Chen20 run_train.sh) --------------------------
   training_flags.define_loss_weights('coarse', coarse_losses.DEFAULT_WEIGHTS,

@@ -7,12 +7,21 @@ challenge NME; Chen et al. 2020's MICC point-to-point error). Call
 
 from absl import flags
 
+from eval import point_mesh_distance
+from eval import protocols
 from flags import common_flags
 
 FLAGS = flags.FLAGS
 
 
 _define = common_flags.define_once
+
+
+def define_aggregate(name, what):
+  """The enum flag `name` choosing how distances pool over `what`."""
+  _define('enum', name, 'pooled', ['pooled', 'subject'],
+          '"pooled": mean/std over all scan points of %s (the paper\'s '
+          'mean±std); "subject": mean/std of per-image means.' % what)
 
 
 def define_flags():
@@ -39,7 +48,7 @@ def define_flags():
           '"nme": FG 2018 scan-to-surface error (paper Tables 1, 3, 4); '
           '"micc_p2p": Chen20 point-to-point error after 95 mm crop and ICP '
           '(Table 2).')
-  _define('enum', 'nme_variant', 'fg2018', ['fg2018', 'fg2018_icp', 'now'],
+  _define('enum', 'nme_variant', 'fg2018', sorted(protocols.NME_VARIANTS),
           '"fg2018": challenge protocol (crop factor 1.2, 7-point similarity '
           'Procrustes, no ICP); "fg2018_icp": then rigid ICP; "now": NoW-'
           'style (crop factor 1.4, Procrustes, rigid scan-to-mesh '
@@ -49,10 +58,10 @@ def define_flags():
           'degrees is the first pose bin of AFLW2000-3D (Zhu et al. 2016, '
           '3DDFA, compared in Table 1), beyond which the far cheek starts to '
           'self-occlude; the paper gives no number.')
-  _define('float', 'p2p_crop_radius_mm', 95.0,
+  _define('float', 'p2p_crop_radius_mm', protocols.MICC_CROP_RADIUS_MM,
           'MICC protocol: crop radius around the nose tip (Chen20: 95 mm).')
   _define('enum', 'p2p_direction', 'scan_to_prediction',
-          ['scan_to_prediction', 'prediction_to_scan', 'symmetric'],
+          list(protocols.P2P_DIRECTIONS),
           'MICC protocol: which nearest-vertex distances are averaged.')
   _define('bool', 'p2p_with_scale', False,
           'MICC protocol: allow scale in the 7-point alignment (the paper: '
@@ -62,16 +71,14 @@ def define_flags():
           'ICP update for the protocols that run ICP.')
   _define('integer', 'icp_max_iterations', 100, 'ICP iteration cap.')
   _define('enum', 'distance_backend', 'auto',
-          ['auto', 'igl', 'kdtree', 'brute'],
+          list(point_mesh_distance.BACKENDS),
           'Closest-point backend ("auto": libigl if installed, else the exact '
           'scipy KD-tree search).')
 
   # --- Output ---------------------------------------------------------------
   _define('string', 'output', None,
           'JSON result file for eval/tables.py (default: only print).')
-  _define('enum', 'aggregate', 'pooled', ['pooled', 'subject'],
-          '"pooled": mean/std over all scan points of all images of a split '
-          '(the paper\'s mean±std); "subject": mean/std of per-image means.')
+  define_aggregate('aggregate', 'all images of a split')
   _define('list', 'results', ['eval/results'],
           'eval/tables.py: result JSON files or folders holding them.')
   _define('list', 'tables', ['1', '2', '3', '4'],

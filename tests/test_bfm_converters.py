@@ -131,12 +131,16 @@ def _chen20_arrays(model, num_pc=90):
   }
 
 
-class ConverterRoundTripTest(tf.test.TestCase, parameterized.TestCase):
+class SyntheticModelTestCase(tf.test.TestCase, parameterized.TestCase):
+  """Holds the built-in synthetic model as self.synthetic (no tests)."""
 
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
     cls.synthetic = bfm.load('synthetic')
+
+
+class ConverterRoundTripTest(SyntheticModelTestCase):
 
   def test_npz_round_trip_is_exact(self):
     path = os.path.join(self.get_temp_dir(), 'model.npz')
@@ -297,12 +301,7 @@ class ConverterRoundTripTest(tf.test.TestCase, parameterized.TestCase):
                                    '--out', out]), 1)
 
 
-class BadFileTest(tf.test.TestCase, parameterized.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls.synthetic = bfm.load('synthetic')
+class BadFileTest(SyntheticModelTestCase):
 
   def _npz_arrays(self):
     path = os.path.join(self.get_temp_dir(), 'good.npz')

@@ -1,5 +1,14 @@
-"""Real training runs of coarse/train.py at 32 px with a 1/16-width VGG."""
+"""Real training runs of coarse/train.py at 32 px with a 1/16-width VGG.
 
+Also the training folder's guarantees (coarse/training_loop.py, shared with
+the detail stage): config checks before any write, steps behind the folder,
+a truncated newest checkpoint, Ctrl-C, corrupt TFRecord shards, and
+coarse_model.load of a folder whose config does not fit.
+"""
+
+import contextlib
+import io
+import json
 import os
 from unittest import mock
 
@@ -8,8 +17,12 @@ from absl.testing import flagsaver
 import numpy as np
 import tensorflow as tf
 
+import bfm
+from coarse import coarse_model
 from coarse import losses
+from coarse import training_loop
 from coarse import train as coarse_train
+from preprocess import face_records
 
 FLAGS = flags.FLAGS
 
@@ -111,7 +124,7 @@ class CoarseTrainTest(tf.test.TestCase):
                                          sam_config='none')):
       with mock.patch.object(losses, 'photo_loss', nan_photo):
         with self.assertRaisesRegex(
-            coarse_train.NonFiniteLossError,
+            training_loop.NonFiniteLossError,
             r"loss term 'photo' is nan at step 4.*ckpt-3"):
           coarse_train.train()
     self.assertEqual(tf.train.latest_checkpoint(log_dir), saved)
@@ -143,6 +156,145 @@ class CoarseTrainTest(tf.test.TestCase):
                                          init_checkpoint=source)):
       with self.assertRaisesRegex(ValueError, '--init_checkpoint: .*ckpt-1'):
         coarse_train.train()
+
+
+  def _folder_state(self, log_dir):
+    with open(os.path.join(log_dir, coarse_model.CONFIG_FILE), 'rb') as f:
+      return sorted(os.listdir(log_dir)), f.read()
+
+  def test_folder_settings_are_checked_before_anything_is_written(self):
+    log_dir = self.create_tempdir().full_path
+    with flagsaver.flagsaver(**_settings(log_dir, steps=1, sam_config='none')):
+      coarse_train.train()
+    state = self._folder_state(log_dir)
+    config = json.loads(state[1])
+    self.assertEqual(config['face_model'], 'synthetic')
+    self.assertEqual(config['sam_config'], 'none')
+    for change, name in (({'sam_config': 'our'}, 'sam_config'),
+                         ({'init_checkpoint': log_dir}, 'init_checkpoint'),
+                         ({'vgg_width': 1.0 / 8}, 'width')):
+      with flagsaver.flagsaver(**_settings(log_dir, steps=2,
+                                           **dict({'sam_config': 'none'},
+                                                  **change))):
+        with self.assertRaisesRegex(
+            training_loop.ConfigMismatchError,
+            r'^coarse/train.py: %s holds a run with other settings \(%s: '
+            r'folder .*, this run .*\); give the same settings .* another '
+            r'--log_dir' % (log_dir, name)) as error:
+          coarse_train.train()
+      self.assertNotIn('\n', str(error.exception))
+      self.assertEqual(self._folder_state(log_dir), state)
+    # Fewer steps than the folder holds: an error unless allowed.
+    with flagsaver.flagsaver(**_settings(log_dir, steps=0, sam_config='none')):
+      with self.assertRaisesRegex(training_loop.StepsError,
+                                  'holds step 1, beyond --steps=0'):
+        coarse_train.train()
+    with flagsaver.flagsaver(**_settings(log_dir, steps=0, sam_config='none',
+                                         allow_fewer_steps=True)):
+      self.assertEqual(coarse_train.train(), [])
+    self.assertEqual(self._folder_state(log_dir), state)
+
+  def test_truncated_checkpoint_falls_back_and_ctrl_c_saves(self):
+    log_dir = self.create_tempdir().full_path
+    with flagsaver.flagsaver(**_settings(log_dir, steps=2, save_every=1,
+                                         sam_config='none')):
+      coarse_train.train()
+    data_file, = tf.io.gfile.glob(os.path.join(log_dir, 'ckpt-2.data-*'))
+    with open(data_file, 'r+b') as f:
+      f.truncate(os.path.getsize(data_file) // 2)
+    calls = []
+    original = coarse_train.CoarseTraining.next_batch
+
+    def interrupt_third(loop):
+      calls.append(1)
+      if len(calls) == 3:
+        raise KeyboardInterrupt
+      return original(loop)
+
+    with flagsaver.flagsaver(**_settings(log_dir, steps=9, save_every=100,
+                                         sam_config='none')):
+      with mock.patch.object(coarse_train.CoarseTraining, 'next_batch',
+                             interrupt_third):
+        with self.assertLogs('absl', 'INFO') as logs:
+          stderr = io.StringIO()
+          with contextlib.redirect_stderr(stderr):
+            with self.assertRaises(SystemExit) as exit_:
+              coarse_train.main(['train.py'])
+    text = '\n'.join(logs.output)
+    self.assertRegex(text, r'ckpt-2 is unreadable')
+    self.assertIn('resuming from %s' % os.path.join(log_dir, 'ckpt-1'), text)
+    self.assertIn('Resumed from %s at step 1' % os.path.join(log_dir, 'ckpt-1'),
+                  text)
+    # Steps 2 and 3 ran, the third batch was interrupted: step 3 is saved
+    # and the exit is one line, no traceback.
+    self.assertEqual(exit_.exception.code, 130)
+    self.assertEqual(
+        stderr.getvalue(), 'coarse/train.py: interrupted after step 3; saved '
+        '%s. Run the same command again to resume.\n' %
+        os.path.join(log_dir, 'ckpt-3'))
+    self.assertEqual(tf.train.latest_checkpoint(log_dir),
+                     os.path.join(log_dir, 'ckpt-3'))
+
+  def _shards(self, folder, truncate_last):
+    rng = np.random.RandomState(0)
+    paths = []
+    for shard in range(2):
+      path = os.path.join(folder, 'faces-%d.tfrecord' % shard)
+      with tf.io.TFRecordWriter(path) as writer:
+        for k in range(2):
+          writer.write(face_records.serialize(
+              rng.randint(0, 256, [32, 32, 3]).astype(np.uint8),
+              rng.uniform(0, 32, [68, 2]).astype(np.float32),
+              np.full([32, 32], 255, np.uint8), 'face%d.png' % k))
+      paths.append(path)
+    with open(paths[-1], 'r+b') as f:
+      f.truncate(os.path.getsize(paths[-1]) - truncate_last)
+    return paths
+
+  def test_corrupt_shard_is_named_and_its_bad_records_can_be_skipped(self):
+    data = self.create_tempdir().full_path
+    _, bad = self._shards(data, truncate_last=100)
+    log_dir = self.create_tempdir().full_path
+    with flagsaver.flagsaver(**_settings(log_dir, steps=1, sam_config='none',
+                                         data=data)):
+      with self.assertRaisesRegex(
+          training_loop.BadRecordsError,
+          r'^--data: unreadable record in %s \(1 bad record: .*\); .*'
+          r'--skip_bad_records' % bad):
+        coarse_train.train()
+    with self.assertLogs('absl', 'WARNING') as logs:
+      batches = training_loop.record_batches(data, 32, 3, seed=0,
+                                             skip_bad_records=True)
+    self.assertRegex('\n'.join(logs.output),
+                     r'skipped 1 unreadable record\(s\), kept 3: %s' % bad)
+    for _ in range(3):
+      images, landmarks, masks = next(batches)
+      self.assertEqual(images.shape, (3, 32, 32, 3))
+      self.assertEqual(landmarks.shape, (3, 68, 2))
+      self.assertEqual(masks.shape, (3, 32, 32, 1))
+
+  def test_coarse_model_load_names_the_config_that_does_not_fit(self):
+    folder = self.create_tempdir().full_path
+    model = bfm.load('synthetic')
+    net = coarse_model.CoarseModel(model, 32, 1.0 / 16)
+    net(tf.zeros([1, 32, 32, 3]))
+    coarse_model.save_config(net, folder)
+    tf.train.Checkpoint(network=net).save(os.path.join(folder, 'ckpt'))
+    self.assertIsNotNone(coarse_model.load(folder, model))
+    config_path = os.path.join(folder, coarse_model.CONFIG_FILE)
+    with open(config_path) as f:
+      config = json.load(f)
+    for change, cause in (({'face_model': 'sfm'}, "face model 'sfm'"),
+                          ({'coefficients': dict(config['coefficients'],
+                                                 identity=80)},
+                           'predicts coefficients'),
+                          ({'width': 1.0 / 8}, 'does not hold the network')):
+      with open(config_path, 'w') as f:
+        json.dump(dict(config, **change), f)
+      with self.assertRaisesRegex(ValueError, cause) as error:
+        coarse_model.load(folder, model)
+      self.assertIn(coarse_model.CONFIG_FILE, str(error.exception))
+      self.assertNotIn('\n', str(error.exception))
 
 
 if __name__ == '__main__':

@@ -11,15 +11,17 @@ from detail import ri2itn
 SMALL = (4, 4, 8, 8)  # 4 stride-2 levels: 16^2 -> 1^2 bottleneck
 
 
+def _small_net(passes, share=True):
+  """An RI2ITN at 16^2 UV with the SMALL widths."""
+  return ri2itn.RI2ITN(uv_size=16, num_passes=passes, share_weights=share,
+                       channels=SMALL, stem_channels=4)
+
+
 class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.parameters((1, True), (2, True), (3, False))
   def test_output_shape_and_range(self, passes, share):
-    net = ri2itn.RI2ITN(uv_size=16,
-                        num_passes=passes,
-                        share_weights=share,
-                        channels=SMALL,
-                        stem_channels=4)
+    net = _small_net(passes, share)
     x = tf.random.normal([2, 16, 16, 3], seed=1) * 50.0
     y = net(x)
     self.assertEqual(y.shape, (2, 16, 16, 1))
@@ -35,10 +37,7 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_one_pass_equals_base_network(self):
     x = tf.random.normal([1, 16, 16, 3], seed=2)
-    net = ri2itn.RI2ITN(uv_size=16,
-                        num_passes=1,
-                        channels=SMALL,
-                        stem_channels=4)
+    net = _small_net(1)
     net(x)
     base, base_fn = ri2itn.chen20_uv_network(16,
                                              channels=SMALL,
@@ -56,10 +55,7 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_second_pass_changes_output(self):
     x = tf.random.normal([1, 16, 16, 3], seed=4)
-    net = ri2itn.RI2ITN(uv_size=16,
-                        num_passes=2,
-                        channels=SMALL,
-                        stem_channels=4)
+    net = _small_net(2)
     y2 = net(x)
     # Remove the feedback by running one pass with the same weights.
     f0, _ = net.passes[0](x)
@@ -69,11 +65,7 @@ class RI2ITNTest(tf.test.TestCase, parameterized.TestCase):
   @parameterized.parameters(True, False)
   def test_feedback_convs_for_every_pair_with_gradient(self, share):
     levels = len(SMALL)
-    net = ri2itn.RI2ITN(uv_size=16,
-                        num_passes=3,
-                        share_weights=share,
-                        channels=SMALL,
-                        stem_channels=4)
+    net = _small_net(3, share)
     x = tf.random.normal([2, 16, 16, 3], seed=5)
     with tf.GradientTape() as tape:
       y = net(x)

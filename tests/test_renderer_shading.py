@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from renderer import shading
+from tests import test_utils
 
 
 class ShadingTest(tf.test.TestCase, parameterized.TestCase):
@@ -67,8 +68,7 @@ class ShadingTest(tf.test.TestCase, parameterized.TestCase):
                                 np.zeros([1, 27])), 'albedo'),
   )
   def test_bad_input(self, fn, what):
-    with self.assertRaisesRegex(ValueError, what):
-      fn()
+    test_utils.assert_rejects(self, fn, what)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from renderer import mesh_renderer
 from renderer import uv as uv_lib
+from tests import test_utils
 
 try:
   from renderer import rasterize_op  # pylint: disable=unused-import
@@ -207,8 +208,7 @@ class UVTest(tf.test.TestCase, parameterized.TestCase):
                                     np.zeros([8, 8])), 'mirror_coords'),
   )
   def test_bad_input(self, fn, what):
-    with self.assertRaisesRegex(ValueError, what):
-      fn()
+    test_utils.assert_rejects(self, fn, what)
 
 
 if __name__ == '__main__':

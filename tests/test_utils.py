@@ -8,6 +8,8 @@
   of it is missing.
 - `icosphere(radius, subdivisions)`: a closed sphere whose vertices lie
   exactly on the sphere, outward counter-clockwise triangles.
+- `assert_rejects(test, fn, what)`: fn() raises a ValueError naming `what`
+  (the bad-argument tests of every module).
 """
 
 import os
@@ -70,3 +72,16 @@ def icosphere(radius=1.0, subdivisions=3):
     faces = new_faces
   vertices = np.asarray(verts) * radius
   return vertices, np.asarray(faces, np.int64)
+
+
+def assert_rejects(test, fn, what, error=ValueError):
+  """Asserts that fn() raises `error` whose message matches the regex `what`.
+
+  Args:
+    test: the calling tf.test.TestCase / absltest.TestCase.
+    fn: a callable with bad arguments bound (e.g. a lambda).
+    what: regex the message must contain (the argument's name).
+    error: the exception class expected.
+  """
+  with test.assertRaisesRegex(error, what):
+    fn()

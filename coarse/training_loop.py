@@ -1,0 +1,544 @@
+"""The training loop both stages run (coarse/train.py, detail/train.py).
+
+A stage subclasses `TrainingLoop` and supplies only its model, data and
+losses: `compute(batch)` (the forward pass and the loss terms, traced in
+a tf.function), `next_batch()`, `initialise()` (the start of a fresh folder)
+and, optionally, `write_images()`. The loop does the rest, the same way for
+both stages:
+
+- the step: gradients in one tf.function, a NaN/Inf guard that names the
+  step and the loss term (or the gradient) BEFORE the update, every gradient
+  element clipped to [-grad_clip, grad_clip], the update in a second
+  tf.function (Chen20 controller.py: Adam, clipping to [-1, 1]);
+- Chen20's learning-rate decay, `ChenDecay`;
+- one training folder per run that never loses or lies: its config file
+  (coarse_config.json / detail_config.json) is checked against the run's
+  settings before anything is written; checkpoints (tf.train.
+  CheckpointManager) resume the run, a corrupt newest checkpoint falls back
+  to the newest intact one, Ctrl-C saves one, a run asked for fewer steps
+  than the folder holds fails unless allowed;
+- the progress line with an ETA, scalar and image summaries.
+
+Errors a user can fix are `TrainingError`s: one line naming the folder or
+file, the cause and what to do; `run_main()` prints them without a
+traceback and exits non-zero.
+"""
+
+import collections
+import functools
+import json
+import os
+import sys
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from coarse import summaries
+from preprocess import face_records
+
+
+class TrainingError(Exception):
+  """A run that cannot start or go on; the message says what to do."""
+
+  exit_code = 1
+
+
+class NonFiniteLossError(TrainingError, FloatingPointError):
+  """A loss term or the gradient became NaN or Inf (before the update)."""
+
+
+class ConfigMismatchError(TrainingError, ValueError):
+  """The training folder holds a run with other settings."""
+
+
+class CheckpointError(TrainingError, ValueError):
+  """A checkpoint does not hold this network, or none can be read."""
+
+
+class CheckpointNotFoundError(TrainingError, FileNotFoundError):
+  """A checkpoint the run needs is missing."""
+
+
+class StepsError(TrainingError, ValueError):
+  """The folder already holds more steps than the run was asked for."""
+
+
+class BadRecordsError(TrainingError, ValueError):
+  """A TFRecord shard of --data holds an unreadable record."""
+
+
+class UsageError(TrainingError, ValueError):
+  """Settings that do not go together, or data that is not there."""
+
+
+class Interrupted(TrainingError):
+  """Ctrl-C: the run saved a checkpoint and stopped."""
+
+  exit_code = 130
+
+
+# A stage's defaults for the training-loop flags that are None by default
+# (flags/training_flags.py).
+Defaults = collections.namedtuple('Defaults', [
+    'steps', 'batch_size', 'lr_decay_steps', 'lr_decay_rate',
+    'min_learning_rate', 'log_every', 'image_every', 'save_every'
+])
+
+# Every training-loop setting, resolved.
+Settings = collections.namedtuple(
+    'Settings', Defaults._fields + (
+        'learning_rate', 'grad_clip', 'keep_checkpoints', 'allow_fewer_steps',
+        'seed', 'strategy', 'num_cpu_devices'))
+
+
+def settings_from_flags(flag_values, defaults):
+  """Settings from flags/training_flags.py values; None = the stage default."""
+  values = {}
+  for name in Defaults._fields:
+    value = getattr(flag_values, name)
+    values[name] = getattr(defaults, name) if value is None else value
+  for name in Settings._fields[len(Defaults._fields):]:
+    values[name] = getattr(flag_values, name)
+  return Settings(**values)
+
+
+class ChenDecay(keras.optimizers.schedules.LearningRateSchedule):
+  """Chen20: max(lr * rate ** (step / decay_steps), min_lr) (not staircase)."""
+
+  def __init__(self, lr, decay_steps, rate, min_lr):
+    self.lr, self.decay_steps, self.rate, self.min_lr = (float(lr),
+                                                         int(decay_steps),
+                                                         float(rate),
+                                                         float(min_lr))
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    return tf.maximum(self.lr * self.rate**(step / self.decay_steps),
+                      self.min_lr)
+
+  def get_config(self):
+    return dict(lr=self.lr, decay_steps=self.decay_steps, rate=self.rate,
+                min_lr=self.min_lr)
+
+
+def find_checkpoint(path, flag):
+  """A checkpoint prefix from a prefix or a folder (its latest checkpoint).
+
+  Raises:
+    CheckpointNotFoundError: nothing there (names `flag` and `path`).
+  """
+  found = path
+  if path and tf.io.gfile.isdir(path):
+    found = tf.train.latest_checkpoint(path)
+  if not found or not tf.io.gfile.exists(found + '.index'):
+    raise CheckpointNotFoundError('%s: no checkpoint at %r' % (flag, path))
+  return found
+
+
+def restore_network(network, path, flag, what):
+  """Loads the weights of `network` (checkpoint key 'network') from `path`.
+
+  Args:
+    network: the built keras model.
+    path: checkpoint prefix or folder.
+    flag: the flag that named it, for messages.
+    what: which checkpoint holds this network, for the mismatch message.
+  Returns: the checkpoint prefix used.
+  Raises:
+    CheckpointNotFoundError, CheckpointError (one line each).
+  """
+  found = find_checkpoint(path, flag)
+  try:
+    tf.train.Checkpoint(network=network).restore(
+        found).expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    raise CheckpointError('%s: %r does not hold this network (%s is needed): '
+                          '%s' % (flag, found, what, _first_line(e))) from e
+  return found
+
+
+def _first_line(error, limit=300):
+  text = str(error).strip().splitlines()
+  return (text[0] if text else type(error).__name__)[:limit]
+
+
+def _json_value(config):
+  """`config` as it reads back from JSON (tuples become lists, ...)."""
+  return json.loads(json.dumps(config))
+
+
+class TrainingLoop:
+  """One training run in one folder; subclassed by each stage.
+
+  Args:
+    name: the script, for messages (e.g. 'coarse/train.py').
+    folder: the training folder (checkpoints, config, OBJ/TensorBoard output).
+    network: the built keras model that is trained (checkpoint key
+      'network', which coarse_model.load / detail_reconstruction.load read).
+    config: JSON-able dict written to <folder>/<config_file>: the network's
+      settings (read back at inference) and those a resumed run must share.
+    config_file: 'coarse_config.json' or 'detail_config.json'.
+    settings: Settings.
+    summary_dir: TensorBoard folder (default: folder).
+    folder_flag: the flag that names the folder, for messages.
+  """
+
+  def __init__(self, name, folder, network, config, config_file, settings,
+               summary_dir=None, folder_flag='--log_dir'):
+    self.name = name
+    self.folder = folder
+    self.network = network
+    self.config = _json_value(config)
+    self.config_file = config_file
+    self.settings = settings
+    self.summary_dir = summary_dir or folder
+    self.folder_flag = folder_flag
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    s = settings
+    self.optimizer = keras.optimizers.Adam(
+        ChenDecay(s.learning_rate, s.lr_decay_steps, s.lr_decay_rate,
+                  s.min_learning_rate),
+        epsilon=1e-8)  # tf.train.AdamOptimizer defaults, as Chen20
+    self.variables = network.trainable_variables
+    self.optimizer.build(self.variables)  # before restoring: slots restore too
+    self.checkpoint = tf.train.Checkpoint(network=network,
+                                          optimizer=self.optimizer,
+                                          step=self.step)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, folder, max_to_keep=s.keep_checkpoints)
+    self._gradients = tf.function(self._compute_gradients,
+                                  reduce_retracing=True)
+    self._apply = tf.function(self._apply_gradients)
+
+  # --- What a stage supplies ------------------------------------------------
+
+  def compute(self, batch):
+    """(total loss, {term: scalar}, outputs for write_images) of a batch."""
+    raise NotImplementedError
+
+  def next_batch(self):
+    """The next training batch (a tuple of tensors)."""
+    raise NotImplementedError
+
+  def initialise(self):
+    """Starts the network of a fresh folder (e.g. from --init_checkpoint)."""
+
+  def prepare(self):
+    """Opens the training data (after the checks, before any write)."""
+
+  def write_images(self, step, batch, outputs):
+    """Writes image summaries (and other visuals) of a step."""
+    del step, batch, outputs
+
+  # --- The step ---------------------------------------------------------------
+
+  def _compute_gradients(self, batch):
+    with tf.GradientTape() as tape:
+      total, terms, outputs = self.compute(batch)
+    grads = tape.gradient(total, self.variables)
+    grads = [tf.zeros_like(v) if g is None else g
+             for g, v in zip(grads, self.variables)]
+    grad_norm = tf.linalg.global_norm(grads)
+    clip = self.settings.grad_clip
+    if clip > 0:  # Chen20: every element to [-1, 1]
+      grads = [tf.clip_by_value(g, -clip, clip) for g in grads]
+    terms = dict(terms, total=total, grad_norm=grad_norm)
+    return terms, grads, outputs
+
+  def _apply_gradients(self, grads):
+    self.optimizer.apply_gradients(zip(grads, self.variables))
+    self.step.assign_add(1)
+
+  def _check_finite(self, step, terms):
+    for name, value in terms.items():
+      if not np.isfinite(float(value)):
+        what = 'gradient' if name == 'grad_norm' else 'loss term %r' % name
+        raise NonFiniteLossError(
+            '%s: %s is %s at step %d; stopped before the update. The last '
+            'good checkpoint in %s is intact (%s).' %
+            (self.name, what, float(value), step, self.folder,
+             self.manager.latest_checkpoint))
+
+  # --- The folder -------------------------------------------------------------
+
+  def _config_path(self):
+    return os.path.join(self.folder, self.config_file)
+
+  def check_config(self):
+    """Compares the folder's config with this run's; writes nothing.
+
+    Raises:
+      ConfigMismatchError: the folder holds checkpoints of a run whose
+        settings differ (names the folder, the settings and what to do).
+    """
+    path = self._config_path()
+    if not tf.io.gfile.exists(path):
+      return
+    with tf.io.gfile.GFile(path) as f:
+      stored = json.load(f)
+    # Keys an older version did not write are unknown, not different.
+    differ = [k for k in sorted(stored) if k in self.config and
+              stored[k] != self.config[k]]
+    if not differ:
+      return
+    what = '; '.join('%s: folder %s, this run %s' %
+                     (k, json.dumps(stored[k]), json.dumps(self.config[k]))
+                     for k in differ)
+    if self.manager.checkpoints:
+      raise ConfigMismatchError(
+          '%s: %s holds a run with other settings (%s); give the same '
+          'settings to resume it, or another %s to start a new run (see %s)' %
+          (self.name, self.folder, what, self.folder_flag, path))
+    logging.warning('%s: %s has no checkpoint yet; its %s is replaced (%s)',
+                    self.name, self.folder, self.config_file, what)
+
+  def _write_config(self):
+    tf.io.gfile.makedirs(self.folder)
+    with tf.io.gfile.GFile(self._config_path(), 'w') as f:
+      json.dump(self.config, f, indent=1)
+
+  def restore(self):
+    """Resumes from the newest intact checkpoint of the folder.
+
+    Returns: the checkpoint path used, or None for a fresh folder.
+    Raises:
+      CheckpointError: the folder holds checkpoints, none readable.
+    """
+    newest_error = None
+    for path in reversed(self.manager.checkpoints):
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+      except Exception as e:  # pylint: disable=broad-except
+        # A truncated or corrupt file raises OpErrors, IndexError ("Read less
+        # bytes than requested"), ValueError, ...
+        newest_error = newest_error or e
+        logging.warning('%s: checkpoint %s is unreadable (%s); trying the '
+                        'one before it.', self.name, path, _first_line(e))
+        continue
+      if newest_error is not None:
+        logging.warning('%s: resuming from %s, the newest intact checkpoint '
+                        'in %s.', self.name, path, self.folder)
+      logging.info('Resumed from %s at step %d', path, int(self.step))
+      return path
+    if newest_error is not None:
+      raise CheckpointError(
+          '%s: no checkpoint in %s can be restored (newest: %s); use another '
+          '%s, or delete the folder to start afresh' %
+          (self.name, self.folder, _first_line(newest_error),
+           self.folder_flag))
+    return None
+
+  # --- The run ----------------------------------------------------------------
+
+  def run(self):
+    """Trains to settings.steps; returns the total loss of every step run.
+
+    Raises:
+      TrainingError: see the subclasses; nothing is written to the folder
+        before the checks (config, checkpoints, steps) pass.
+    """
+    s = self.settings
+    self.check_config()
+    if self.restore() is None:
+      self.initialise()
+    start = int(self.step)
+    if start > s.steps:
+      message = ('%s: %s already holds step %d, beyond --steps=%d' %
+                 (self.name, self.folder, start, s.steps))
+      if not s.allow_fewer_steps:
+        raise StepsError(message + '; give --steps above %d to train on, '
+                         'another %s for a new run, or --allow_fewer_steps' %
+                         (start, self.folder_flag))
+      logging.info('%s; nothing to do (--allow_fewer_steps).', message)
+      return []
+    if start == s.steps:
+      logging.info('Already at step %d >= --steps=%d; nothing to do.', start,
+                   s.steps)
+      return []
+    try:
+      self.prepare()
+    except TrainingError:
+      raise
+    except (ValueError, FileNotFoundError) as e:
+      raise UsageError('%s: %s' % (self.name, _first_line(e, 500))) from e
+    self._write_config()
+    writer = tf.summary.create_file_writer(self.summary_dir)
+    history, times = [], []
+    step = start
+    try:
+      with writer.as_default():
+        for step in range(start + 1, s.steps + 1):
+          t0 = time.time()
+          batch = self.next_batch()
+          terms, grads, outputs = self._gradients(batch)
+          self._check_finite(step, terms)
+          self._apply(grads)
+          times.append(time.time() - t0)
+          history.append(float(terms['total']))
+          self._log(step, start, terms, history, times, outputs, batch)
+          if step % s.save_every == 0 or step == s.steps:
+            self.manager.save(checkpoint_number=step)
+    except KeyboardInterrupt:
+      raise self._interrupted() from None
+    writer.flush()
+    logging.info('Finished at step %d; checkpoint %s', int(self.step),
+                 self.manager.latest_checkpoint)
+    return history
+
+  def _interrupted(self):
+    done = int(self.step)
+    saved = self.manager.latest_checkpoint
+    if done and (saved is None or not saved.endswith('-%d' % done)):
+      saved = self.manager.save(checkpoint_number=done)
+    return Interrupted('%s: interrupted after step %d; saved %s. Run the same '
+                       'command again to resume.' % (self.name, done, saved))
+
+  def _log(self, step, start, terms, history, times, outputs, batch):
+    s = self.settings
+    first, last = step == start + 1, step == s.steps
+    if step % s.log_every == 0 or first or last:
+      if len(times) > 1:  # the first step also traces the graph
+        eta = '%.0f s' % (np.median(times[1:][-10:]) * (s.steps - step))
+      else:
+        eta = 'n/a (first step includes tracing)'
+      recent = history[-s.log_every:]
+      logging.info(
+          'step %d/%d  loss %.4g (%s; mean of last %d steps %.4g)  %.2f '
+          's/step  ETA %s', step, s.steps, history[-1], ', '.join(
+              '%s %.4g' % (k, float(v)) for k, v in sorted(terms.items())
+              if k != 'total'), len(recent), float(np.mean(recent)), times[-1],
+          eta)
+      for k, v in terms.items():
+        summaries.scalar('loss/' + k, v, step)
+      summaries.scalar('learning_rate', self.optimizer.learning_rate, step)
+    if step % s.image_every == 0 or first or last:
+      self.write_images(step, batch, outputs)
+
+
+def script_main(train, name):
+  """The main(argv) of a training script, for absl.app.run."""
+
+  def main(argv):
+    del argv
+    run_main(train, name)
+
+  return main
+
+
+def run_main(train, name):
+  """Runs train(); a TrainingError becomes one line on stderr and exit code.
+
+  For the scripts' main(): no traceback for what the user can fix.
+  """
+  try:
+    train()
+  except TrainingError as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(e.exit_code)
+  except KeyboardInterrupt:
+    print('%s: interrupted before training started; nothing saved.' % name,
+          file=sys.stderr)
+    sys.exit(Interrupted.exit_code)
+
+
+# --- TFRecord training data ----------------------------------------------------
+
+
+def scan_records(files, image_size=8):
+  """Reads and decodes every record; returns [(file, readable, bad, why)].
+
+  readable: how many records could be read before the shard ended or broke;
+  bad: indices (< readable) of records that do not decode, plus `readable`
+  itself when the shard breaks there (a truncated or corrupt record ends
+  what can be read of it); why: the first error, or ''.
+  """
+  report = []
+  for path in files:
+    records = iter(tf.data.TFRecordDataset(path))
+    readable, bad, why = 0, [], ''
+    while True:
+      try:
+        record = next(records)
+      except StopIteration:
+        break
+      except tf.errors.OpError as e:  # truncated / corrupt: the rest is lost
+        bad.append(readable)
+        why = why or _first_line(e)
+        break
+      try:
+        face_records.decode(record, image_size)
+      except tf.errors.OpError as e:
+        bad.append(readable)
+        why = why or _first_line(e)
+      readable += 1
+    report.append((path, readable, bad, why))
+  return report
+
+
+def _describe_bad(report):
+  return ', '.join('%s (%d bad record%s: %s)' % (path, len(bad),
+                                                  's' * (len(bad) != 1), why)
+                   for path, _, bad, why in report if bad)
+
+
+def _readable_records(report):
+  """A TFRecordDataset of the records scan_records() found readable."""
+  parts = []
+  for path, readable, bad, _ in report:
+    part = tf.data.TFRecordDataset(path).take(readable)
+    if bad:
+      skip = tf.constant(bad, tf.int64)
+      part = part.enumerate().filter(
+          lambda i, _, skip=skip: tf.reduce_all(tf.not_equal(i, skip)))
+      part = part.map(lambda _, record: record)
+    parts.append(part)
+  return functools.reduce(lambda a, b: a.concatenate(b), parts)
+
+
+def record_batches(data, image_size, batch_size, seed, skip_bad_records):
+  """Endless shuffled batches (images, landmarks, masks) of --data.
+
+  An unreadable record stops with a BadRecordsError naming its shard; with
+  skip_bad_records every shard is checked first and only the readable
+  records are used (how many were skipped, where, is logged).
+  """
+  files = face_records.list_files(data)
+  logging.info('Training data: %d TFRecord shard(s) at %s', len(files), data)
+  if skip_bad_records:
+    report = scan_records(files)
+    skipped = sum(len(bad) for _, _, bad, _ in report)
+    kept = sum(readable for _, readable, _, _ in report) - sum(
+        len([i for i in bad if i < readable]) for _, readable, bad, _ in report)
+    if skipped:
+      logging.warning('--skip_bad_records: skipped %d unreadable record(s), '
+                      'kept %d: %s', skipped, kept, _describe_bad(report))
+    if kept < batch_size:
+      raise BadRecordsError('--data: only %d readable record(s) in %s, fewer '
+                            'than --batch_size=%d' % (kept, data, batch_size))
+    records = _readable_records(report)
+    dataset = records.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.repeat().map(
+        lambda r: face_records.decode(r, image_size),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(2)
+  else:
+    dataset = face_records.dataset(data, image_size, batch_size, seed=seed)
+  return _named_errors(iter(dataset), data, files)
+
+
+def _named_errors(batches, data, files):
+  """Yields from `batches`; an unreadable record raises BadRecordsError
+  naming its shard."""
+  while True:
+    try:
+      batch = next(batches)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+      raise BadRecordsError(
+          '--data: unreadable record in %s; rewrite or remove the shard, or '
+          'pass --skip_bad_records to train on the readable records' %
+          (_describe_bad(scan_records(files)) or
+           '%s (%s)' % (data, _first_line(e)))) from None
+    yield batch

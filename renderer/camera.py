@@ -41,7 +41,12 @@ tools/render_utils.py, `Projector.calc_trans_matrix` and `_ortho_trans_clip`):
 """
 
 import tensorflow as tf
-from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
+try:
+  from tensorflow_graphics.geometry.transformation import rotation_matrix_3d
+except ImportError as e:  # `pip install -e .` alone does not install it
+  raise ImportError('tensorflow-graphics is missing (%s); complete the install '
+                    'with: pip install --no-deps tensorflow-graphics==2021.12.3'
+                    % e) from e
 
 # Reference image width that tx, ty and the scale refer to (contract).
 REFERENCE_SIZE = 224.0

@@ -1,22 +1,20 @@
 """Per-image analysis by synthesis of the coarse coefficients (--fit mode).
 
 No trained checkpoint is needed. For a batch of face crops with 68 detected
-landmarks:
+landmarks, `fit_coarse`:
 
-1. `initial_pose`: a closed-form scaled-orthographic pose from the mean
-   face's inner landmarks (17..67) to the detected ones (least-squares affine
-   camera, rows made orthonormal by SVD, Euler angles in renderer/camera.py's
-   convention).
-2. `fit_coarse`: Adam on the coefficient vector against the coarse losses of
-   coarse/losses.py (Eq. 14-18: photometric, landmarks, coefficient priors;
-   the identity loss needs VGG weights and is off), rendering through the one
-   coefficients->render path (coarse/face_reconstruction.py). The first
-   `landmark_only_fraction` of the steps use landmarks and priors only; then
-   the photometric term comes in and the landmark weight drops to
-   `landmark_scale` of Chen20's (detected landmarks are biased by a few
-   pixels, e.g. dlib's jaw line; at the ground-truth coefficients of a
-   synthetic render their loss is ~100x the photometric one, so at full
-   weight they would pull the fit away from the truth).
+1. starts from coarse/landmark_fit.py's closed-form MAP fit (pose, identity
+   and expression from the landmarks, milliseconds per image), or from given
+   coefficients (a network prediction);
+2. then, for `steps` > 0, runs Adam on the whole coefficient vector against
+   `map_losses`: the same landmark likelihood and coefficient priors plus
+   `photo_weight` x Chen20's photometric loss (coarse/losses.py), rendered
+   through the one coefficients->render path (coarse/face_reconstruction.py).
+
+Defaults (DEFAULT_STEPS = 0: the closed form alone) come from the
+cross-model full-pose benchmark (eval/fit_benchmark.py, README): on faces of
+another model with real skin, neither Adam steps nor the photometric term
+lowered the NME consistently, while the closed form takes ~0.3 s per photo.
 
 The small Adam of `run_adam` keeps each image's optimiser state inside one
 tf.function; detail/displacement_fitting.py reuses it for the displacement
@@ -152,13 +150,19 @@ def _landmark_pixels(model, face, source):
   return tf.gather(face.screen_vertices[..., :2], idx, axis=1)
 
 
+def _expression_sigma(model):
+  return float(landmark_fit.prior_sigma(model)[model.num_id:][:1].max(
+      initial=1.0)) if model.num_exp else 1.0
+
+
 def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
   """The fit's objective per batch: (total, dict of terms).
 
   total = sum over images of
     1/2 sum_i |p_i - p^_i|^2 / (sigma_i s)^2      (landmarks, sigma in mm,
                                                     s px/mm: landmark_fit)
-    + 1/2 (|identity|^2 + |expression|^2 + |texture|^2)        (priors)
+    + 1/2 (|identity|^2 + |expression / sigma_e|^2 + |texture|^2) (priors,
+      sigma_e from landmark_fit.prior_sigma)
     + photo_weight * Chen20's photometric loss (coarse/losses.py, colours
       x 255, on the rendered face region without the eyes).
   Self-occluded landmarks (camera-frame vertex normal turned away) get
@@ -180,7 +184,8 @@ def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
   terms = {
       'landmark': 0.5 * tf.reduce_sum(tf.square(residual)),
       'prior': 0.5 * (tf.reduce_sum(tf.square(coeffs.identity)) +
-                      tf.reduce_sum(tf.square(coeffs.expression)) +
+                      tf.reduce_sum(tf.square(coeffs.expression /
+                                              _expression_sigma(model))) +
                       tf.reduce_sum(tf.square(coeffs.texture))),
   }
   total = terms['landmark'] + terms['prior']

@@ -9,22 +9,24 @@ place where each landmark source meets the face model:
   points 0..16 depend on the SOURCE (`LANDMARK_SOURCES`):
     'facemesh': MediaPipe FaceMesh marks FIXED surface points (on the hidden
       side of a turned face they project inside the face, as the 3D
-      landmarks of AFLW2000-3D do). The model's fixed jaw vertices are the
-      silhouette vertices of its mean face seen frontally
-      (`fixed_jaw_vertices`), which is where such points are defined.
+      landmarks of AFLW2000-3D do), so the model's fixed `landmarks68` jaw
+      vertices are used. (Measured on textured renders: the silhouette
+      vertices of the frontal mean face, the other candidate, sit 20-90 mm
+      from where FaceMesh puts points 7 and 9 on SFM, because a horizontal
+      band's outermost vertex near the chin is the mesh's rim.)
     'dlib': dlib follows the VISIBLE silhouette, so the jaw vertices slide
       along the model's contour candidates with the pose
       (coarse/face_reconstruction.py `landmark_indices`, Chen20 / 3DDFA
       landmark marching).
 * Likelihood and prior (MAP). Each landmark has Gaussian noise of standard
-  deviation sigma in MILLIMETRES ON THE FACE (`landmark_sigma_mm`): detector
+  deviation sigma in MILLIMETRES ON THE FACE (`REGION_SIGMA_MM`): detector
   error plus the ambiguity of where the model's vertex sits, so the weight of
   the landmark term does not depend on the image size or the face model.
-  Identity and expression coefficients have a unit Gaussian prior, which is
-  what they are in every model here (bfm/morphable_model.py: identity ~
-  N(0, 1); an expression coefficient is one standard deviation or one full
-  blendshape). Landmarks whose model vertex faces away from the camera
-  (self-occluded, guessed by the detector) get OCCLUDED_SIGMA_FACTOR x sigma.
+  Identity coefficients have a unit Gaussian prior (bfm/morphable_model.py:
+  identity ~ N(0, 1)); expression coefficients too for PCA models, and
+  N(0, BLENDSHAPE_SIGMA^2) for weights of named blendshapes (`prior_sigma`).
+  Landmarks whose model vertex faces away from the camera (self-occluded,
+  guessed by the detector) get OCCLUDED_SIGMA_FACTOR x sigma.
 * Solver. Alternation between (1) the scaled-orthographic pose given the
   shape (weighted affine least squares, rows made orthonormal by SVD, then
   the scale and translation re-solved for that rotation) and (2) the
@@ -39,6 +41,7 @@ yaw, roll, tx, ty, log_scale).
 import math
 
 import numpy as np
+from scipy import optimize
 
 from coarse import coefficients as coefficients_lib
 from coarse import face_reconstruction
@@ -47,13 +50,25 @@ from renderer import camera
 LANDMARK_SOURCES = ('facemesh', 'dlib')
 JAW = np.arange(0, 17)
 INNER = np.arange(17, 68)
-# Landmark noise, mm on the face: ~2 mm of detector error on the inner points
-# (a few percent of the 63-mm inter-ocular distance) combined with ~2 mm of
-# ambiguity in where a model's vertex sits; the jaw line is defined less
-# sharply on skin and gets twice that.
-INNER_SIGMA_MM = 3.0
-JAW_SIGMA_MM = 6.0
+# Landmark noise, standard deviation in mm on the face, per region: the
+# detector's error plus the ambiguity of where a model's vertex sits. Set
+# from FaceMesh on textured renders of ICT-FaceKit faces, fitted with their
+# true shape and the best pose (eval/textured_faces.py renders, 29 faces, yaw
+# 0-90): eyes 2.4, nose 3.7, mouth 3.3, brows 5.1, jaw 5.3 mm on average,
+# rounded up because another model's vertices agree less.
+REGION_SIGMA_MM = (
+    (range(0, 17), 6.0),  # jaw
+    (range(17, 27), 5.0),  # brows
+    (range(27, 36), 4.0),  # nose
+    (range(36, 48), 3.0),  # eyes
+    (range(48, 68), 4.0),  # mouth
+)
 OCCLUDED_SIGMA_FACTOR = 2.0
+# Prior standard deviation of a blendshape weight (models whose expression
+# modes are named blendshapes: SFM, ICT-FaceKit): a weight of 1 is the full,
+# extreme expression, so typical faces sit well inside it. PCA expression
+# coefficients (unnamed modes) are N(0, 1) like the identity.
+BLENDSHAPE_SIGMA = 0.3
 
 
 def check_source(source):
@@ -65,27 +80,19 @@ def check_source(source):
 
 def landmark_sigma_mm():
   """[68] float64 landmark noise standard deviations in mm (see above)."""
-  sigma = np.full([68], INNER_SIGMA_MM)
-  sigma[JAW] = JAW_SIGMA_MM
+  sigma = np.zeros([68])
+  for indices, value in REGION_SIGMA_MM:
+    sigma[list(indices)] = value
   return sigma
 
 
-_FIXED_JAW = {}
-
-
-def fixed_jaw_vertices(model):
-  """[17] int32 jaw vertices for fixed-point sources (FaceMesh).
-
-  The sliding contour's choice on the frontal mean face: where a
-  fixed-point detector's jaw landmarks lie on a face seen from the front.
-  """
-  key = id(model)
-  if key not in _FIXED_JAW or _FIXED_JAW[key][0] is not model:
-    screen = model.mean_shape[None].astype(np.float32) * np.array(
-        [1.0, -1.0, 1.0], np.float32)  # x right, y down, z towards viewer
-    idx = face_reconstruction.landmark_indices(model, screen).numpy()[0]
-    _FIXED_JAW[key] = (model, idx[:17].astype(np.int32))
-  return _FIXED_JAW[key][1]
+def prior_sigma(model):
+  """[K_id + K_exp] float64 prior standard deviations of the shape
+  coefficients: 1 for identity (and PCA expressions), BLENDSHAPE_SIGMA for
+  the weights of a model with named blendshapes."""
+  exp_sigma = BLENDSHAPE_SIGMA if model.exp_names else 1.0
+  return np.concatenate([np.ones([model.num_id]),
+                         np.full([model.num_exp], exp_sigma)])
 
 
 def landmark_vertices(model, source, screen_vertices=None):
@@ -155,7 +162,7 @@ def _solve_pose(points3d, targets, weights):
 
 
 def _solve_shape(basis, mean, rotation, scale, translation, targets,
-                 weights):
+                 weights, prior):
   """Ridge regression of the shape coefficients for a fixed pose.
 
   Args:
@@ -163,19 +170,51 @@ def _solve_shape(basis, mean, rotation, scale, translation, targets,
     mean: [L,3] mean positions of the landmark vertices (mm).
     rotation, scale, translation: the pose (see _solve_pose).
     targets: [L,2] camera-centred pixels (y up); weights: [L] in 1/px^2.
+    prior: [K] prior standard deviations of the coefficients.
   Returns:
-    [K] coefficients minimising sum w |proj - target|^2 + |coeff|^2.
+    [K] coefficients minimising sum w |proj - target|^2 + |coeff / prior|^2.
   """
   proj_rows = scale * rotation[:2]  # [2,3]
   design = np.einsum('ij,klj->lik', proj_rows, basis).reshape(-1, len(basis))
   rhs = (targets - translation - mean @ proj_rows.T).reshape(-1)
   w = np.repeat(weights, 2)
-  normal = design.T @ (design * w[:, None]) + np.eye(len(basis))
+  normal = design.T @ (design * w[:, None]) + np.diag(1.0 / np.square(prior))
   return np.linalg.solve(normal, design.T @ (w * rhs))
 
 
+def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
+            translation, coeff):
+  """Joint Gauss-Newton (scipy least_squares) on pose and coefficients.
+
+  The alternation's pose step orthonormalises an affine solution, which is
+  not the exact minimiser over rotations, so its fixed point is near, not
+  at, the MAP estimate; this finishes the job on the joint objective
+  sum |(proj_i - target_i) / (sigma_i s)|^2 + |coeff / prior|^2.
+  """
+  basis = bases[:, idx]  # [K,L,3]
+  base = mean[idx]
+
+  def unpack(x):
+    rot = rotation_from_euler(*x[:3])
+    return rot, math.exp(x[5]), x[3:5], x[6:]
+
+  def residuals(x):
+    rot, s, t, c = unpack(x)
+    points = base + np.tensordot(c, basis, 1)
+    proj = s * points @ rot[:2].T + t
+    return np.concatenate([((proj - targets) / (sigma_mm * s)[:, None]
+                            ).reshape(-1), c / prior])
+
+  x0 = np.concatenate([euler_from_rotation(rotation), translation,
+                       [math.log(scale)], coeff])
+  solution = optimize.least_squares(residuals, x0, method='lm',
+                                    xtol=1e-8, max_nfev=50 * len(x0))
+  rot, s, t, c = unpack(solution.x)
+  return rot, s, np.asarray(t), c
+
+
 def fit_landmarks(model, landmarks, image_size, source='facemesh',
-                  iterations=10, fit_shape=True):
+                  iterations=60, fit_shape=True, tolerance=1e-6):
   """MAP pose, identity and expression from 68 2D landmarks per image.
 
   Args:
@@ -185,8 +224,9 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
     image_size: (height, width) python ints.
     source: the landmarks' source, one of LANDMARK_SOURCES (sets the jaw
       correspondence).
-    iterations: pose/shape alternations.
+    iterations: most pose/shape alternations.
     fit_shape: False keeps the mean face and fits the pose only.
+    tolerance: stop when no rotation entry changes by more than this.
 
   Returns:
     coarse.coefficients.Coefficients (NumPy float32, batch B): identity and
@@ -208,6 +248,7 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
   normals = np.asarray(model.vertex_normals(mean[None].astype(np.float32)),
                        np.float64)[0]
   sigma_mm = landmark_sigma_mm()
+  prior = prior_sigma(model)
   out = coefficients_lib.Coefficients.zeros(model, landmarks.shape[0])
   poses, ids, exps = [], [], []
   for lms in landmarks:
@@ -227,10 +268,17 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
       facing = (normals[idx] @ rotation.T)[:, 2]
       sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)
       weights = 1.0 / np.square(sigma)
+      previous = rotation
       rotation, scale, translation = _solve_pose(shape[idx], targets, weights)
       if fit_shape:
         coeff = _solve_shape(bases[:, idx], mean[idx], rotation, scale,
-                             translation, targets, weights / scale**2)
+                             translation, targets, weights / scale**2, prior)
+      if np.max(np.abs(rotation - previous)) < tolerance:
+        break
+    if fit_shape:
+      rotation, scale, translation, coeff = _refine(
+          bases, mean, idx, targets, sigma, prior, rotation, scale,
+          translation, coeff)
     pitch, yaw, roll = euler_from_rotation(rotation)
     log_scale = math.log(scale * camera.REFERENCE_SIZE / width)
     poses.append([pitch, yaw, roll,

@@ -47,6 +47,10 @@ YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90))
 BACKGROUND_BLUR_FRACTION = 0.03  # Gaussian sigma / image side (defocus)
 TEXTURE_SIZE = 512
 MAX_TEXTURES = 8
+# Albedos of the head stand-in (eval/textured_faces.py head_ellipsoid):
+# black, dark brown, brown, blond, grey hair.
+HAIR_COLOURS = ((0.05, 0.04, 0.035), (0.16, 0.1, 0.06), (0.33, 0.21, 0.12),
+                (0.6, 0.48, 0.3), (0.5, 0.5, 0.5))
 
 
 def _photos():
@@ -95,7 +99,8 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
             model, vertices, textures[rng.randint(len(textures))],
             np.deg2rad([pitch, yaw, roll]),
             textured_faces.random_lighting(rng), size, background,
-            offset_px=rng.uniform(-0.05, 0.05, 2) * size)
+            offset_px=rng.uniform(-0.05, 0.05, 2) * size,
+            hair_colour=HAIR_COLOURS[rng.randint(len(HAIR_COLOURS))])
         name = '%s_yaw%+03d_%d_%d' % (model.name, int(round(yaw)), lo, k)
         path = os.path.join(folder, name + '.png')
         cv2.imwrite(path, cv2.cvtColor(

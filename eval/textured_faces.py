@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from coarse import landmark_fit
+from bfm import mesh_geometry
 from renderer import camera
 from renderer import mesh_renderer
 from renderer import shading
@@ -98,8 +99,46 @@ def background_tiles(rng, photos, size):
   return cv2.GaussianBlur(out[:size, :size], (0, 0), 1.5)
 
 
+def head_ellipsoid(vertices, rows=24, cols=48):
+  """A closed ellipsoid standing in for the skull and hair behind a face.
+
+  Face models cover the face only; seen from the side such a mask looks
+  like no head a face detector was trained on. The ellipsoid spans the
+  face's width and height (a head ~1.5 face widths long) and sits behind
+  the face, so only its back and top show around the face.
+
+  Args:
+    vertices: [N,3] model-space face vertices (mm).
+  Returns:
+    (vertices [M,3] float32, triangles [T,3] int32, counter-clockwise seen
+    from outside).
+  """
+  lo, hi = vertices.min(0), vertices.max(0)
+  width, height, depth = hi - lo
+  radii = np.array([0.5 * width, 0.56 * height, 0.5 * width])
+  # Its front pole 30% of the face's depth in front of the face's rearmost
+  # point: behind the forehead, cheeks and chin, around the face's rim.
+  centre = np.array([0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]) +
+                     0.08 * height, lo[2] + 0.3 * depth - radii[2]])
+  theta = np.linspace(0.0, np.pi, rows + 1)  # from the top (+y) down
+  phi = np.linspace(0.0, 2 * np.pi, cols, endpoint=False)
+  t, p = np.meshgrid(theta, phi, indexing='ij')
+  unit = np.stack([np.sin(t) * np.sin(p), np.cos(t), np.sin(t) * np.cos(p)],
+                  -1).reshape(-1, 3)
+  tris = []
+  for i in range(rows):
+    for j in range(cols):
+      a, b = i * cols + j, i * cols + (j + 1) % cols
+      c, d = a + cols, b + cols
+      tris += [[a, c, b], [b, c, d]]
+  tris = np.asarray(tris, np.int32)
+  keep = ~((tris[:, 0] == tris[:, 1]) | (tris[:, 1] == tris[:, 2]) |
+           (tris[:, 0] == tris[:, 2]))
+  return (centre + unit * radii).astype(np.float32), tris[keep]
+
+
 def render_textured(model, vertices, texture, angles, lighting, size,
-                    background, offset_px=(0.0, 0.0)):
+                    background, offset_px=(0.0, 0.0), hair_colour=None):
   """Perspective render of one textured, SH-lit face over a background.
 
   Args:
@@ -111,8 +150,11 @@ def render_textured(model, vertices, texture, angles, lighting, size,
     size: image side in pixels.
     background: [size,size,3] float32.
     offset_px: (dx, dy) shift of the face centre from the image centre.
+    hair_colour: None (face only) or an RGB albedo in [0,1] for a
+      `head_ellipsoid` rendered with the face (depth-tested together).
   Returns:
-    (image [size,size,3] float32 in [0,1], mask [size,size] float32).
+    (image [size,size,3] float32 in [0,1], mask [size,size] float32 of the
+    face model's pixels).
   """
   vertices = np.asarray(vertices, np.float32)
   centre = 0.5 * (vertices.min(0) + vertices.max(0))
@@ -121,23 +163,37 @@ def render_textured(model, vertices, texture, angles, lighting, size,
   translation = np.array([[offset_px[0] * CAMERA_DISTANCE_MM / focal,
                            -offset_px[1] * CAMERA_DISTANCE_MM / focal,
                            -CAMERA_DISTANCE_MM]], np.float32)
-  centred = tf.constant((vertices - centre)[None])
+  points = vertices - centre
+  triangles = np.asarray(model.triangles, np.int32)
+  normals = np.asarray(model.vertex_normals(tf.constant(points[None])))[0]
+  uv = np.asarray(model.uv, np.float32)
+  is_head = np.zeros([len(points), 1], np.float32)
+  if hair_colour is not None:
+    head, head_tris = head_ellipsoid(points)
+    head_normals = np.asarray(mesh_geometry.vertex_normals(
+        tf.constant(head[None]), head_tris))[0]
+    triangles = np.concatenate([triangles, head_tris + len(points)])
+    points = np.concatenate([points, head])
+    normals = np.concatenate([normals, head_normals])
+    uv = np.concatenate([uv, np.zeros([len(head), 2], np.float32)])
+    is_head = np.concatenate([is_head, np.ones([len(head), 1], np.float32)])
   angles = tf.constant(np.asarray(angles, np.float32)[None])
-  clip = camera.perspective_clip(centred, angles, translation, focal,
-                                 (size, size))
+  clip = camera.perspective_clip(tf.constant(points[None]), angles,
+                                 translation, focal, (size, size))
   rotation = camera.rotation_matrix(angles)
-  normals = tf.einsum('bij,bnj->bni', rotation,
-                      model.vertex_normals(centred))
-  uv = tf.constant(model.uv[None])
-  out = mesh_renderer.render_clip(clip, model.triangles,
-                                  tf.concat([uv, normals], -1), (size, size))
+  normals = tf.einsum('bij,bnj->bni', rotation, tf.constant(normals[None]))
+  attributes = tf.concat([uv[None], normals, is_head[None]], -1)
+  out = mesh_renderer.render_clip(clip, triangles, attributes, (size, size))
   attrs = out.image[0].numpy()
-  mask = out.mask[0, ..., 0].numpy()
+  head_px = attrs[..., 5] > 0.5
+  mask = out.mask[0, ..., 0].numpy() * (~head_px)
   tex_size = texture.shape[0]
   map_x = (attrs[..., 0] * tex_size - 0.5).astype(np.float32)
   map_y = ((1.0 - attrs[..., 1]) * tex_size - 0.5).astype(np.float32)
   albedo = cv2.remap(texture.astype(np.float32), map_x, map_y,
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+  if hair_colour is not None:
+    albedo[head_px] = np.asarray(hair_colour, np.float32)
   pixel_normals = attrs[..., 2:5]
   pixel_normals /= np.maximum(
       np.linalg.norm(pixel_normals, axis=-1, keepdims=True), 1e-6)
@@ -146,6 +202,6 @@ def render_textured(model, vertices, texture, angles, lighting, size,
                             np.asarray(lighting, np.float32)[None])
   shaded = np.clip(shaded.numpy().reshape(size, size, 3), 0.0, 1.0)
   # Soften the silhouette by one pixel, as a camera would.
-  alpha = cv2.GaussianBlur(mask, (3, 3), 0.6)[..., None]
+  alpha = cv2.GaussianBlur(out.mask[0, ..., 0].numpy(), (3, 3), 0.6)[..., None]
   image = alpha * shaded + (1.0 - alpha) * background
   return np.clip(image, 0.0, 1.0).astype(np.float32), mask

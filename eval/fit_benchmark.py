@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -308,7 +309,8 @@ def run(argv):
   }
   result = {
       'bins': rows,
-      'command': ' '.join(['python eval/fit_benchmark.py'] + argv[1:]),
+      'command': ' '.join(['python eval/fit_benchmark.py'] +
+                          [a for a in sys.argv[1:] if a.startswith('--')]),
       'git_commit': _git_commit(),
       'settings': settings,
   }

@@ -104,8 +104,11 @@ def render_clip(clip_vertices, triangles, attributes, image_size,
     values = interpolate_lib.interpolate(attributes, triangles, triangle_ids,
                                          bary)
   mask = tf.cast(triangle_ids >= 0, tf.float32)[..., None]
-  background = tf.cast(background, tf.float32)
-  image = values * mask + background * (1.0 - mask)
+  # values are zero on background pixels.
+  if isinstance(background, (int, float)) and background == 0.0:
+    image = values
+  else:
+    image = values + tf.cast(background, tf.float32) * (1.0 - mask)
   return RenderOutput(image, mask, triangle_ids, bary)
 
 

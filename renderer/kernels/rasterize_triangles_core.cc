@@ -17,6 +17,7 @@
 // With at least as many images as threads, images run concurrently instead
 // and each image runs the steps on one thread with P = 1.
 #include "rasterize_triangles_core.h"
+#include "rasterize_triangles_math.h"
 
 #include <algorithm>
 #include <atomic>
@@ -445,9 +446,7 @@ void RasterizeTriangles(const RasterizeParams& params, const float* vertices,
 namespace {
 
 // Adds dL/d(x, y, w) of the vertices of image `b`, from pixel rows
-// [row_begin, row_end), to acc [N, 3] (float64). See the header for the
-// formulas; a_k = p x v_k, so u_m = -v_{m+1} . a_{m+2} and
-// dL/dv_m = dL/du_{m+1} a_{m+2} - dL/du_{m+2} a_{m+1}.
+// [row_begin, row_end), to acc [N, 3] (float64; PixelBarycentricsGrad).
 void AccumulateBarycentricsGrad(const RasterizeParams& p,
                                 const float* image_vertices,
                                 const int32_t* triangles, const int32_t* ids,
@@ -467,37 +466,20 @@ void AccumulateBarycentricsGrad(const RasterizeParams& p,
       const double px = -1.0 + (2.0 * c + 1.0) * inv_w;
       int32_t index[3];
       double v[3][3];  // Corners (x, y, w).
-      double a[3][3];  // p x v_k with p = (px, py, 1).
       for (int k = 0; k < 3; ++k) {
         index[k] = triangles[3 * t + k];
         const float* src = image_vertices + static_cast<int64_t>(index[k]) * D;
         v[k][0] = src[0];
         v[k][1] = src[1];
         v[k][2] = D == 4 ? static_cast<double>(src[3]) : 1.0;
-        a[k][0] = py * v[k][2] - v[k][1];
-        a[k][1] = v[k][0] - px * v[k][2];
-        a[k][2] = px * v[k][1] - py * v[k][0];
       }
-      double u[3];
+      double dv[3][3];
+      if (!PixelBarycentricsGrad(px, py, v, g, dv)) continue;
       for (int m = 0; m < 3; ++m) {
-        const double* vj = v[(m + 1) % 3];
-        const double* ak = a[(m + 2) % 3];
-        u[m] = -(vj[0] * ak[0] + vj[1] * ak[1] + vj[2] * ak[2]);
-      }
-      const double sum = u[0] + u[1] + u[2];
-      if (sum == 0.0 || !std::isfinite(sum)) continue;
-      const double inv_sum = 1.0 / sum;
-      const double g_mean = (g[0] * u[0] + g[1] * u[1] + g[2] * u[2]) * inv_sum;
-      double du[3];
-      for (int m = 0; m < 3; ++m) du[m] = (g[m] - g_mean) * inv_sum;
-      for (int m = 0; m < 3; ++m) {
-        const double d1 = du[(m + 1) % 3], d2 = du[(m + 2) % 3];
-        const double* a2 = a[(m + 2) % 3];
-        const double* a1 = a[(m + 1) % 3];
         double* out = acc + 3 * static_cast<int64_t>(index[m]);
-        out[0] += d1 * a2[0] - d2 * a1[0];
-        out[1] += d1 * a2[1] - d2 * a1[1];
-        out[2] += d1 * a2[2] - d2 * a1[2];
+        out[0] += dv[m][0];
+        out[1] += dv[m][1];
+        out[2] += dv[m][2];
       }
     }
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "rasterize_triangles_gpu.h"
+#include "rasterize_triangles_math.h"
 
 namespace fullpose {
 namespace {
@@ -266,9 +267,9 @@ std::string RasterizeTrianglesGpu(const RasterizeParams& p,
 
 namespace {
 
-// One thread per pixel: dL/d(x, y, w) of its triangle's corners, added to
-// acc [B, N, 3] (float64). Same formulas as AccumulateBarycentricsGrad in
-// rasterize_triangles_core.cc.
+// One thread per pixel: dL/d(x, y, w) of its triangle's corners
+// (PixelBarycentricsGrad, shared with the CPU core), added to acc [B, N, 3]
+// (float64).
 __global__ void BarycentricsGradKernel(RasterizeParams p,
                                        const float* vertices,
                                        const int32_t* triangles,
@@ -289,7 +290,7 @@ __global__ void BarycentricsGradKernel(RasterizeParams p,
   const double py = 1.0 - (2.0 * r + 1.0) / p.image_height;
   const int D = p.vertex_dim;
   int32_t index[3];
-  double v[3][3], a[3][3];
+  double v[3][3];
   for (int k = 0; k < 3; ++k) {
     index[k] = triangles[3 * t + k];
     if (index[k] < 0 || index[k] >= p.num_vertices) return;
@@ -297,30 +298,14 @@ __global__ void BarycentricsGradKernel(RasterizeParams p,
     v[k][0] = src[0];
     v[k][1] = src[1];
     v[k][2] = D == 4 ? static_cast<double>(src[3]) : 1.0;
-    a[k][0] = py * v[k][2] - v[k][1];
-    a[k][1] = v[k][0] - px * v[k][2];
-    a[k][2] = px * v[k][1] - py * v[k][0];
   }
-  double u[3];
+  double dv[3][3];
+  if (!PixelBarycentricsGrad(px, py, v, g, dv)) return;
   for (int m = 0; m < 3; ++m) {
-    const double* vj = v[(m + 1) % 3];
-    const double* ak = a[(m + 2) % 3];
-    u[m] = -(vj[0] * ak[0] + vj[1] * ak[1] + vj[2] * ak[2]);
-  }
-  const double sum = u[0] + u[1] + u[2];
-  if (sum == 0.0 || !isfinite(sum)) return;
-  const double inv_sum = 1.0 / sum;
-  const double g_mean = (g[0] * u[0] + g[1] * u[1] + g[2] * u[2]) * inv_sum;
-  double du[3];
-  for (int m = 0; m < 3; ++m) du[m] = (g[m] - g_mean) * inv_sum;
-  for (int m = 0; m < 3; ++m) {
-    const double d1 = du[(m + 1) % 3], d2 = du[(m + 2) % 3];
-    const double* a2 = a[(m + 2) % 3];
-    const double* a1 = a[(m + 1) % 3];
     double* out = acc + 3 * (b * p.num_vertices + index[m]);
-    atomicAdd(out, d1 * a2[0] - d2 * a1[0]);
-    atomicAdd(out + 1, d1 * a2[1] - d2 * a1[1]);
-    atomicAdd(out + 2, d1 * a2[2] - d2 * a1[2]);
+    atomicAdd(out, dv[m][0]);
+    atomicAdd(out + 1, dv[m][1]);
+    atomicAdd(out + 2, dv[m][2]);
   }
 }
 

@@ -330,7 +330,8 @@ ParallelForFn CpuParallelFor(OpKernelContext* context, int* threads) {
       *threads);
 }
 
-// Attributes and shape checks shared by the CPU and GPU forward kernels.
+// Attributes, shape checks and outputs shared by the CPU and GPU forward
+// kernels; each implements Rasterize.
 class RasterizeTrianglesOpBase : public OpKernel {
  public:
   explicit RasterizeTrianglesOpBase(OpKernelConstruction* context)
@@ -341,16 +342,26 @@ class RasterizeTrianglesOpBase : public OpKernel {
                    context->GetAttr("cull_backfaces", &cull_backfaces_));
   }
 
- protected:
-  // Checks the inputs' shapes and allocates the three outputs.
-  ::tensorflow::Status Prepare(OpKernelContext* context, Tensor** ids,
-                               Tensor** barycentrics, Tensor** depth) const {
+  // Checks the inputs' shapes, allocates the three outputs, rasterizes.
+  void Compute(OpKernelContext* context) final {
     const Tensor& vertices = context->input(0);
-    TF_RETURN_IF_ERROR(CheckShapes(vertices, context->input(1), image_height_,
-                                   image_width_));
-    return AllocateOutputs(context, vertices.dim_size(0), image_height_,
-                           image_width_, ids, barycentrics, depth);
+    OP_REQUIRES_OK(context, CheckShapes(vertices, context->input(1),
+                                        image_height_, image_width_));
+    Tensor *ids, *barycentrics, *depth;
+    OP_REQUIRES_OK(context, AllocateOutputs(context, vertices.dim_size(0),
+                                            image_height_, image_width_, &ids,
+                                            &barycentrics, &depth));
+    Rasterize(context, vertices, context->input(1),
+              ids->flat<int32_t>().data(), barycentrics->flat<float>().data(),
+              depth->flat<float>().data());
   }
+
+ protected:
+  // Validates the values and indices and writes the outputs (shapes as in
+  // the op's documentation).
+  virtual void Rasterize(OpKernelContext* context, const Tensor& vertices,
+                         const Tensor& triangles, int32_t* ids,
+                         float* barycentrics, float* depth) = 0;
 
   RasterizeParams MakeParams(OpKernelContext* context, int num_threads) const {
     return Params(context->input(0), context->input(1), image_height_,
@@ -367,11 +378,10 @@ class RasterizeTrianglesOp : public RasterizeTrianglesOpBase {
  public:
   using RasterizeTrianglesOpBase::RasterizeTrianglesOpBase;
 
-  void Compute(OpKernelContext* context) override {
-    const Tensor& vertices = context->input(0);
-    const Tensor& triangles = context->input(1);
-    Tensor *ids, *barycentrics, *depth;
-    OP_REQUIRES_OK(context, Prepare(context, &ids, &barycentrics, &depth));
+ protected:
+  void Rasterize(OpKernelContext* context, const Tensor& vertices,
+                 const Tensor& triangles, int32_t* ids, float* barycentrics,
+                 float* depth) override {
     int num_threads;
     const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
     const float* vertex_data = vertices.flat<float>().data();
@@ -393,10 +403,7 @@ class RasterizeTrianglesOp : public RasterizeTrianglesOpBase {
     }
     if (vertices.dim_size(0) == 0) return;
     RasterizeTriangles(MakeParams(context, num_threads), vertex_data,
-                       triangle_data, parallel_for,
-                       ids->flat<int32_t>().data(),
-                       barycentrics->flat<float>().data(),
-                       depth->flat<float>().data());
+                       triangle_data, parallel_for, ids, barycentrics, depth);
   }
 };
 
@@ -425,7 +432,36 @@ REGISTER_KERNEL_BUILDER(
   return absl::OkStatus();
 }
 
-// dL/dclip_vertices from dL/dbarycentrics (rasterize_triangles_core.h).
+// On the CPU: TF's thread pool as *parallel_for (*num_threads its size),
+// then triangles and ids validated (CheckIndices). On the GPU (`gpu`):
+// nothing to validate here, *num_threads = 1.
+::tensorflow::Status PrepareIndices(OpKernelContext* context, bool gpu,
+                                    const Tensor& triangles, const Tensor& ids,
+                                    int64_t num_vertices,
+                                    ParallelForFn* parallel_for,
+                                    int* num_threads) {
+  *num_threads = 1;
+  if (gpu) return absl::OkStatus();
+  *parallel_for = CpuParallelFor(context, num_threads);
+  return CheckIndices(triangles, ids, num_vertices, *parallel_for);
+}
+
+#if GOOGLE_CUDA
+// The CUDA stream (a cudaStream_t) of the kernel's device context.
+void* GpuStream(OpKernelContext* context) {
+  return context->op_device_context()
+      ->stream()
+      ->platform_specific_handle()
+      .stream;
+}
+
+#endif  // GOOGLE_CUDA
+
+// dL/dclip_vertices from dL/dbarycentrics (rasterize_triangles_core.h) on
+// the CPU, or on the GPU (rasterize_triangles_gpu.cu.cc), where
+// out-of-range ids or vertex indices are skipped rather than reported (no
+// stream synchronization; the forward op never produces them).
+template <bool kGpu>
 class RasterizeTrianglesGradOp : public OpKernel {
  public:
   using OpKernel::OpKernel;
@@ -438,26 +474,48 @@ class RasterizeTrianglesGradOp : public OpKernel {
     OP_REQUIRES_OK(context,
                    CheckGradShapes(vertices, triangles, ids, d_barycentrics));
     int num_threads;
-    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
-    OP_REQUIRES_OK(context, CheckIndices(triangles, ids, vertices.dim_size(1),
-                                         parallel_for));
+    ParallelForFn parallel_for;
+    OP_REQUIRES_OK(context,
+                   PrepareIndices(context, kGpu, triangles, ids,
+                                  vertices.dim_size(1), &parallel_for,
+                                  &num_threads));
     Tensor* d_vertices;
     OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(),
                                                      &d_vertices));
     if (vertices.NumElements() == 0) return;
-    RasterizeTrianglesGrad(GradParams(vertices, triangles, ids, num_threads),
-                           vertices.flat<float>().data(),
-                           triangles.flat<int32_t>().data(),
-                           ids.flat<int32_t>().data(),
-                           d_barycentrics.flat<float>().data(),
-                           parallel_for, d_vertices->flat<float>().data());
+    const RasterizeParams params =
+        GradParams(vertices, triangles, ids, num_threads);
+    const float* vertex_data = vertices.flat<float>().data();
+    const int32_t* triangle_data = triangles.flat<int32_t>().data();
+    const int32_t* id_data = ids.flat<int32_t>().data();
+    const float* d_bary_data = d_barycentrics.flat<float>().data();
+    float* out = d_vertices->flat<float>().data();
+    if (!kGpu) {
+      RasterizeTrianglesGrad(params, vertex_data, triangle_data, id_data,
+                             d_bary_data, parallel_for, out);
+      return;
+    }
+#if GOOGLE_CUDA
+    Tensor scratch;
+    OP_REQUIRES_OK(context,
+                   context->allocate_temp(
+                       ::tensorflow::DT_UINT8,
+                       TensorShape({GpuGradScratchBytes(params)}), &scratch));
+    const std::string error = RasterizeTrianglesGradGpu(
+        params, vertex_data, triangle_data, id_data, d_bary_data,
+        GpuStream(context), scratch.flat<uint8_t>().data(), out);
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("rasterize gradient (GPU): ",
+                                               error));
+#endif
   }
 };
 
-REGISTER_KERNEL_BUILDER(
-    Name("FullposeRasterizeTrianglesGrad").Device(::tensorflow::DEVICE_CPU),
-    RasterizeTrianglesGradOp);
-
+// Interpolation (kGradient false) or its gradient (true) on the CPU or, with
+// kGpu, the GPU (rasterize_triangles_gpu.cu.cc: shapes are checked here;
+// out-of-range indices give zeros on the device, no stream
+// synchronization).
+template <bool kGpu, bool kGradient>
 class InterpolateAttributesOp : public OpKernel {
  public:
   using OpKernel::OpKernel;
@@ -467,81 +525,79 @@ class InterpolateAttributesOp : public OpKernel {
     const Tensor& triangles = context->input(1);
     const Tensor& ids = context->input(2);
     const Tensor& barycentrics = context->input(3);
+    const Tensor* d_values = kGradient ? &context->input(4) : nullptr;
     OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
-                                                   barycentrics, nullptr));
+                                                   barycentrics, d_values));
     int num_threads;
-    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
-    OP_REQUIRES_OK(context, CheckIndices(triangles, ids,
-                                         attributes.dim_size(1),
-                                         parallel_for));
-    Tensor* values;
+    ParallelForFn parallel_for;
     OP_REQUIRES_OK(context,
-                   context->allocate_output(
-                       0,
-                       TensorShape({ids.dim_size(0), ids.dim_size(1),
-                                    ids.dim_size(2), attributes.dim_size(2)}),
-                       &values));
-    if (values->NumElements() == 0) return;
-    InterpolateAttributes(
-        MakeInterpolateParams(attributes, triangles, ids, num_threads),
-        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
-        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
-        parallel_for, values->flat<float>().data());
+                   PrepareIndices(context, kGpu, triangles, ids,
+                                  attributes.dim_size(1), &parallel_for,
+                                  &num_threads));
+    // Forward: values [B, H, W, C]; gradient: d_attributes, d_barycentrics.
+    Tensor* out[2] = {nullptr, nullptr};
+    if (kGradient) {
+      OP_REQUIRES_OK(context, context->allocate_output(0, attributes.shape(),
+                                                       &out[0]));
+      OP_REQUIRES_OK(context, context->allocate_output(
+                                  1, barycentrics.shape(), &out[1]));
+    } else {
+      OP_REQUIRES_OK(context, context->allocate_output(
+                                  0,
+                                  TensorShape({ids.dim_size(0), ids.dim_size(1),
+                                               ids.dim_size(2),
+                                               attributes.dim_size(2)}),
+                                  &out[0]));
+    }
+    if (ids.NumElements() == 0 && attributes.NumElements() == 0) return;
+    const InterpolateParams params =
+        MakeInterpolateParams(attributes, triangles, ids, num_threads);
+    const float* attribute_data = attributes.flat<float>().data();
+    const int32_t* triangle_data = triangles.flat<int32_t>().data();
+    const int32_t* id_data = ids.flat<int32_t>().data();
+    const float* bary_data = barycentrics.flat<float>().data();
+    const float* d_value_data =
+        kGradient ? d_values->flat<float>().data() : nullptr;
+    float* out0 = out[0]->flat<float>().data();
+    float* out1 = kGradient ? out[1]->flat<float>().data() : nullptr;
+    if (!kGpu) {
+      if (kGradient) {
+        InterpolateAttributesGrad(params, attribute_data, triangle_data,
+                                  id_data, bary_data, d_value_data,
+                                  parallel_for, out0, out1);
+      } else {
+        InterpolateAttributes(params, attribute_data, triangle_data, id_data,
+                              bary_data, parallel_for, out0);
+      }
+      return;
+    }
+#if GOOGLE_CUDA
+    const std::string error =
+        kGradient ? InterpolateAttributesGradGpu(
+                        params, attribute_data, triangle_data, id_data,
+                        bary_data, d_value_data, GpuStream(context), out0,
+                        out1)
+                  : InterpolateAttributesGpu(params, attribute_data,
+                                             triangle_data, id_data,
+                                             bary_data, GpuStream(context),
+                                             out0);
+    OP_REQUIRES(context, error.empty(),
+                ::tensorflow::errors::Internal("interpolate (GPU): ", error));
+#endif
   }
 };
 
 REGISTER_KERNEL_BUILDER(
+    Name("FullposeRasterizeTrianglesGrad").Device(::tensorflow::DEVICE_CPU),
+    RasterizeTrianglesGradOp<false>);
+REGISTER_KERNEL_BUILDER(
     Name("FullposeInterpolateAttributes").Device(::tensorflow::DEVICE_CPU),
-    InterpolateAttributesOp);
-
-class InterpolateAttributesGradOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& attributes = context->input(0);
-    const Tensor& triangles = context->input(1);
-    const Tensor& ids = context->input(2);
-    const Tensor& barycentrics = context->input(3);
-    const Tensor& d_values = context->input(4);
-    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
-                                                   barycentrics, &d_values));
-    int num_threads;
-    const ParallelForFn parallel_for = CpuParallelFor(context, &num_threads);
-    OP_REQUIRES_OK(context, CheckIndices(triangles, ids,
-                                         attributes.dim_size(1),
-                                         parallel_for));
-    Tensor *d_attributes, *d_barycentrics;
-    OP_REQUIRES_OK(context, context->allocate_output(0, attributes.shape(),
-                                                     &d_attributes));
-    OP_REQUIRES_OK(context, context->allocate_output(1, barycentrics.shape(),
-                                                     &d_barycentrics));
-    if (attributes.NumElements() == 0 && barycentrics.NumElements() == 0) {
-      return;
-    }
-    InterpolateAttributesGrad(
-        MakeInterpolateParams(attributes, triangles, ids, num_threads),
-        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
-        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
-        d_values.flat<float>().data(), parallel_for,
-        d_attributes->flat<float>().data(),
-        d_barycentrics->flat<float>().data());
-  }
-};
-
+    (InterpolateAttributesOp<false, false>));
 REGISTER_KERNEL_BUILDER(Name("FullposeInterpolateAttributesGrad")
                             .Device(::tensorflow::DEVICE_CPU),
-                        InterpolateAttributesGradOp);
+                        (InterpolateAttributesOp<false, true>));
 
 #if GOOGLE_CUDA
-// The CUDA stream (a cudaStream_t) of the kernel's device context.
-void* GpuStream(OpKernelContext* context) {
-  return context->op_device_context()
-      ->stream()
-      ->platform_specific_handle()
-      .stream;
-}
-
 // GPU kernel: validation and rasterization run on the device
 // (rasterize_triangles_gpu.cu.cc); one stream synchronization per call reads
 // the validation result.
@@ -549,11 +605,10 @@ class RasterizeTrianglesGpuOp : public RasterizeTrianglesOpBase {
  public:
   using RasterizeTrianglesOpBase::RasterizeTrianglesOpBase;
 
-  void Compute(OpKernelContext* context) override {
-    const Tensor& vertices = context->input(0);
-    const Tensor& triangles = context->input(1);
-    Tensor *ids, *barycentrics, *depth;
-    OP_REQUIRES_OK(context, Prepare(context, &ids, &barycentrics, &depth));
+ protected:
+  void Rasterize(OpKernelContext* context, const Tensor& vertices,
+                 const Tensor& triangles, int32_t* ids, float* barycentrics,
+                 float* depth) override {
     const RasterizeParams params = MakeParams(context, 1);
     Tensor scratch;
     OP_REQUIRES_OK(context,
@@ -565,9 +620,8 @@ class RasterizeTrianglesGpuOp : public RasterizeTrianglesOpBase {
     const std::string error = RasterizeTrianglesGpu(
         params, vertices.flat<float>().data(),
         triangles.flat<int32_t>().data(), stream,
-        scratch.flat<uint8_t>().data(), &validation,
-        ids->flat<int32_t>().data(), barycentrics->flat<float>().data(),
-        depth->flat<float>().data());
+        scratch.flat<uint8_t>().data(), &validation, ids, barycentrics,
+        depth);
     OP_REQUIRES(context, error.empty(),
                 ::tensorflow::errors::Internal("rasterize (GPU): ", error));
     if (validation.bad_vertex >= 0) {
@@ -588,114 +642,15 @@ REGISTER_KERNEL_BUILDER(
     Name("FullposeRasterizeTriangles").Device(::tensorflow::DEVICE_GPU),
     RasterizeTrianglesGpuOp);
 
-// GPU gradient (rasterize_triangles_gpu.cu.cc). Out-of-range ids or vertex
-// indices are skipped on the device rather than reported (no stream
-// synchronization); the forward op never produces them.
-class RasterizeTrianglesGradGpuOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& vertices = context->input(0);
-    const Tensor& triangles = context->input(1);
-    const Tensor& ids = context->input(2);
-    const Tensor& d_barycentrics = context->input(3);
-    OP_REQUIRES_OK(context,
-                   CheckGradShapes(vertices, triangles, ids, d_barycentrics));
-    Tensor* d_vertices;
-    OP_REQUIRES_OK(context, context->allocate_output(0, vertices.shape(),
-                                                     &d_vertices));
-    if (vertices.NumElements() == 0) return;
-    const RasterizeParams params = GradParams(vertices, triangles, ids, 1);
-    Tensor scratch;
-    OP_REQUIRES_OK(context,
-                   context->allocate_temp(
-                       ::tensorflow::DT_UINT8,
-                       TensorShape({GpuGradScratchBytes(params)}), &scratch));
-    void* stream = GpuStream(context);
-    const std::string error = RasterizeTrianglesGradGpu(
-        params, vertices.flat<float>().data(),
-        triangles.flat<int32_t>().data(), ids.flat<int32_t>().data(),
-        d_barycentrics.flat<float>().data(), stream,
-        scratch.flat<uint8_t>().data(), d_vertices->flat<float>().data());
-    OP_REQUIRES(context, error.empty(),
-                ::tensorflow::errors::Internal("rasterize gradient (GPU): ",
-                                               error));
-  }
-};
-
 REGISTER_KERNEL_BUILDER(Name("FullposeRasterizeTrianglesGrad")
                             .Device(::tensorflow::DEVICE_GPU),
-                        RasterizeTrianglesGradGpuOp);
-
-// GPU interpolation and its gradient (rasterize_triangles_gpu.cu.cc): shapes
-// are checked here; out-of-range indices give zeros on the device (no
-// stream synchronization).
-class InterpolateAttributesGpuOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& attributes = context->input(0);
-    const Tensor& triangles = context->input(1);
-    const Tensor& ids = context->input(2);
-    const Tensor& barycentrics = context->input(3);
-    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
-                                                   barycentrics, nullptr));
-    Tensor* values;
-    OP_REQUIRES_OK(context,
-                   context->allocate_output(
-                       0,
-                       TensorShape({ids.dim_size(0), ids.dim_size(1),
-                                    ids.dim_size(2), attributes.dim_size(2)}),
-                       &values));
-    const std::string error = InterpolateAttributesGpu(
-        MakeInterpolateParams(attributes, triangles, ids, 1),
-        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
-        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
-        GpuStream(context), values->flat<float>().data());
-    OP_REQUIRES(context, error.empty(),
-                ::tensorflow::errors::Internal("interpolate (GPU): ", error));
-  }
-};
-
+                        RasterizeTrianglesGradOp<true>);
 REGISTER_KERNEL_BUILDER(
     Name("FullposeInterpolateAttributes").Device(::tensorflow::DEVICE_GPU),
-    InterpolateAttributesGpuOp);
-
-class InterpolateAttributesGradGpuOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* context) override {
-    const Tensor& attributes = context->input(0);
-    const Tensor& triangles = context->input(1);
-    const Tensor& ids = context->input(2);
-    const Tensor& barycentrics = context->input(3);
-    const Tensor& d_values = context->input(4);
-    OP_REQUIRES_OK(context, CheckInterpolateShapes(attributes, triangles, ids,
-                                                   barycentrics, &d_values));
-    Tensor *d_attributes, *d_barycentrics;
-    OP_REQUIRES_OK(context, context->allocate_output(0, attributes.shape(),
-                                                     &d_attributes));
-    OP_REQUIRES_OK(context, context->allocate_output(1, barycentrics.shape(),
-                                                     &d_barycentrics));
-    const std::string error = InterpolateAttributesGradGpu(
-        MakeInterpolateParams(attributes, triangles, ids, 1),
-        attributes.flat<float>().data(), triangles.flat<int32_t>().data(),
-        ids.flat<int32_t>().data(), barycentrics.flat<float>().data(),
-        d_values.flat<float>().data(), GpuStream(context),
-        d_attributes->flat<float>().data(),
-        d_barycentrics->flat<float>().data());
-    OP_REQUIRES(context, error.empty(),
-                ::tensorflow::errors::Internal("interpolate gradient (GPU): ",
-                                               error));
-  }
-};
-
+    (InterpolateAttributesOp<true, false>));
 REGISTER_KERNEL_BUILDER(Name("FullposeInterpolateAttributesGrad")
                             .Device(::tensorflow::DEVICE_GPU),
-                        InterpolateAttributesGradGpuOp);
+                        (InterpolateAttributesOp<true, true>));
 #endif  // GOOGLE_CUDA
 
 }  // namespace fullpose

@@ -7,6 +7,15 @@ finds nothing (it misses many faces turned beyond ~45 degrees), dlib's CNN
 mmod_human_face_detector.dat, gets one more try without upsampling (~1.5 s
 per 450-px photo on one core).
 
+Bounded cost on any photo: both detectors run on a copy whose longer side
+is at most `max_side` (default MAX_SIDE = 1024 px, the FaceMesh detector's
+cap; area-resized), and the boxes are scaled back to the photo; the shape
+predictor then marks the face on the full-resolution photo (its cost does
+not grow with the photo). A 6000x4000 photo on which HOG finds nothing
+costs the CNN fallback ~0.7 Mpx, not 24 Mpx (which took 24 GB). Photos
+smaller than MIN_SIDE = 32 px on a side are refused with ValueError
+("image too small: WxH, need at least 32 px on each side").
+
 dlib's jaw landmarks (0..16) follow the VISIBLE silhouette of the face; the
 fit matches them with a sliding model contour (coarse/face_reconstruction.py).
 
@@ -15,7 +24,8 @@ API
       .dat (default: the copy in the installed face-recognition-models
       package, located WITHOUT importing it: its __init__ breaks on new
       setuptools).
-  FaceDetector(landmark_model=None, upsample=1, cnn_fallback=True)
+  FaceDetector(landmark_model=None, upsample=1, cnn_fallback=True,
+               max_side=MAX_SIDE)
       .detect(image) -> list of Face(box, landmarks [68,2], score, detector),
       largest first.
   detect_faces(image, upsample=1, landmark_model=None, cnn_fallback=True)
@@ -40,6 +50,8 @@ LANDMARK_MODEL_FILE = 'shape_predictor_68_face_landmarks.dat'
 CNN_DETECTOR_FILE = 'mmod_human_face_detector.dat'
 LANDMARK_PACKAGE = 'face_recognition_models'
 NUM_LANDMARKS = 68
+MAX_SIDE = 1024   # longer side (pixels) of the copy the detectors run on
+MIN_SIDE = 32     # smaller photos are refused
 
 Face = collections.namedtuple('Face',
                               ['box', 'landmarks', 'score', 'detector'])
@@ -117,10 +129,31 @@ def _to_uint8(image):
   if image.ndim != 3 or image.shape[-1] != 3:
     raise ValueError('dlib_landmarks: image must be [H,W,3] RGB, got shape %s'
                      % (image.shape,))
+  height, width = image.shape[:2]
+  if min(height, width) < MIN_SIDE:
+    raise ValueError('dlib_landmarks: image too small: %dx%d, need at least '
+                     '%d px on each side' % (width, height, MIN_SIDE))
   if image.dtype != np.uint8:
-    image = np.clip(np.round(image.astype(np.float32) * 255.0), 0, 255)
-    image = image.astype(np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    for top in range(0, height, 256):  # row bands: no full-size float copy
+      band = image[top:top + 256].astype(np.float32) * 255.0
+      out[top:top + 256] = np.clip(np.round(band), 0, 255)
+    image = out
   return np.ascontiguousarray(image)
+
+
+def downscaled(pixels, max_side):
+  """(copy with longer side <= max_side, scale back to the original)."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  height, width = pixels.shape[:2]
+  if max(height, width) <= max_side:
+    return pixels, 1.0
+  scale = max_side / float(max(height, width))
+  new_w = max(1, int(round(width * scale)))
+  new_h = max(1, int(round(height * scale)))
+  small = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_AREA)
+  return np.ascontiguousarray(small), max(width / float(new_w),
+                                          height / float(new_h))
 
 
 class FaceDetector:
@@ -132,12 +165,17 @@ class FaceDetector:
       (1 finds faces down to ~40 px; each step costs ~4x time).
     cnn_fallback: when HOG finds no face, try dlib's CNN detector (module
       docstring). Skipped, with no error, when its model file is missing.
+    max_side: both detectors run on a copy of the photo whose longer side
+      is at most this many pixels; coordinates are in the photo's pixels.
   """
 
-  def __init__(self, landmark_model=None, upsample=1, cnn_fallback=True):
+  def __init__(self, landmark_model=None, upsample=1, cnn_fallback=True,
+               max_side=MAX_SIDE):
     import dlib  # pylint: disable=g-import-not-at-top (heavy, optional)
+    self._dlib = dlib
     self.landmark_model = find_landmark_model(landmark_model)
     self.upsample = int(upsample)
+    self.max_side = int(max_side)
     self._detector = dlib.get_frontal_face_detector()
     try:
       self._predictor = dlib.shape_predictor(self.landmark_model)
@@ -156,7 +194,12 @@ class FaceDetector:
   def has_cnn_fallback(self):
     return self._cnn is not None
 
-  def _face(self, pixels, rect, score, detector):
+  def _face(self, pixels, rect, score, detector, scale=1.0):
+    if scale != 1.0:  # a box of the downscaled copy -> photo pixels
+      rect = self._dlib.rectangle(
+          int(round(rect.left() * scale)), int(round(rect.top() * scale)),
+          int(round((rect.right() + 1) * scale)) - 1,
+          int(round((rect.bottom() + 1) * scale)) - 1)
     shape = self._predictor(pixels, rect)
     if shape.num_parts != NUM_LANDMARKS:
       raise ValueError('%s: predictor gives %d points, need %d' %
@@ -167,13 +210,19 @@ class FaceDetector:
     return Face(box, pts, float(score), detector)
 
   def detect(self, image):
-    """Faces in `image` ([H,W,3] float in [0,1] or uint8), largest first."""
+    """Faces in `image` ([H,W,3] float in [0,1] or uint8), largest first.
+
+    Raises:
+      ValueError: not [H,W,3], or smaller than MIN_SIDE on a side.
+    """
     pixels = _to_uint8(image)
-    rects, scores, _ = self._detector.run(pixels, self.upsample, 0.0)
-    faces = [self._face(pixels, r, s, 'hog') for r, s in zip(rects, scores)]
+    small, scale = downscaled(pixels, self.max_side)
+    rects, scores, _ = self._detector.run(small, self.upsample, 0.0)
+    faces = [self._face(pixels, r, s, 'hog', scale)
+             for r, s in zip(rects, scores)]
     if not faces and self._cnn is not None:
-      faces = [self._face(pixels, d.rect, d.confidence, 'cnn')
-               for d in self._cnn(pixels, 0)]
+      faces = [self._face(pixels, d.rect, d.confidence, 'cnn', scale)
+               for d in self._cnn(small, 0)]
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
 

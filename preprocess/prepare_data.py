@@ -3,10 +3,13 @@ r"""Prepares face photos for coarse training: crops, landmarks, skin masks.
   python preprocess/prepare_data.py --images=DIR --out=DIR [--max_images=1000]
 
 For every photo under --images (recursively, sorted by path):
-  1. read it (preprocess/dlib_landmarks.py); grayscale, palette, alpha or CMYK
-     files are converted to RGB and the conversion is logged;
+  1. read it (preprocess/image_io.py); grayscale, palette, alpha or CMYK
+     files are converted to RGB and the conversion is logged; the EXIF
+     orientation is applied (sizes are the displayed ones);
   2. find faces with dlib's HOG frontal detector (upsample 1), falling back
-     to dlib's CNN detector when HOG finds none (--cnn_fallback), and mark
+     to dlib's CNN detector when HOG finds none (--cnn_fallback), both on a
+     copy whose longer side is at most 1024 px (dlib_landmarks.MAX_SIDE;
+     photos under 32 px on a side are "too small", outcome no_face), and mark
      each with dlib's 68-point shape predictor (--landmark_model, default:
      the copy shipped in the face-recognition-models package);
   3. several faces: the LARGEST is kept and the photo's log line says how
@@ -141,7 +144,10 @@ def process_photo(path, detector, size, multiple_faces='largest'):
       notes.append(CONVERTED)
       reasons.append('PIL mode %s converted to RGB' % loaded.converted_from)
   h, w = loaded.image.shape[:2]
-  faces = detector.detect(loaded.image)
+  try:
+    faces = detector.detect(loaded.image)
+  except ValueError as e:  # too small for the detector
+    return None, NO_FACE, str(e), notes
   if not faces:
     how = ('HOG detector (upsample %d)%s' %
            (detector.upsample,

@@ -32,10 +32,18 @@ def define_flags():
       'string', 'out', './reconstruction',
       'Output folder; per face NAME_coarse.obj, NAME_detail.obj, NAME.mtl, '
       'NAME_texture.png, NAME_displacement.png (+ .json), '
-      'NAME_coefficients.npz, NAME_landmarks.txt and NAME_vis.png, NAME = the '
-      'image file name without its extension (folder-qualified when two '
-      'inputs share a name). Created if missing; existing files are '
-      'overwritten.')
+      'NAME_coefficients.npz, NAME_landmarks.txt and NAME_vis.png, then the '
+      'completion marker NAME_complete.json, NAME = the image file name '
+      'without its extension (folder-qualified when two inputs share a '
+      'name). Created if missing and checked for writing before any fit. '
+      'Files are written atomically (reconstruct/outputs.py); a face whose '
+      'outputs exist is refused unless --overwrite, and a face another run '
+      'is writing is refused.')
+  _define(
+      'bool', 'overwrite', False,
+      'Replace the outputs of faces already in --out (each set is replaced '
+      'whole: the old files stay until the new ones are complete). Without '
+      'it such faces are reported as failed and not fitted.')
   _define(
       'list', 'extensions', list(IMAGE_EXTENSIONS),
       'File extensions (case-insensitive) taken from input folders. Files '

@@ -15,9 +15,19 @@ displacement map (RI2ITN, or --fit), and reconstruct/outputs.py
 writes the files listed there. Photos that cannot be used are reported and
 skipped; the exit status is non-zero only when nothing was reconstructed.
 Runs on the CPU unless TensorFlow sees a GPU.
+
+Reliability: --out is created and checked for writing before anything is
+fitted (exit 2 with one line otherwise). Each face is claimed (a lock in
+--out) before it is detected and fitted: a face whose outputs already exist
+is refused unless --overwrite, a face another run is writing is refused,
+and its files are written atomically with a completion marker last
+(reconstruct/outputs.py). A face is reported as reconstructed only once its
+marker is in place. Ctrl-C (or SIGTERM) stops the run: nothing half-written
+is left, and the summary lists what was completed (exit 130).
 """
 
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -33,6 +43,7 @@ FLAGS = flags.FLAGS
 
 EXIT_NOTHING_RECONSTRUCTED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 BENCHMARK_BATCH_SIZES = (1, 16)
 
 
@@ -44,7 +55,35 @@ def _warn(message):
   print(message, file=sys.stderr, flush=True)
 
 
+class Interrupted(Exception):
+  """Ctrl-C during `process`; carries what was done and failed so far."""
+
+  def __init__(self, done, failed):
+    super().__init__('interrupted')
+    self.done = done
+    self.failed = failed
+
+
 # --- Inputs -------------------------------------------------------------------
+def check_output_folder(out_dir):
+  """Creates out_dir and checks a file can be created there.
+
+  Returns None, or a one-line reason naming the folder when it cannot be
+  used (it is a file, a parent is a file, it is read-only, ...).
+  """
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    return '--out=%s: is a file, not a folder' % out_dir
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix='.write_check_', dir=out_dir)
+    os.close(fd)
+    os.unlink(probe)
+  except OSError as e:
+    return '--out=%s: cannot write there (%s)' % (
+        out_dir, e.strerror or e)
+  return None
+
+
 def collect_inputs(paths, extensions):
   """Expands the positional inputs into photos.
 
@@ -147,21 +186,36 @@ def build_pipeline(model=None):
 
 # --- Running ------------------------------------------------------------------
 def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
-            timings=None):
+            timings=None, overwrite=False, run_id=None):
   """Reconstructs `photos` [(path, name)] into out_dir in batches.
+
+  Each face is claimed (outputs.claim) before its detection: faces whose
+  outputs exist (unless `overwrite`) or that another run is writing are
+  failed without being fitted.
 
   Returns (list of (name, path) reconstructed, list of (path, reason) failed).
   `timings` (dict) accumulates seconds of 'detection', 'coarse', 'detail',
   'writing'.
+  Raises:
+    Interrupted: on KeyboardInterrupt, with the lists so far (no face is
+      left half-written; held locks are released).
   """
   from reconstruct import outputs  # pylint: disable=g-import-not-at-top
   from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   timings = {} if timings is None else timings
+  if run_id is None:
+    run_id = new_run_id()
   os.makedirs(out_dir, exist_ok=True)
   done, failed = [], []
   pending = []
+  locks = {}
   light = pipeline_lib.shading_lighting(1)
   mode = 'fit' if pipeline.fit else 'checkpoint'
+
+  def unlock(name):
+    lock = locks.pop(name, None)
+    if lock is not None:
+      lock.release()
 
   def tick(label):
     if progress is not None:
@@ -176,6 +230,7 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
       results = pipeline.reconstruct(batch, timings)
     except Exception as e:  # pylint: disable=broad-except
       for face in batch:
+        unlock(face.name)
         failed.append((face.path, '%s: reconstruction failed (%s: %s)' %
                        (face.path, type(e).__name__, e)))
         tick(face.name)
@@ -188,12 +243,15 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
                                         pipeline.detail['small'].applier.mesh,
                                         pipeline.uv_size,
                                         pipeline.displacement_scale_mm, mode,
-                                        FLAGS.texture_size, light)
-      except OSError as e:
-        failed.append((face.path, '%s: could not write the outputs (%s)' %
-                       (face.path, e)))
+                                        FLAGS.texture_size, light,
+                                        run_id=run_id)
+      except Exception as e:  # pylint: disable=broad-except (reported)
+        failed.append((face.path, '%s: could not write the outputs, nothing '
+                       'written (%s: %s)' % (face.path, type(e).__name__, e)))
         tick(face.name)
         continue
+      finally:
+        unlock(face.name)
       timings['writing'] = timings.get('writing', 0.0) + time.time() - t0
       done.append((face.name, face.path))
       if not quiet:
@@ -209,29 +267,54 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
                                '; '.join(notes)))
       tick(face.name)
 
-  for path, name in photos:
-    t0 = time.time()
-    try:
-      pending.append(pipeline.prepare(path, name))
-    except pipeline_lib.InputError as e:
-      failed.append((path, str(e)))
-      tick(name)
-    except Exception as e:  # pylint: disable=broad-except
-      failed.append((path, '%s: %s: %s' % (path, type(e).__name__, e)))
-      tick(name)
-    timings['detection'] = timings.get('detection', 0.0) + time.time() - t0
-    if len(pending) >= batch_size:
-      flush()
-  flush()
+  try:
+    for path, name in photos:
+      t0 = time.time()
+      try:
+        locks[name] = outputs.claim(out_dir, name, overwrite)
+        pending.append(pipeline.prepare(path, name))
+      except outputs.OutputCollision as e:
+        failed.append((path, '%s: %s' % (path, e)))
+        tick(name)
+      except pipeline_lib.InputError as e:
+        unlock(name)
+        failed.append((path, str(e)))
+        tick(name)
+      except Exception as e:  # pylint: disable=broad-except
+        unlock(name)
+        failed.append((path, '%s: %s: %s' % (path, type(e).__name__, e)))
+        tick(name)
+      timings['detection'] = timings.get('detection', 0.0) + time.time() - t0
+      if len(pending) >= batch_size:
+        flush()
+    flush()
+  except KeyboardInterrupt:
+    raise Interrupted(done, failed)  # pylint: disable=raise-missing-from
+  finally:
+    for name in list(locks):
+      unlock(name)
   return done, failed
 
 
-def summary(done, failed, out_dir, problems):
-  """Prints the end-of-run summary; returns the exit status."""
+def new_run_id():
+  """An id naming this run in the completion markers."""
+  return '%s-pid%d-%s' % (time.strftime('%Y%m%dT%H%M%S'), os.getpid(),
+                          os.urandom(3).hex())
+
+
+def summary(done, failed, out_dir, problems, not_reached=0):
+  """Prints the end-of-run summary; returns the exit status.
+
+  not_reached: photos an interruption left unprocessed (exit 130 then).
+  """
   failed = list(problems) + list(failed)
-  total = len(done) + len(failed)
+  total = len(done) + len(failed) + not_reached
   _say('Summary: reconstructed %d of %d input%s into %s.' %
        (len(done), total, '' if total == 1 else 's', out_dir))
+  if not_reached:
+    _warn('Interrupted: %d input%s not processed (nothing half-written is '
+          'left).' % (not_reached, '' if not_reached == 1 else 's'))
+    return EXIT_INTERRUPTED
   if failed:
     _warn('Failed (%d):' % len(failed))
     for _, reason in failed:
@@ -253,7 +336,7 @@ def benchmark(pipeline, photos):
     size (a trace does not depend on the number of fit steps: one is run)."""
     pipeline.fit_steps, pipeline.fit_detail_steps = (min(s, 1) for s in steps)
     try:
-      process(pipeline, images, tmp, batch, quiet=True)
+      process(pipeline, images, tmp, batch, quiet=True, overwrite=True)
     finally:
       pipeline.fit_steps, pipeline.fit_detail_steps = steps
 
@@ -266,7 +349,7 @@ def benchmark(pipeline, photos):
       timings = {}
       t0 = time.time()
       done, failed = process(pipeline, cycled, tmp, batch, quiet=True,
-                             timings=timings)
+                             timings=timings, overwrite=True)
       wall = time.time() - t0
       if not done:
         raise RuntimeError('benchmark: no image could be reconstructed (%s)' %
@@ -291,7 +374,21 @@ def _device():
   return 'GPU: %s' % gpus[0].name if gpus else 'CPU'
 
 
+def _raise_keyboard_interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt()
+
+
 def main(argv):
+  signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # as Ctrl-C
+  try:
+    return _main(argv)
+  except KeyboardInterrupt:  # before or between the photos
+    _warn('Interrupted before any photo was processed.')
+    return EXIT_INTERRUPTED
+
+
+def _main(argv):
   inputs = argv[1:]
   if not inputs:
     _warn('reconstruct: give one or more photos or folders, e.g. '
@@ -300,6 +397,10 @@ def main(argv):
   if FLAGS.batch_size < 1:
     _warn('reconstruct: --batch_size must be >= 1, got %d' % FLAGS.batch_size)
     return EXIT_USAGE
+  if FLAGS.texture_size < 1:
+    _warn('reconstruct: --texture_size must be >= 1, got %d' %
+          FLAGS.texture_size)
+    return EXIT_USAGE
   extensions = tuple(e.lower() if e.startswith('.') else '.' + e.lower()
                      for e in FLAGS.extensions)
   photos, problems, any_folder = collect_inputs(inputs, extensions)
@@ -307,6 +408,11 @@ def main(argv):
     _warn(reason)
   if not photos:
     return summary([], [], FLAGS.out, problems)
+  if not FLAGS.benchmark:
+    reason = check_output_folder(FLAGS.out)
+    if reason:
+      _warn('reconstruct: ' + reason)
+      return EXIT_USAGE
   try:
     pipeline = build_pipeline()
   except (ValueError, FileNotFoundError) as e:
@@ -319,8 +425,14 @@ def main(argv):
     benchmark(pipeline, photos)
     return 0
   progress = ProgressBar(len(photos), any_folder or len(photos) > 1)
-  done, failed = process(pipeline, photos, FLAGS.out, FLAGS.batch_size,
-                         progress)
+  try:
+    done, failed = process(pipeline, photos, FLAGS.out, FLAGS.batch_size,
+                           progress, overwrite=FLAGS.overwrite)
+  except Interrupted as e:
+    if progress.tty:
+      sys.stderr.write('\n')
+    return summary(e.done, e.failed, FLAGS.out, problems,
+                   not_reached=len(photos) - len(e.done) - len(e.failed))
   return summary(done, failed, FLAGS.out, problems)
 
 

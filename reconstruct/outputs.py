@@ -17,13 +17,46 @@ Per face NAME, into the output folder:
                        same landmarks on the coarse mesh, model space).
   NAME_vis.png         top row: crop | landmarks | coarse shading | detailed
                        shading; below: the detailed shading overlaid on the
-                       photo at its original size.
+                       photo at its original size, or reduced to a longer
+                       side of PHOTO_MAX_SIDE = 2048 px (the texture is
+                       sampled from that copy too: bounded memory on any
+                       photo).
+  NAME_complete.json   the completion marker, written LAST: the run that
+                       wrote the set (run id, pid, time, source photo) and
+                       each file's size and SHA-256. A face's outputs are
+                       complete exactly when this marker is present and the
+                       files match it.
 Meshes are in model space (mm, x = subject's left, y up, z towards the
 viewer; bfm/README.md), not posed.
+
+Writing is atomic per file and per face:
+  1. `claim(out_dir, name, overwrite)` takes the face's lock .NAME.lock in the
+     output folder (an exclusive flock: a second process that wants the
+     same NAME is refused at once with OutputCollision, never waits; the
+     kernel drops the lock when a process dies, so no lock goes stale). With
+     the lock held, existing outputs of NAME are refused (OutputCollision)
+     unless `overwrite`.
+  2. `write_face` writes every file under a temporary name in the same
+     folder (.NAME_coarse.<token>.tmp.obj, ...). Any error (full disk, a bad
+     setting) removes the temporary files and leaves the folder as it was:
+     a previous set of NAME stays complete.
+  3. Commit, with SIGINT deferred for its few milliseconds: the old marker
+     is removed, the files are renamed over their final names
+     (os.replace, atomic within a folder), then the marker is written
+     (temporary name + rename).
+So another process never sees a half-written file, and two processes never
+write the same NAME at once. Not a power-loss guarantee (nothing is
+fsync'ed). Stray .*.tmp.* files can remain only after a SIGKILL.
 """
 
+import contextlib
+import hashlib
 import json
 import os
+import signal
+import socket
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -40,6 +73,9 @@ from renderer import uv as uv_lib
 SUFFIXES = ('_coarse.obj', '_detail.obj', '.mtl', '_texture.png',
             '_displacement.png', '_displacement.json', '_coefficients.npz',
             '_landmarks.txt', '_vis.png')
+MARKER_SUFFIX = '_complete.json'
+LOCK_FORMAT = '.%s.lock'
+PHOTO_MAX_SIDE = 2048
 UINT16_MAX = 65535
 OVERLAY_ALPHA = 0.65
 DETECTED_COLOUR = (0.1, 1.0, 0.1)
@@ -53,9 +89,216 @@ def output_paths(out_dir, name):
   return {s: os.path.join(out_dir, name + s) for s in SUFFIXES}
 
 
+# --- The output set: locking, temporary names, commit --------------------------
+class OutputCollision(Exception):
+  """NAME's outputs exist (no --overwrite) or another run is writing them."""
+
+
+def marker_path(out_dir, name):
+  return os.path.join(out_dir, name + MARKER_SUFFIX)
+
+
+def existing_outputs(out_dir, name):
+  """Paths of NAME's output files (and marker) already in out_dir."""
+  paths = list(output_paths(out_dir, name).values())
+  paths.append(marker_path(out_dir, name))
+  return [p for p in paths if os.path.lexists(p)]
+
+
+class FaceLock:
+  """The exclusive lock on one face NAME in an output folder (see `claim`)."""
+
+  def __init__(self, path, fd):
+    self.path = path
+    self._fd = fd
+
+  def release(self):
+    """Removes the lock file and unlocks (idempotent)."""
+    if self._fd is None:
+      return
+    try:
+      os.unlink(self.path)  # while still locked: the next claim re-checks
+    except OSError:
+      pass
+    os.close(self._fd)  # closing drops the flock
+    self._fd = None
+
+
+def _flock(fd):
+  """Non-blocking exclusive lock; False when another process holds it."""
+  try:
+    import fcntl  # pylint: disable=g-import-not-at-top (POSIX only)
+  except ImportError:  # not POSIX: no exclusion between processes
+    return True
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return True
+  except OSError:
+    return False
+
+
+def claim(out_dir, name, overwrite=False):
+  """Locks face `name` in out_dir for this process; returns a FaceLock.
+
+  Raises:
+    OutputCollision: another live process holds the lock, or NAME's outputs
+      exist and not `overwrite` (the message names the folder and NAME).
+    OSError: the lock file cannot be created (unwritable folder).
+  """
+  path = os.path.join(out_dir, LOCK_FORMAT % name)
+  for _ in range(5):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _flock(fd):
+      holder = ''
+      try:
+        holder = os.read(fd, 200).decode('utf-8', 'replace').strip()
+      except OSError:
+        pass
+      os.close(fd)
+      raise OutputCollision(
+          '%s: another reconstruct run is writing this face\'s outputs '
+          '(lock %s%s); not written' %
+          (name, path, ', held by ' + holder if holder else ''))
+    try:  # the holder before us may have removed the file: lock the live one
+      same = os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+      same = False
+    if same:
+      break
+    os.close(fd)
+  else:
+    raise OutputCollision('%s: could not lock %s (it keeps being replaced)' %
+                          (name, path))
+  os.ftruncate(fd, 0)
+  os.write(fd, ('pid %d on %s since %s' % (
+      os.getpid(), socket.gethostname(),
+      time.strftime('%Y-%m-%d %H:%M:%S'))).encode())
+  lock = FaceLock(path, fd)
+  if not overwrite:
+    found = existing_outputs(out_dir, name)
+    if found:
+      lock.release()
+      raise OutputCollision(
+          '%s: outputs already in %s (%s%s); not overwritten (pass '
+          '--overwrite to replace them)' %
+          (name, out_dir, os.path.basename(found[0]),
+           ' and %d more' % (len(found) - 1) if len(found) > 1 else ''))
+  return lock
+
+
+@contextlib.contextmanager
+def deferred_sigint():
+  """Holds back SIGINT (Ctrl-C) until the block ends, then raises it."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  received = []
+  previous = signal.signal(signal.SIGINT, lambda *a: received.append(a))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+    if received:
+      raise KeyboardInterrupt()
+
+
+def _sha256(path):
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+class _Staging:
+  """Temporary names next to the final ones; commit() renames them over."""
+
+  def __init__(self, out_dir, name, run_id):
+    self.out_dir = out_dir
+    self.name = name
+    self.run_id = run_id
+    token = '%d-%s' % (os.getpid(), os.urandom(3).hex())
+    self.final = output_paths(out_dir, name)
+    self.temp = {}
+    for suffix, path in self.final.items():
+      stem, ext = os.path.splitext(os.path.basename(path))
+      # Same extension last: cv2.imwrite and np.savez go by it.
+      self.temp[suffix] = os.path.join(out_dir,
+                                       '.%s.%s.tmp%s' % (stem, token, ext))
+    self.marker_temp = os.path.join(out_dir, '.%s%s.%s.tmp' %
+                                    (name, MARKER_SUFFIX, token))
+
+  def discard(self):
+    for path in list(self.temp.values()) + [self.marker_temp]:
+      try:
+        os.unlink(path)
+      except FileNotFoundError:
+        pass
+
+  def commit(self, source):
+    """Renames the files over their final names, then writes the marker."""
+    files = {}
+    for suffix, path in self.temp.items():
+      files[os.path.basename(self.final[suffix])] = {
+          'bytes': os.path.getsize(path), 'sha256': _sha256(path)}
+    marker = {'name': self.name, 'run_id': self.run_id, 'pid': os.getpid(),
+              'host': socket.gethostname(),
+              'time': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+              'source': source, 'files': files}
+    with open(self.marker_temp, 'w', encoding='utf-8') as f:
+      json.dump(marker, f, indent=1)
+    with deferred_sigint():
+      try:
+        os.unlink(marker_path(self.out_dir, self.name))
+      except FileNotFoundError:
+        pass
+      for suffix, path in self.temp.items():
+        os.replace(path, self.final[suffix])
+      os.replace(self.marker_temp, marker_path(self.out_dir, self.name))
+    return marker
+
+
+def read_marker(out_dir, name, verify=True):
+  """NAME's completion marker (dict), or None when the set is incomplete.
+
+  verify: also check every listed file's size and SHA-256.
+  """
+  try:
+    with open(marker_path(out_dir, name), encoding='utf-8') as f:
+      marker = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if verify:
+    for base, info in marker.get('files', {}).items():
+      path = os.path.join(out_dir, base)
+      if (not os.path.isfile(path) or os.path.getsize(path) != info['bytes']
+          or _sha256(path) != info['sha256']):
+        return None
+  return marker
+
+
+def photo_size(image_shape):
+  """(height, width) of the photo copy the outputs use (PHOTO_MAX_SIDE)."""
+  h, w = int(image_shape[0]), int(image_shape[1])
+  if max(h, w) <= PHOTO_MAX_SIDE:
+    return h, w
+  scale = PHOTO_MAX_SIDE / float(max(h, w))
+  return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+
+
+def output_photo(image):
+  """(the photo reduced to photo_size, (sx, sy) photo -> copy pixels)."""
+  h, w = image.shape[:2]
+  new_h, new_w = photo_size(image.shape)
+  if (new_h, new_w) == (h, w):
+    return image, (1.0, 1.0)
+  small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+  return small, (new_w / float(w), new_h / float(h))
+
+
 def vis_size(crop_size, image_shape):
   """(height, width) of NAME_vis.png for a crop side and the photo's shape."""
-  h, w = int(image_shape[0]), int(image_shape[1])
+  h, w = photo_size(image_shape)
   return crop_size + h, max(4 * crop_size, w)
 
 
@@ -95,11 +338,16 @@ def _draw_points(image, points, colour, radius):
   return out
 
 
-def to_photo(screen, transform):
-  """Crop-pixel screen vertices [N,3] -> photo pixels (depth scaled too)."""
+def to_photo(screen, transform, photo_scale=(1.0, 1.0)):
+  """Crop-pixel screen vertices [N,3] -> photo pixels (depth scaled too).
+
+  photo_scale: (sx, sy) from the photo to a resized copy (output_photo).
+  """
   screen = np.asarray(screen, np.float32)
-  xy = transform.to_original(screen[:, :2])
-  return np.concatenate([xy, screen[:, 2:] * transform.scale], 1)
+  sx, sy = photo_scale
+  xy = transform.to_original(screen[:, :2]) * np.asarray([sx, sy], np.float32)
+  depth = screen[:, 2:] * transform.scale * (sx + sy) / 2.0
+  return np.concatenate([xy, depth], 1).astype(np.float32)
 
 
 _LAYOUTS = {}
@@ -141,12 +389,18 @@ def photo_texture(model, photo, screen_photo, albedo, size):
   return np.clip(out, 0.0, 1.0)
 
 
-def photo_overlay(result, triangles, lighting):
-  """Grey detailed-geometry render blended onto the photo, original size."""
+def photo_overlay(result, triangles, lighting, photo=None,
+                  photo_scale=(1.0, 1.0)):
+  """Grey detailed-geometry render blended onto the photo.
+
+  photo, photo_scale: a resized copy and its scale (output_photo); default
+  the original photo.
+  """
   face = result.prepared
-  photo = face.image
+  if photo is None:
+    photo = face.image
   h, w = photo.shape[:2]
-  screen = to_photo(result.detail_screen, face.transform)
+  screen = to_photo(result.detail_screen, face.transform, photo_scale)
   pose = result.coefficients.pose
   rotation = camera.rotation_matrix(tf.constant(pose[:, :3], tf.float32))
   normals = tf.einsum('bij,bnj->bni', rotation,
@@ -178,8 +432,14 @@ def vis_grid(result, overlay):
 
 # --- Everything for one face --------------------------------------------------
 def write_face(out_dir, result, model, detail_mesh, uv_size,
-               displacement_scale_mm, mode, texture_size, lighting):
-  """Writes all files of one FaceResult; returns output_paths(...).
+               displacement_scale_mm, mode, texture_size, lighting,
+               run_id=None):
+  """Writes all files of one FaceResult atomically; returns output_paths(...).
+
+  The caller holds the face's lock (`claim`). Files are written under
+  temporary names and renamed over the final ones only when all are
+  written, then the marker NAME_complete.json (module docstring); on any
+  error the temporary files are removed and the folder is as before.
 
   Args:
     out_dir: output folder (exists).
@@ -192,11 +452,30 @@ def write_face(out_dir, result, model, detail_mesh, uv_size,
     mode: 'checkpoint' or 'fit' (stored in the npz).
     texture_size: side of NAME_texture.png.
     lighting: [1,27] SH lighting of the overlay shading.
+    run_id: identifies the writing run in the marker.
+  Raises:
+    ValueError: a setting the writers reject (e.g. texture_size < 1).
+    OSError: a file cannot be written (full disk, permissions).
   """
+  if int(texture_size) < 1:
+    raise ValueError('--texture_size must be >= 1, got %d' % texture_size)
+  staging = _Staging(out_dir, result.prepared.name, run_id)
+  try:
+    _write_files(staging.temp, staging.final, result, model, detail_mesh,
+                 uv_size, displacement_scale_mm, mode, texture_size, lighting)
+    staging.commit(result.prepared.path)
+  except BaseException:
+    staging.discard()
+    raise
+  return staging.final
+
+
+def _write_files(paths, final, result, model, detail_mesh, uv_size,
+                 displacement_scale_mm, mode, texture_size, lighting):
+  """Writes the files of one face to `paths` (suffix -> temporary path);
+  references between files use the `final` names."""
   face = result.prepared
-  name = face.name
-  paths = output_paths(out_dir, name)
-  base = lambda s: os.path.basename(paths[s])
+  base = lambda s: os.path.basename(final[s])
 
   # Meshes and material.
   coarse_normals = mesh_geometry.vertex_normals(
@@ -221,8 +500,10 @@ def write_face(out_dir, result, model, detail_mesh, uv_size,
   albedo = model.albedo(tf.constant(result.coefficients.texture)
                         ) if model.num_tex else model.albedo(None)
   albedo = np.asarray(albedo)[0]
-  texture = photo_texture(model, face.image,
-                          to_photo(result.coarse_screen, face.transform),
+  photo, photo_scale = output_photo(face.image)
+  texture = photo_texture(model, photo,
+                          to_photo(result.coarse_screen, face.transform,
+                                   photo_scale),
                           albedo, texture_size)
   _write_png(paths['_texture.png'], texture)
 
@@ -263,13 +544,15 @@ def write_face(out_dir, result, model, detail_mesh, uv_size,
   # Landmarks.
   rows = np.concatenate([face.landmarks, result.landmarks3d], 1)
   with open(paths['_landmarks.txt'], 'w', encoding='utf-8') as f:
-    f.write('# 68 iBUG landmarks of %s, one per row: x y = detected (dlib) '
+    f.write('# 68 iBUG landmarks of %s, one per row: x y = detected (%s) '
             'in photo pixels (origin top-left corner, y down); X Y Z = the '
             'same landmarks on NAME_coarse.obj, mm, model space (jaw points '
-            'on the silhouette).\n' % face.path)
+            '%s).\n' % (face.path, face.source,
+                         'on the silhouette' if face.source == 'dlib' else
+                         'fixed surface points'))
     np.savetxt(f, rows, fmt='%.3f')
 
   # Visualisation grid.
-  overlay = photo_overlay(result, detail_mesh.triangles, lighting)
+  overlay = photo_overlay(result, detail_mesh.triangles, lighting, photo,
+                          photo_scale)
   _write_png(paths['_vis.png'], vis_grid(result, overlay))
-  return paths

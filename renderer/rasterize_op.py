@@ -7,9 +7,10 @@ differentiable w.r.t. the clip-space vertices: the gradient is a second
 compiled op, FullposeRasterizeTrianglesGrad (`barycentrics_grad`), registered
 here as the forward op's gradient. Triangle ids and depth carry no gradient,
 and gradients do not account for visibility changes (which triangle covers a
-pixel), as in tf_mesh_renderer. renderer/interpolate.py keeps the same
-gradient written in TensorFlow ops (`differentiable_barycentrics`) as a
-reference.
+pixel), as in tf_mesh_renderer. `interpolate_attributes` interpolates
+per-vertex attributes with the barycentrics (compiled, with a compiled
+gradient). renderer/interpolate.py keeps both written in TensorFlow ops
+(`differentiable_barycentrics`, `interpolate`) as the reference.
 
 Importing this module raises OpLibraryError (an ImportError) when the library
 is missing or was built for another TensorFlow version; the message says how

@@ -207,23 +207,27 @@ def load(name, root, yaw_threshold_deg=30.0):
   return items
 
 
-def prediction_files(item, predictions_dir):
+def prediction_files(item, predictions_dir, stage='coarse'):
   """(mesh .obj path, landmark path) of an item's prediction.
 
   Layout: `<predictions_dir>/<item.key>.obj` and next to it the landmarks
   `<item.key>.npy` or `<item.key>.txt` (7 keypoints in FG 2018 order, 8 = 7 +
-  nose tip, or 68 iBUG points), in the mesh's frame.
+  nose tip, or 68 iBUG points), in the mesh's frame. The reconstruct
+  command's names are accepted too: `<item.key>_coarse.obj` (or
+  `_detail.obj` for stage 'detail') and `<item.key>_landmarks.txt`.
 
   Raises:
     DatasetError: a file is missing (names the expected paths).
   """
   base = os.path.join(predictions_dir, *item.key.split('/'))
-  mesh = base + '.obj'
-  if not os.path.isfile(mesh):
-    raise DatasetError(f'{mesh}: predicted mesh for image {item.image!r} '
-                       'not found.')
-  for ext in ('.npy', '.txt'):
-    if os.path.isfile(base + ext):
-      return mesh, base + ext
-  raise DatasetError(f'{base}.npy / {base}.txt: landmarks of the predicted '
-                     f'mesh for image {item.image!r} not found.')
+  meshes = (base + '.obj', f'{base}_{stage}.obj')
+  mesh = next((m for m in meshes if os.path.isfile(m)), None)
+  if mesh is None:
+    raise DatasetError(f'{meshes[0]} (or {os.path.basename(meshes[1])}): '
+                       f'predicted mesh for image {item.image!r} not found.')
+  for name in (base + '.npy', base + '.txt', base + '_landmarks.txt'):
+    if os.path.isfile(name):
+      return mesh, name
+  raise DatasetError(f'{base}.npy / {base}.txt / {base}_landmarks.txt: '
+                     'landmarks of the predicted mesh for image '
+                     f'{item.image!r} not found.')

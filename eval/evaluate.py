@@ -8,11 +8,21 @@ Usage:
 Prints one row per pose split in the paper's format, e.g.
   Our  now  small  2.317±2.019 mm  (nme_fg2018, 20 images, ...)
 and optionally writes a JSON result file that eval/tables.py collects.
-Flags: flags/eval_flags.py. Dataset and prediction layouts: eval/README.md.
+Flags: flags/eval_flags.py. Dataset and prediction layouts: eval/README.md;
+the reconstruct command's output folder is a prediction folder as it is
+(NAME_coarse.obj / NAME_detail.obj by --stage, NAME_landmarks.txt).
+
+Input problems are one line each, naming the file: a dataset problem (no
+root folder, a missing scan) stops the run with exit status 1; a bad
+prediction (malformed OBJ or landmark file, wrong landmark count) is
+reported, counted in the result's 'failed' list and the rest are evaluated
+(--strict stops at the first one instead). A missing prediction stops the
+run unless --skip_missing.
 """
 
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -33,7 +43,8 @@ def evaluate_items(items, predictions_dir, protocol='nme',
                    nme_variant='fg2018', p2p_crop_radius_mm=95.0,
                    p2p_direction='scan_to_prediction', p2p_with_scale=False,
                    icp_mode='point_to_plane', icp_max_iterations=100,
-                   distance_backend='auto', skip_missing=False):
+                   distance_backend='auto', skip_missing=False, strict=True,
+                   stage='coarse'):
   """Runs one protocol over dataset items.
 
   Args:
@@ -43,21 +54,31 @@ def evaluate_items(items, predictions_dir, protocol='nme',
       protocols.nme / protocols.micc_p2p).
     skip_missing: skip items without a prediction (listed in the result)
       instead of raising.
+    strict: raise on the first bad prediction file; False: log it, list it
+      in 'failed' and go on (the command line's default, --strict).
+    stage: 'coarse' or 'detail': which of the reconstruct command's meshes
+      (NAME_coarse.obj / NAME_detail.obj) when there is no NAME.obj.
 
   Returns:
     dict: 'protocol' (e.g. 'nme_fg2018'), 'items' (per image: image, subject,
     split, yaw_deg, mean, median, std, num_points), 'splits' (per split name
-    and 'all': protocols.aggregate output), 'missing' (skipped images).
+    and 'all': protocols.aggregate output), 'missing' (skipped images),
+    'failed' (per bad prediction: image, reason).
+
+  Raises:
+    datasets.DatasetError: a missing prediction (unless skip_missing).
+    mesh_io.MeshFileError (a ValueError): a bad scan; with `strict`, a bad
+      prediction. ValueError: no prediction could be evaluated.
   """
   if protocol not in ('nme', 'micc_p2p'):
     raise ValueError(f'protocol must be nme or micc_p2p, got {protocol!r}.')
   scans = {}
-  per_item, distances_by_split, missing = [], {}, []
+  per_item, distances_by_split, missing, failed = [], {}, [], []
   protocol_name = None
   for item in items:
     try:
       pred_mesh_path, pred_landmarks_path = datasets.prediction_files(
-          item, predictions_dir)
+          item, predictions_dir, stage)
     except datasets.DatasetError as e:
       if not skip_missing:
         raise
@@ -69,21 +90,18 @@ def evaluate_items(items, predictions_dir, protocol='nme',
       scan_landmarks = landmark_io.read_landmarks(item.scan_landmarks_path)
       scans[item.scan_path] = (scan, scan_landmarks)
     scan, scan_landmarks = scans[item.scan_path]
-    pred = mesh_io.read_obj(pred_mesh_path)
-    pred_landmarks = landmark_io.read_landmarks(pred_landmarks_path)
-    names = dict(scan_name=item.scan_path, pred_name=pred_mesh_path)
-    if protocol == 'nme':
-      result = protocols.nme(scan.vertices, scan_landmarks, pred.vertices,
-                             pred.triangles, pred_landmarks, nme_variant,
-                             distance_backend, icp_mode, icp_max_iterations,
-                             **names)
-    else:
-      result = protocols.micc_p2p(scan.vertices, scan_landmarks,
-                                  pred.vertices, pred.triangles,
-                                  pred_landmarks, p2p_crop_radius_mm,
-                                  p2p_with_scale, p2p_direction,
-                                  distance_backend, icp_mode,
-                                  icp_max_iterations, **names)
+    try:
+      result = _evaluate_prediction(
+          scan, scan_landmarks, item.scan_path, pred_mesh_path,
+          pred_landmarks_path, protocol, nme_variant, p2p_crop_radius_mm,
+          p2p_direction, p2p_with_scale, icp_mode, icp_max_iterations,
+          distance_backend)
+    except ValueError as e:  # MeshFileError / LandmarkFileError included
+      if strict:
+        raise
+      logging.warning('bad prediction, not evaluated: %s', e)
+      failed.append(dict(image=item.image, reason=str(e)))
+      continue
     protocol_name = result.protocol
     stats = protocols.summarize(result.distances)
     per_item.append(dict(image=item.image, subject=item.subject,
@@ -93,11 +111,31 @@ def evaluate_items(items, predictions_dir, protocol='nme',
     for split in {item.split, 'all'}:
       distances_by_split.setdefault(split, []).append(result.distances)
   if not per_item:
-    raise ValueError(f'{predictions_dir}: no prediction could be evaluated.')
+    raise ValueError(f'{predictions_dir}: no prediction could be evaluated'
+                     f'{" (" + failed[0]["reason"] + ")" if failed else ""}.')
   splits = {split: protocols.aggregate(d)
             for split, d in sorted(distances_by_split.items())}
   return {'protocol': protocol_name, 'items': per_item, 'splits': splits,
-          'missing': missing}
+          'missing': missing, 'failed': failed}
+
+
+def _evaluate_prediction(scan, scan_landmarks, scan_path, pred_mesh_path,
+                         pred_landmarks_path, protocol, nme_variant,
+                         p2p_crop_radius_mm, p2p_direction, p2p_with_scale,
+                         icp_mode, icp_max_iterations, distance_backend):
+  """One prediction against its scan: the protocol's result."""
+  pred = mesh_io.read_obj(pred_mesh_path)
+  pred_landmarks = landmark_io.read_landmarks(pred_landmarks_path)
+  names = dict(scan_name=scan_path, pred_name=pred_mesh_path)
+  if protocol == 'nme':
+    return protocols.nme(scan.vertices, scan_landmarks, pred.vertices,
+                         pred.triangles, pred_landmarks, nme_variant,
+                         distance_backend, icp_mode, icp_max_iterations,
+                         **names)
+  return protocols.micc_p2p(scan.vertices, scan_landmarks, pred.vertices,
+                            pred.triangles, pred_landmarks, p2p_crop_radius_mm,
+                            p2p_with_scale, p2p_direction, distance_backend,
+                            icp_mode, icp_max_iterations, **names)
 
 
 def split_statistic(split_result, aggregate='pooled'):
@@ -122,18 +160,28 @@ def main(argv):
   for name in ('dataset', 'dataset_root', 'predictions'):
     if FLAGS[name].value is None:
       raise app.UsageError(f'--{name} is required.')
-  items = datasets.load(FLAGS.dataset, FLAGS.dataset_root,
-                        FLAGS.yaw_threshold_deg)
-  result = evaluate_items(
-      items, FLAGS.predictions, FLAGS.protocol, FLAGS.nme_variant,
-      FLAGS.p2p_crop_radius_mm, FLAGS.p2p_direction, FLAGS.p2p_with_scale,
-      FLAGS.icp_mode, FLAGS.icp_max_iterations, FLAGS.distance_backend,
-      FLAGS.skip_missing)
+  if not os.path.isdir(FLAGS.predictions):
+    return _fail(f'--predictions={FLAGS.predictions}: folder not found.')
+  try:
+    items = datasets.load(FLAGS.dataset, FLAGS.dataset_root,
+                          FLAGS.yaw_threshold_deg)
+    result = evaluate_items(
+        items, FLAGS.predictions, FLAGS.protocol, FLAGS.nme_variant,
+        FLAGS.p2p_crop_radius_mm, FLAGS.p2p_direction, FLAGS.p2p_with_scale,
+        FLAGS.icp_mode, FLAGS.icp_max_iterations, FLAGS.distance_backend,
+        FLAGS.skip_missing, FLAGS.strict, FLAGS.stage)
+  except (ValueError, OSError) as e:  # DatasetError, MeshFileError, ...
+    return _fail(str(e))
   for line in format_rows(FLAGS.method, FLAGS.dataset, result,
                           FLAGS.aggregate):
     print(line)
   if result['missing']:
     print(f'{len(result["missing"])} image(s) without prediction skipped.')
+  if result['failed']:
+    print(f'{len(result["failed"])} prediction(s) could not be evaluated '
+          '(not in the rows above):')
+    for failure in result['failed']:
+      print(f'  {failure["reason"]}')
   if FLAGS.output:
     result.update(
         format_version=RESULT_FORMAT_VERSION, method=FLAGS.method,
@@ -146,6 +194,12 @@ def main(argv):
     with open(FLAGS.output, 'w', encoding='utf-8') as f:
       json.dump(result, f, indent=1, default=_json_default)
     print(f'wrote {FLAGS.output}')
+
+
+def _fail(message):
+  """Prints one line naming the problem; returns the exit status 1."""
+  print(f'eval/evaluate.py: {message}', file=sys.stderr)
+  return 1
 
 
 def _json_default(value):

@@ -4,6 +4,9 @@ Formats (all return [K, 3] float64 in the file's units):
 - `.txt` / `.lnd` / `.xyz`: one landmark per line, `x y z` or `index x y z`
   (the FG 2018 challenge's `.lnd` files, e.g. `1 -26.62 20.08 -3.37`);
   whitespace or comma separated; `#` comments and blank lines ignored.
+- the reconstruct command's `NAME_landmarks.txt` (reconstruct/outputs.py):
+  rows `x y X Y Z`, x y in photo pixels, X Y Z in mm on NAME_coarse.obj;
+  the X Y Z columns are returned (the mesh's frame).
 - `.npy`: an array of shape [K, 3].
 - `.pp`: MeshLab "PickedPoints" XML (the NoW challenge's scan landmarks), one
   `<point x= y= z= .../>` per landmark in file order; points with
@@ -33,10 +36,12 @@ def _read_text(path):
         raise LandmarkFileError(f'{path}:{line_number}: not numbers: {line!r}.')
       if len(values) == 4:
         values = values[1:]
+      elif len(values) == 5:  # reconstruct's x y (photo) X Y Z (mesh)
+        values = values[2:]
       if len(values) != 3:
         raise LandmarkFileError(
-            f'{path}:{line_number}: expected "x y z" or "index x y z", got '
-            f'{len(values)} values.')
+            f'{path}:{line_number}: expected "x y z", "index x y z" or '
+            f'"x y X Y Z" (reconstruct), got {len(values)} values.')
       rows.append(values)
   return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
 

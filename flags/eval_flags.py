@@ -34,7 +34,8 @@ def define_flags():
   _define('string', 'predictions', None,
           'Folder of predicted meshes: <image path minus extension>.obj plus '
           '.npy/.txt landmarks (7, 7 + nose tip, or 68 iBUG) in the mesh '
-          'frame.')
+          'frame; or the reconstruct command\'s NAME_coarse.obj / '
+          'NAME_detail.obj (by --stage) and NAME_landmarks.txt.')
   _define('string', 'method', 'Our',
           'Row name of this run in the printed rows and in eval/tables.py.')
   _define('enum', 'stage', 'coarse', ['coarse', 'detail'],
@@ -42,6 +43,10 @@ def define_flags():
           'to Tables 1 and 4, of "detail" meshes to Table 3.')
   _define('bool', 'skip_missing', False,
           'Skip (and count) images without a prediction instead of failing.')
+  _define('bool', 'strict', False,
+          'Stop at the first bad prediction file (malformed OBJ or landmark '
+          'file). Default: report it in one line, count it in the result\'s '
+          '"failed" list and evaluate the rest.')
 
   # --- Protocol -------------------------------------------------------------
   _define('enum', 'protocol', 'nme', ['nme', 'micc_p2p'],

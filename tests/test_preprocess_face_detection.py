@@ -172,5 +172,129 @@ class SkinMaskTest(tf.test.TestCase):
       skin_mask.skin_mask(np.zeros([5, 2]), 10)
 
 
+def _dlib_detector(test):
+  try:
+    return dlib_landmarks.get_detector()
+  except (FileNotFoundError, ImportError) as e:
+    test.skipTest('no dlib landmark model: %s' % e)
+
+
+class ReliabilityTest(tf.test.TestCase, parameterized.TestCase):
+  """Issue 16: EXIF orientation, tiny photos, bounded detection cost."""
+
+  @parameterized.parameters((6, 1), (8, 3), (3, 2), (1, 0))
+  def test_exif_orientation_is_applied(self, orientation, ccw_turns):
+    """A file stored turned, with the tag that undoes it, reads upright."""
+    upright = np.zeros([40, 60, 3], np.uint8)
+    upright[:10, :20] = [255, 0, 0]  # red block at the top left
+    stored = np.rot90(upright, ccw_turns)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = os.path.join(_tempdir(self), 'phone.jpg')
+    Image.fromarray(np.ascontiguousarray(stored)).save(
+        path, exif=exif.tobytes(), quality=100)
+    image = image_io.read_image(path)
+    self.assertEqual(image.shape, (40, 60, 3))  # the displayed size
+    self.assertGreater(image[3, 3, 0], 0.9)
+    self.assertLess(image[30, 50, 0], 0.1)
+
+  @parameterized.parameters((1, 1), (31, 200), (200, 20))
+  def test_tiny_photo_has_our_message(self, width, height):
+    detector = _dlib_detector(self)
+    with self.assertRaisesRegex(
+        ValueError, r'too small: %dx%d, need at least 32 px' % (width,
+                                                                height)):
+      detector.detect(np.zeros([height, width, 3], np.float32))
+
+  def test_prepare_data_reports_a_tiny_photo(self):
+    from preprocess import prepare_data  # pylint: disable=g-import-not-at-top
+    detector = _dlib_detector(self)
+    path = os.path.join(_tempdir(self), 'dot.png')
+    Image.new('RGB', (1, 1)).save(path)
+    record, outcome, reason, _ = prepare_data.process_photo(path, detector,
+                                                            64)
+    self.assertIsNone(record)
+    self.assertEqual(outcome, prepare_data.NO_FACE)
+    self.assertIn('too small: 1x1', reason)
+
+  def test_both_detectors_see_a_capped_copy_and_boxes_come_back(self):
+    """HOG and the CNN fallback get <= MAX_SIDE px; boxes and landmarks are
+    in the photo's pixels."""
+    detector = _dlib_detector(self)
+    photo = np.full([3000, 4500, 3], 0.5, np.float32)
+    seen = []
+
+    class Rect:
+
+      def __init__(self, l, t, r, b):
+        self.v = (l, t, r, b)
+
+      def left(self):
+        return self.v[0]
+
+      def top(self):
+        return self.v[1]
+
+      def right(self):
+        return self.v[2]
+
+      def bottom(self):
+        return self.v[3]
+
+    class Detection:
+      rect = Rect(99, 199, 298, 398)  # 200 px square, corner (99, 199)
+      confidence = 1.0
+
+    def hog(pixels, upsample, threshold):
+      del upsample, threshold
+      seen.append(('hog', pixels.shape))
+      return [], [], []
+
+    def cnn(pixels, upsample):
+      del upsample
+      seen.append(('cnn', pixels.shape))
+      return [Detection()]
+
+    original = (detector._detector, detector._cnn)  # pylint: disable=protected-access
+    self.addCleanup(setattr, detector, '_detector', original[0])
+    self.addCleanup(setattr, detector, '_cnn', original[1])
+    detector._detector = type('Hog', (), {'run': staticmethod(hog)})()  # pylint: disable=protected-access
+    detector._cnn = cnn  # pylint: disable=protected-access
+    faces = detector.detect(photo)
+    self.assertEqual([s for _, s in seen], [(683, 1024, 3)] * 2)
+    scale = 4500 / 1024.0
+    self.assertAllClose(faces[0].box, np.array([99, 199, 299, 399]) * scale,
+                        atol=1.0)
+    self.assertEqual(faces[0].detector, 'cnn')
+
+  def test_6000x4000_photo_without_a_face_is_fast_and_small(self):
+    """The issue's case: HOG finds nothing, the CNN fallback runs; measured
+    in a fresh process (peak resident memory of the child)."""
+    _dlib_detector(self)
+    import resource  # pylint: disable=g-import-not-at-top
+    import subprocess  # pylint: disable=g-import-not-at-top
+    import sys  # pylint: disable=g-import-not-at-top
+    import time  # pylint: disable=g-import-not-at-top
+    path = os.path.join(_tempdir(self), 'big.jpg')
+    rng = np.random.RandomState(0)
+    noise = (rng.rand(40, 60, 3) * 255).astype(np.uint8)
+    Image.fromarray(noise).resize((6000, 4000), Image.BICUBIC).save(path)
+    script = ('from preprocess import image_io, dlib_landmarks\n'
+              'd = dlib_landmarks.get_detector()\n'
+              'assert d.has_cnn_fallback\n'
+              'print(len(d.detect(image_io.read_image(%r))))\n' % path)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    t0 = time.time()
+    run = subprocess.run([sys.executable, '-c', script], cwd=repo,
+                         capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=repo))
+    seconds = time.time() - t0
+    self.assertEqual(run.returncode, 0, run.stderr)
+    self.assertEqual(run.stdout.strip(), '0')
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    self.assertLess(peak_gb, 2.0)
+    self.assertLess(seconds, 60.0)
+
+
 if __name__ == '__main__':
   tf.test.main()

@@ -133,17 +133,18 @@ void RasterizeRange(const RasterizeParams& p, const int32_t* triangles,
     const ScreenVertex& v2 = vertices[triangles[3 * t + 2]];
     const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
                  y2 = v2.y;
-    const double area = Edge(x0, y0, x1, y1, x2, y2);
-    // NaN when a vertex has w <= 0. Front faces are counter-clockwise in NDC:
-    // negative area with y down.
-    if (area == 0.0 || !std::isfinite(area) ||
-        (p.cull_backfaces && area > 0.0)) {
+    // First the pixel centres in the bounding box (none for most triangles
+    // of a dense mesh; none either when a vertex has w <= 0, x = y = NaN).
+    int32_t c0, c1, r0, r1;
+    if (!CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height, &r0,
+                     &r1) ||
+        !CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), W, &c0, &c1)) {
       continue;
     }
-    int32_t c0, c1, r0, r1;
-    if (!CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), W, &c0, &c1) ||
-        !CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height, &r0,
-                     &r1)) {
+    // Front faces are counter-clockwise in NDC: negative area with y down.
+    const double area = Edge(x0, y0, x1, y1, x2, y2);
+    if (area == 0.0 || !std::isfinite(area) ||
+        (p.cull_backfaces && area > 0.0)) {
       continue;
     }
     const double inv_area = 1.0 / area;

@@ -11,19 +11,26 @@ Renderers:
   ours: renderer.rasterize_op.rasterize (forward: ids, perspective
     barycentrics and depth of every pixel, all images in one call) and
     renderer.mesh_renderer.render_clip (forward+backward: the op, its
-    compiled barycentrics gradient, colour interpolation).
+    compiled barycentrics gradient, the compiled colour interpolation and
+    its gradient).
+  ours_tfgrad (forward+backward, batch 1): render_clip with
+    barycentrics_gradient='tf': our op for the ids, barycentrics and
+    interpolation in TensorFlow ops (renderer/interpolate.py, the reference).
   tfg: tensorflow-graphics' CPU rasterizer kernel (rasterize_triangles_
     {impl,op}.cc from its wheel; its shipped library does not load on this
     TensorFlow), compiled here with the tf.sysconfig flags and -O3; one image
     per call. Forward+backward: its kernel for the triangle ids, its
     TensorFlow-ops barycentrics (tensorflow_graphics.rendering.barycentrics.
-    differentiable_barycentrics), then the same colour interpolation as ours.
+    differentiable_barycentrics), colour interpolation in TensorFlow ops
+    (renderer.interpolate.interpolate).
   tfmr (with --tf_mesh_renderer_dir, a checkout of google/tf_mesh_renderer):
     its C++ kernels mesh_renderer/kernels/rasterize_triangles_{impl,op,grad}.cc
     compiled with g++, the tf.sysconfig flags and -O3 into a temporary folder
     (op names prefixed with Tfmr in the temporary copy, since tfg registers
-    the same names; headers from the checkout); its gradient op registered as its forward op's gradient;
-    one image per call; the same colour interpolation as ours.
+    the same names; headers from the checkout); its gradient op registered
+    as its forward op's gradient; one image per call; colour interpolation
+    in TensorFlow ops (renderer.interpolate.interpolate; tf_mesh_renderer
+    interpolates with TensorFlow ops too).
 Batch 27 of tfg and tfmr is 27 calls in one tf.function (tfg's
 forward+backward at batch 1 only: seconds per call at batch 27).
 

@@ -46,6 +46,11 @@ _FIELD_STEP = {
 _POSE_STEP = (0.15, 0.15, 0.15, 3.0, 3.0, 0.05)
 DEFAULT_STEPS = 0
 DEFAULT_PHOTO_WEIGHT = 0.0
+OBJECTIVES = ('map', 'chen20')
+# The 'chen20' objective's schedule (the previous --fit): leading fraction of
+# the steps on landmarks and priors only, then the landmark weight's factor.
+CHEN20_LANDMARK_ONLY = 0.2
+CHEN20_LANDMARK_SCALE = 0.05
 
 CoarseFit = collections.namedtuple('CoarseFit',
                                    ['coefficients', 'history', 'final_terms'])
@@ -196,17 +201,39 @@ def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
   return total, terms
 
 
-def _coarse_step(model, image_size, source, photo_weight):
-  key = ('coarse', id(model), image_size, source, float(photo_weight))
+def chen20_losses(model, coeffs, face, images, landmarks, source, photo_on):
+  """Chen20's coarse training losses as a fitting objective: (total, terms).
+
+  coarse/losses.py coarse_losses with its DEFAULT_WEIGHTS (no identity
+  term without VGG features) and the source's landmark correspondence;
+  `photo_on` (0 or 1) switches the photometric term on and the landmark
+  weight down to CHEN20_LANDMARK_SCALE of Chen20's (detected landmarks are
+  biased by a few pixels; at full weight they would dominate the photo
+  term by ~100x at the true coefficients of a synthetic render).
+  """
+  face = face._replace(landmarks2d=_landmark_pixels(model, face, source))
+  weights = dict(coarse_losses.DEFAULT_WEIGHTS)
+  weights['photo'] = weights['photo'] * photo_on
+  weights['landmark'] = weights['landmark'] * (
+      1.0 - photo_on * (1.0 - CHEN20_LANDMARK_SCALE))
+  return coarse_losses.coarse_losses(images, landmarks, None, face, coeffs,
+                                     weights)
+
+
+def _coarse_step(model, image_size, source, objective, photo_weight):
+  key = ('coarse', id(model), image_size, source, objective,
+         float(photo_weight))
 
   def loss_fn_factory():
     step_sizes = tf.constant(_step_sizes(model)[None])
 
-    def loss_fn(x, unused, start, images, landmarks):
-      del unused
+    def loss_fn(x, photo_on, start, images, landmarks):
       coeffs = coefficients_lib.Coefficients.from_vector(
           model, start + x * step_sizes)
       face = face_reconstruction.reconstruct(model, coeffs, image_size)
+      if objective == 'chen20':
+        return chen20_losses(model, coeffs, face, images, landmarks, source,
+                             photo_on)
       return map_losses(model, coeffs, face, images, landmarks, source,
                         photo_weight)
 
@@ -222,7 +249,8 @@ def fit_coarse(model,
                steps=DEFAULT_STEPS,
                initial=None,
                learning_rate=0.05,
-               photo_weight=DEFAULT_PHOTO_WEIGHT):
+               photo_weight=DEFAULT_PHOTO_WEIGHT,
+               objective='map'):
   """Fits coarse coefficients per image: closed-form start, then Adam.
 
   Args:
@@ -236,8 +264,12 @@ def fit_coarse(model,
       Coefficients / [B,D] vector to start from (e.g. a network prediction).
     learning_rate: Adam step in units of the per-field step sizes; decays
       with a half cosine to 5% at the end.
-    photo_weight: weight of the photometric term (0: landmarks and priors
-      only).
+    photo_weight: weight of the photometric term of the 'map' objective
+      (0: landmarks and priors only).
+    objective: 'map' (`map_losses`, starting from the closed-form MAP fit)
+      or 'chen20' (`chen20_losses`, the previous --fit: starting from the
+      closed-form POSE on the mean face, the first CHEN20_LANDMARK_ONLY of
+      the steps without the photometric term).
   Returns:
     CoarseFit.
   """
@@ -251,9 +283,13 @@ def fit_coarse(model,
   if int(steps) < 0:
     raise ValueError('fit_coarse: steps must be >= 0, got %r' % (steps,))
   landmark_fit.check_source(source)
+  if objective not in OBJECTIVES:
+    raise ValueError('fit_coarse: objective must be one of %s, got %r' %
+                     (OBJECTIVES, objective))
   if initial is None:
-    start = landmark_fit.fit_landmarks(model, landmarks.numpy(), image_size,
-                                       source).to_vector()
+    start = landmark_fit.fit_landmarks(
+        model, landmarks.numpy(), image_size, source,
+        fit_shape=objective == 'map').to_vector()
   elif isinstance(initial, coefficients_lib.Coefficients):
     start = np.asarray(initial.numpy().to_vector(), np.float32)
   else:
@@ -262,15 +298,16 @@ def fit_coarse(model,
     raise ValueError('fit_coarse: initial coefficients must be [%d,%d], got %s'
                      % (batch, coefficients_lib.vector_size(model),
                         start.shape))
-  step_fn = _coarse_step(model, image_size, source, photo_weight)
+  step_fn = _coarse_step(model, image_size, source, objective, photo_weight)
   start = tf.constant(start)
   steps = int(steps)
+  switch = int(round(steps * CHEN20_LANDMARK_ONLY))
 
   def schedule(i):
-    return cosine_decay(learning_rate, i, steps), 0.0
+    return cosine_decay(learning_rate, i, steps), float(i >= switch)
 
-  def bound_step(x, m, v, t, lr, unused):
-    return step_fn(x, m, v, t, lr, unused, start, images, landmarks)
+  def bound_step(x, m, v, t, lr, photo_on):
+    return step_fn(x, m, v, t, lr, photo_on, start, images, landmarks)
 
   x, history, terms = run_adam(bound_step, tf.zeros_like(start), steps,
                                schedule, 'fit_coarse')
@@ -278,8 +315,12 @@ def fit_coarse(model,
       model, (start + x * _step_sizes(model)[None]).numpy())
   if not terms:
     face = face_reconstruction.reconstruct(model, coeffs, image_size)
-    _, terms = map_losses(model, coeffs, face, images, landmarks, source,
-                          photo_weight)
+    if objective == 'chen20':
+      _, terms = chen20_losses(model, coeffs, face, images, landmarks, source,
+                               1.0)
+    else:
+      _, terms = map_losses(model, coeffs, face, images, landmarks, source,
+                            photo_weight)
   return CoarseFit(coefficients=coeffs,
                    history=history,
                    final_terms={k: float(v) for k, v in terms.items()})

@@ -90,6 +90,13 @@ def define_flags():
       'closed-form start (coarse/landmark_fit.py); 0 keeps the closed-form '
       'MAP fit to the landmarks.')
   _define(
+      'enum', 'fit_objective', 'map', fitting.OBJECTIVES,
+      '--fit: objective of the Adam steps (coarse/fitting.py): "map" (landmark '
+      'likelihood in mm, coefficient priors, --fit_photo_weight x photometric '
+      'loss, from the closed-form MAP fit) or "chen20" (Chen20\'s training '
+      'losses and weights from the closed-form pose on the mean face: the '
+      'previous --fit; use with --fit_steps=300).')
+  _define(
       'float', 'fit_photo_weight', fitting.DEFAULT_PHOTO_WEIGHT,
       '--fit: weight of the photometric term in the coarse fit '
       '(coarse/fitting.py map_losses; 0 = landmarks and priors only).')

@@ -179,6 +179,7 @@ def build_pipeline(model=None):
       yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg,
       fit_steps=FLAGS.fit_steps,
       fit_photo_weight=FLAGS.fit_photo_weight,
+      fit_objective=FLAGS.fit_objective,
       fit_detail_steps=FLAGS.fit_detail_steps,
       landmarks=FLAGS.landmarks,
       landmark_model=FLAGS.landmark_model)

@@ -153,6 +153,7 @@ class FacePipeline:
                yaw_threshold_deg=30.0,
                fit_steps=fitting.DEFAULT_STEPS,
                fit_photo_weight=fitting.DEFAULT_PHOTO_WEIGHT,
+               fit_objective='map',
                fit_detail_steps=200,
                landmarks='facemesh',
                landmark_model=None):
@@ -172,6 +173,7 @@ class FacePipeline:
     self.yaw_threshold_deg = float(yaw_threshold_deg)
     self.fit_steps = int(fit_steps)
     self.fit_photo_weight = float(fit_photo_weight)
+    self.fit_objective = fit_objective
     self.fit_detail_steps = int(fit_detail_steps)
     self.landmark_source = face_landmarks.check_source(landmarks)
     self.landmark_model = landmark_model
@@ -283,7 +285,8 @@ class FacePipeline:
     return fitting.fit_coarse(self.model, crops, crop_landmarks,
                               source=self.landmark_source,
                               steps=self.fit_steps, initial=initial,
-                              photo_weight=self.fit_photo_weight).coefficients
+                              photo_weight=self.fit_photo_weight,
+                              objective=self.fit_objective).coefficients
 
   # --- Stage 2: detail --------------------------------------------------------
   def detail_maps(self, crops, coeffs, large):

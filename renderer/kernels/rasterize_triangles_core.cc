@@ -400,10 +400,17 @@ namespace {
 // Index of the first value outside [lo, hi) in values[0, size), or -1.
 int64_t FindOutside(const int32_t* values, int64_t size, int64_t lo,
                     int64_t hi, const ParallelForFn& parallel_for) {
+  if (hi <= lo) return size > 0 ? 0 : -1;
+  // v in [lo, hi) iff (uint32)(v - lo) < hi - lo (modular arithmetic; one
+  // 32-bit compare per value, which vectorizes).
+  const uint32_t offset = static_cast<uint32_t>(lo);
+  const uint32_t range = static_cast<uint32_t>(
+      std::min<int64_t>(hi - lo, std::numeric_limits<uint32_t>::max()));
   return FindFirst(size, parallel_for, [=](int64_t begin, int64_t end) {
     uint32_t any = 0;
     for (int64_t i = begin; i < end; ++i) {
-      any |= static_cast<uint32_t>(values[i] < lo || values[i] >= hi);
+      any |= static_cast<uint32_t>(
+          static_cast<uint32_t>(values[i]) - offset >= range);
     }
     if (!any) return int64_t{-1};
     for (int64_t i = begin; i < end; ++i) {

@@ -174,13 +174,22 @@ def build_tfmr_rasterizer(checkout, folder):
 
 
 def main(argv=None):
+  global SECONDS_PER_FIGURE, MAX_RUNS  # pylint: disable=global-statement
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--tf_mesh_renderer_dir', default=None,
                       help='checkout of google/tf_mesh_renderer to compare '
                       'against (compiled into a temporary folder)')
   parser.add_argument('--skip_tfg', action='store_true',
                       help='do not build or time tensorflow-graphics')
+  parser.add_argument('--seconds_per_figure', type=float,
+                      default=SECONDS_PER_FIGURE,
+                      help='time budget per function of a figure (at least '
+                      '3 runs each); more gives steadier medians on a loaded '
+                      'machine')
+  parser.add_argument('--max_runs', type=int, default=MAX_RUNS,
+                      help='at most this many timed runs per function')
   args = parser.parse_args(argv)
+  SECONDS_PER_FIGURE, MAX_RUNS = args.seconds_per_figure, args.max_runs
   print('tensorflow %s, %d CPU cores visible' % (tf.__version__,
                                                 os.cpu_count()))
   results = {}

@@ -590,14 +590,21 @@ void InterpolateAttributes(const InterpolateParams& p,
   const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
   const int C = p.num_channels;
   parallel_for(p.batch * pixels, 6 * C + 10, [&](int64_t begin, int64_t end) {
+    // The image of pixel i, updated when i crosses into the next image (no
+    // division per pixel).
+    int64_t image_end = (begin / pixels + 1) * pixels;
+    const float* image = attributes + (begin / pixels) * p.num_vertices * C;
     for (int64_t i = begin; i < end; ++i) {
+      if (i == image_end) {
+        image += static_cast<int64_t>(p.num_vertices) * C;
+        image_end += pixels;
+      }
       float* out = values + i * C;
       const int32_t t = triangle_ids[i];
       if (t < 0) {
         std::fill(out, out + C, 0.0f);
         continue;
       }
-      const float* image = attributes + (i / pixels) * p.num_vertices * C;
       const float* a0 = image + static_cast<int64_t>(triangles[3 * t]) * C;
       const float* a1 = image + static_cast<int64_t>(triangles[3 * t + 1]) * C;
       const float* a2 = image + static_cast<int64_t>(triangles[3 * t + 2]) * C;

@@ -32,10 +32,14 @@ import sys
 import tempfile
 import time
 
-from absl import app
-from absl import flags
+try:  # Ctrl-C while TensorFlow loads: one line, no traceback
+  from absl import app
+  from absl import flags
 
-from flags import reconstruct_flags
+  from flags import reconstruct_flags
+except KeyboardInterrupt:
+  print('Interrupted while starting; nothing was written.', file=sys.stderr)
+  sys.exit(130)
 
 reconstruct_flags.define_flags()
 flags.adopt_module_key_flags(reconstruct_flags)  # listed by --helpshort
@@ -419,6 +423,8 @@ def _main(argv):
   except (ValueError, FileNotFoundError) as e:
     _warn(str(e))
     return EXIT_USAGE
+  except KeyboardInterrupt:
+    return summary([], [], FLAGS.out, problems, not_reached=len(photos))
   for line in pipeline.describe():
     _say(line)
   _say('device: %s' % _device())

@@ -40,8 +40,8 @@ Writing is atomic per file and per face:
      folder (.NAME_coarse.<token>.tmp.obj, ...). Any error (full disk, a bad
      setting) removes the temporary files and leaves the folder as it was:
      a previous set of NAME stays complete.
-  3. Commit, with SIGINT deferred for its few milliseconds: the old marker
-     is removed, the files are renamed over their final names
+  3. Commit, with SIGINT/SIGTERM held back for its few milliseconds: the
+     old marker is removed, the files are renamed over their final names
      (os.replace, atomic within a folder), then the marker is written
      (temporary name + rename).
 So another process never sees a half-written file, and two processes never
@@ -188,16 +188,19 @@ def claim(out_dir, name, overwrite=False):
 
 @contextlib.contextmanager
 def deferred_sigint():
-  """Holds back SIGINT (Ctrl-C) until the block ends, then raises it."""
+  """Holds back SIGINT (Ctrl-C) and SIGTERM until the block ends, then
+  raises KeyboardInterrupt."""
   if threading.current_thread() is not threading.main_thread():
     yield
     return
   received = []
-  previous = signal.signal(signal.SIGINT, lambda *a: received.append(a))
+  held = (signal.SIGINT, signal.SIGTERM)
+  previous = [signal.signal(s, lambda *a: received.append(a)) for s in held]
   try:
     yield
   finally:
-    signal.signal(signal.SIGINT, previous)
+    for s, handler in zip(held, previous):
+      signal.signal(s, handler)
     if received:
       raise KeyboardInterrupt()
 

@@ -89,7 +89,7 @@ def output_paths(out_dir, name):
   return {s: os.path.join(out_dir, name + s) for s in SUFFIXES}
 
 
-# --- The output set: locking, temporary names, commit --------------------------
+# --- The output set: locking, temporary names, commit -------------------------
 class OutputCollision(Exception):
   """NAME's outputs exist (no --overwrite) or another run is writing them."""
 

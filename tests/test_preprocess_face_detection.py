@@ -255,11 +255,13 @@ class ReliabilityTest(tf.test.TestCase, parameterized.TestCase):
       seen.append(('cnn', pixels.shape))
       return [Detection()]
 
-    original = (detector._detector, detector._cnn)  # pylint: disable=protected-access
+    # pylint: disable=protected-access
+    original = (detector._detector, detector._cnn)
     self.addCleanup(setattr, detector, '_detector', original[0])
     self.addCleanup(setattr, detector, '_cnn', original[1])
-    detector._detector = type('Hog', (), {'run': staticmethod(hog)})()  # pylint: disable=protected-access
-    detector._cnn = cnn  # pylint: disable=protected-access
+    detector._detector = type('Hog', (), {'run': staticmethod(hog)})()
+    detector._cnn = cnn
+    # pylint: enable=protected-access
     faces = detector.detect(photo)
     self.assertEqual([s for _, s in seen], [(683, 1024, 3)] * 2)
     scale = 4500 / 1024.0

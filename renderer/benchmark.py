@@ -231,8 +231,9 @@ def main(argv=None):
     def ours(clip=clip, size=size):
       return rasterize_op.rasterize(clip, tris, (size, size)).depth.numpy()
 
+    one = tf.constant(clip_all[0])  # A tensor for every renderer alike.
     fns = [ours] + [
-        lambda fn=fn, size=size: fn(clip_all[0], size)[2].numpy()
+        lambda fn=fn, size=size, one=one: fn(one, size)[2].numpy()
         for fn in peers.values()]
     times = median_ms(*fns) if peers else [median_ms(ours)]
     for name, ms in zip(['ours'] + list(peers), times):

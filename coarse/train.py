@@ -27,6 +27,11 @@ Checkpoints, coarse_config.json and TensorBoard logs go to --log_dir
 checkpoint there. The loop itself (the step, the NaN/Inf guard, clipping,
 the learning-rate decay, checkpoints and the checks that keep the folder
 honest) is coarse/training_loop.py, shared with the detail stage.
+
+Several devices: --strategy=mirrored (every local GPU; without GPUs, the
+logical CPUs of --num_cpu_devices=N) or --strategy=multi_worker (TF_CONFIG);
+--batch_size stays the global batch and a step takes the same update as on
+one device.
 """
 
 import os
@@ -41,9 +46,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
-import keras
 
-import bfm
 from coarse import coarse_model
 from coarse import losses
 from coarse import sam as sam_lib
@@ -66,11 +69,9 @@ DEFAULTS = training_loop.Defaults(steps=250, batch_size=6, lr_decay_steps=2000,
                                   log_every=10, image_every=50, save_every=50)
 
 
-def build_dataset(model, image_size, batch_size):
-  """Endless shuffled batches (images, landmarks [B,68,2], skin masks)."""
-  if FLAGS.data:
-    return training_loop.record_batches(FLAGS.data, image_size, batch_size,
-                                        FLAGS.seed, FLAGS.skip_bad_records)
+def synthetic_dataset(model, image_size, batch_size):
+  """Endless shuffled batches (images, landmarks [B,68,2], skin masks) of a
+  fixed synthetic set of --num_images faces."""
   n = FLAGS.num_images
   if n < batch_size:
     raise ValueError('--num_images (%d) must be >= --batch_size (%d)' %
@@ -84,7 +85,7 @@ def build_dataset(model, image_size, batch_size):
   masks = np.concatenate([p.skin_masks for p in parts])
   ds = tf.data.Dataset.from_tensor_slices((images, landmarks, masks))
   ds = ds.shuffle(n, seed=FLAGS.seed, reshuffle_each_iteration=True).repeat()
-  return iter(ds.batch(batch_size, drop_remainder=True).prefetch(2))
+  return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 
 def build_identity_network():
@@ -149,7 +150,6 @@ class CoarseTraining(training_loop.TrainingLoop):
                   init_checkpoint=FLAGS.init_checkpoint)
     super().__init__(NAME, FLAGS.log_dir, self.net, config,
                      coarse_model.CONFIG_FILE, settings)
-    self._batches = None
 
   def initialise(self):
     if FLAGS.init_checkpoint:
@@ -166,11 +166,12 @@ class CoarseTraining(training_loop.TrainingLoop):
     logging.info('SAM config %r: %d poses, %d network images per step.',
                  FLAGS.sam_config, self.sam.num_poses,
                  self.settings.batch_size * (1 + self.sam.num_poses))
-    self._batches = build_dataset(self.model, self.image_size,
-                                  self.settings.batch_size)
-
-  def next_batch(self):
-    return next(self._batches)
+    if FLAGS.data:
+      self.use_dataset(self.record_dataset(FLAGS.data, self.image_size,
+                                           FLAGS.seed, FLAGS.skip_bad_records))
+    else:
+      self.use_dataset(synthetic_dataset(self.model, self.image_size,
+                                         self.settings.batch_size))
 
   def compute(self, batch):
     images, landmarks, masks = batch
@@ -196,15 +197,8 @@ class CoarseTraining(training_loop.TrainingLoop):
       summaries.image('train/sam_renders', _strip(pick, 6), step, max_outputs=1)
 
 
-def train(argv=()):
-  """Runs training to --steps; returns the list of total losses per step."""
-  del argv
-  model = bfm.load(FLAGS.bfm)
-  keras.utils.set_random_seed(FLAGS.seed)  # network initialisation too
-  return CoarseTraining(model).run()
-
-
-main = training_loop.script_main(train, NAME)
+train = training_loop.Script(CoarseTraining, FLAGS, NAME)
+main = train.main
 
 
 if __name__ == '__main__':

@@ -17,7 +17,12 @@ both stages:
   CheckpointManager) resume the run, a corrupt newest checkpoint falls back
   to the newest intact one, Ctrl-C saves one, a run asked for fewer steps
   than the folder holds fails unless allowed;
-- the progress line with an ETA, scalar and image summaries.
+- the progress line with an ETA, scalar and image summaries;
+- devices (issue 15): `distribution()` gives the tf.distribute strategy of
+  --strategy (--num_cpu_devices splits the host CPU into logical devices);
+  --batch_size is the global batch, each replica's losses are weighted by its
+  share of it and the gradients summed, so N devices take the step one
+  device takes on the same global batch; the chief writes the folder.
 
 Errors a user can fix are `TrainingError`s: one line naming the folder or
 file, the cause and what to do; `run_main()` prints them without a
@@ -36,6 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import bfm
 from coarse import summaries
 from preprocess import face_records
 
@@ -196,7 +202,12 @@ class TrainingLoop:
     self.settings = settings
     self.summary_dir = summary_dir or folder
     self.folder_flag = folder_flag
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    # Built inside distribution(...).scope() by the stage, or without one.
+    self.strategy = tf.distribute.get_strategy()
+    self.replicas = self.strategy.num_replicas_in_sync
+    self.chief = is_chief(self.strategy)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step',
+                            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
     s = settings
     self.optimizer = keras.optimizers.Adam(
         ChenDecay(s.learning_rate, s.lr_decay_steps, s.lr_decay_rate,
@@ -209,9 +220,28 @@ class TrainingLoop:
                                           step=self.step)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, folder, max_to_keep=s.keep_checkpoints)
-    self._gradients = tf.function(self._compute_gradients,
-                                  reduce_retracing=True)
-    self._apply = tf.function(self._apply_gradients)
+    # Every worker saves (saving may need all of them); a non-chief worker
+    # into a folder of its own that it deletes again.
+    self._worker_folder = None
+    self._saver = self.manager
+    if not self.chief:
+      resolver = self.strategy.extended._cluster_resolver  # pylint: disable=protected-access
+      self._worker_folder = os.path.join(
+          folder, '.%s_%d' % (resolver.task_type, resolver.task_id))
+      self._saver = tf.train.CheckpointManager(self.checkpoint,
+                                               self._worker_folder, 1)
+    self._dataset = None
+    self._batches = None
+    self._record_files = None
+    self._gradients = tf.function(
+        lambda batch: self.strategy.run(self._compute_gradients, (batch,)),
+        reduce_retracing=True)
+    self._apply = tf.function(
+        lambda grads: self.strategy.run(self._apply_gradients, (grads,)))
+
+  def steps_done(self):
+    """The step counter (steps trained so far in this folder)."""
+    return int(self.step.read_value())
 
   # --- What a stage supplies ------------------------------------------------
 
@@ -220,14 +250,22 @@ class TrainingLoop:
     raise NotImplementedError
 
   def next_batch(self):
-    """The next training batch (a tuple of tensors)."""
+    """The next global training batch (a tuple of tensors), for a stage
+    without a tf.data pipeline (see use_dataset)."""
     raise NotImplementedError
+
+  def use_dataset(self, dataset):
+    """Takes global batches from `dataset` (a tf.data.Dataset) instead of
+    next_batch(); with several replicas it is split among them
+    (experimental_distribute_dataset)."""
+    self._dataset = dataset
 
   def initialise(self):
     """Starts the network of a fresh folder (e.g. from --init_checkpoint)."""
 
   def prepare(self):
-    """Opens the training data (after the checks, before any write)."""
+    """Opens the training data (after the checks, before any write): calls
+    use_dataset() or readies next_batch()."""
 
   def write_images(self, step, batch, outputs):
     """Writes image summaries (and other visuals) of a step."""
@@ -236,21 +274,76 @@ class TrainingLoop:
   # --- The step ---------------------------------------------------------------
 
   def _compute_gradients(self, batch):
+    """One replica's share: its loss terms weighted by its part of the global
+    batch, and the global gradient (summed over replicas), clipped."""
     with tf.GradientTape() as tape:
       total, terms, outputs = self.compute(batch)
+      share = 1.0
+      if self.replicas > 1:  # the losses are batch means
+        share = (tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float32) /
+                 float(self.settings.batch_size))
+        total = total * share
     grads = tape.gradient(total, self.variables)
     grads = [tf.zeros_like(v) if g is None else g
              for g, v in zip(grads, self.variables)]
+    if self.replicas > 1:
+      grads = tf.distribute.get_replica_context().all_reduce(
+          tf.distribute.ReduceOp.SUM, grads)
     grad_norm = tf.linalg.global_norm(grads)
     clip = self.settings.grad_clip
     if clip > 0:  # Chen20: every element to [-1, 1]
       grads = [tf.clip_by_value(g, -clip, clip) for g in grads]
-    terms = dict(terms, total=total, grad_norm=grad_norm)
+    terms = {k: v * share for k, v in terms.items()}
+    terms = dict(terms, total=total, grad_norm=grad_norm / self.replicas)
     return terms, grads, outputs
 
   def _apply_gradients(self, grads):
+    if self.replicas > 1:  # Keras sums the replicas' (equal) gradients again
+      grads = [g / self.replicas for g in grads]
     self.optimizer.apply_gradients(zip(grads, self.variables))
     self.step.assign_add(1)
+
+  def _train_step(self):
+    """Runs one step; returns (global terms, this worker's first replica's
+    batch and outputs)."""
+    batch = self._fetch()
+    terms, grads, outputs = self._gradients(batch)
+    terms = {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+             for k, v in terms.items()}
+    self._check_finite(self.steps_done() + 1, terms)
+    self._apply(grads)
+    local = self.strategy.experimental_local_results
+    return terms, local(batch)[0], local(outputs)[0]
+
+  def _fetch(self):
+    """The next batch, split among the replicas."""
+    if self._batches is None:
+      if self._dataset is not None:
+        dataset = self._dataset
+        if self.replicas > 1:
+          dataset = self.strategy.experimental_distribute_dataset(dataset)
+        self._batches = iter(dataset)
+      else:
+        self._batches = _BatchSplitter(self.next_batch, self.strategy)
+    try:
+      return next(self._batches)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+      if self._record_files is None:
+        raise
+      data, files = self._record_files
+      raise BadRecordsError(
+          '--data: unreadable record in %s; rewrite or remove the shard, or '
+          'pass --skip_bad_records to train on the readable records' %
+          (_describe_bad(scan_records(files)) or
+           '%s (%s)' % (data, _first_line(e)))) from None
+
+  def record_dataset(self, data, image_size, seed, skip_bad_records):
+    """record_dataset() of --data whose unreadable records this loop names."""
+    dataset, files = record_dataset(data, image_size,
+                                    self.settings.batch_size, seed,
+                                    skip_bad_records)
+    self._record_files = (data, files)
+    return dataset
 
   def _check_finite(self, step, terms):
     for name, value in terms.items():
@@ -321,7 +414,7 @@ class TrainingLoop:
       if newest_error is not None:
         logging.warning('%s: resuming from %s, the newest intact checkpoint '
                         'in %s.', self.name, path, self.folder)
-      logging.info('Resumed from %s at step %d', path, int(self.step))
+      logging.info('Resumed from %s at step %d', path, self.steps_done())
       return path
     if newest_error is not None:
       raise CheckpointError(
@@ -344,7 +437,7 @@ class TrainingLoop:
     self.check_config()
     if self.restore() is None:
       self.initialise()
-    start = int(self.step)
+    start = self.steps_done()
     if start > s.steps:
       message = ('%s: %s already holds step %d, beyond --steps=%d' %
                  (self.name, self.folder, start, s.steps))
@@ -364,35 +457,43 @@ class TrainingLoop:
       raise
     except (ValueError, FileNotFoundError) as e:
       raise UsageError('%s: %s' % (self.name, _first_line(e, 500))) from e
-    self._write_config()
-    writer = tf.summary.create_file_writer(self.summary_dir)
+    if self.chief:
+      self._write_config()
+      writer = tf.summary.create_file_writer(self.summary_dir)
+    else:
+      writer = tf.summary.create_noop_writer()
     history, times = [], []
     step = start
     try:
       with writer.as_default():
         for step in range(start + 1, s.steps + 1):
           t0 = time.time()
-          batch = self.next_batch()
-          terms, grads, outputs = self._gradients(batch)
-          self._check_finite(step, terms)
-          self._apply(grads)
+          terms, batch, outputs = self._train_step()
           times.append(time.time() - t0)
           history.append(float(terms['total']))
           self._log(step, start, terms, history, times, outputs, batch)
           if step % s.save_every == 0 or step == s.steps:
-            self.manager.save(checkpoint_number=step)
+            self._save(step)
     except KeyboardInterrupt:
       raise self._interrupted() from None
     writer.flush()
-    logging.info('Finished at step %d; checkpoint %s', int(self.step),
+    logging.info('Finished at step %d; checkpoint %s', self.steps_done(),
                  self.manager.latest_checkpoint)
     return history
 
+  def _save(self, step):
+    """Saves checkpoint `step`; returns the chief's checkpoint path."""
+    path = self._saver.save(checkpoint_number=step)
+    if self._worker_folder is not None:
+      tf.io.gfile.rmtree(self._worker_folder)
+      return os.path.join(self.folder, os.path.basename(path))
+    return path
+
   def _interrupted(self):
-    done = int(self.step)
+    done = self.steps_done()
     saved = self.manager.latest_checkpoint
     if done and (saved is None or not saved.endswith('-%d' % done)):
-      saved = self.manager.save(checkpoint_number=done)
+      saved = self._save(done)
     return Interrupted('%s: interrupted after step %d; saved %s. Run the same '
                        'command again to resume.' % (self.name, done, saved))
 
@@ -414,18 +515,41 @@ class TrainingLoop:
       for k, v in terms.items():
         summaries.scalar('loss/' + k, v, step)
       summaries.scalar('learning_rate', self.optimizer.learning_rate, step)
-    if step % s.image_every == 0 or first or last:
+    if self.chief and (step % s.image_every == 0 or first or last):
       self.write_images(step, batch, outputs)
 
 
-def script_main(train, name):
-  """The main(argv) of a training script, for absl.app.run."""
+class Script:
+  """A stage's training entry points: `train()` and `main(argv)`.
 
-  def main(argv):
+  Args:
+    loop_class: the stage's TrainingLoop subclass, built from the face model.
+    flag_values: absl FLAGS (--bfm, --seed, --strategy, --num_cpu_devices).
+    name: the script, for messages.
+  """
+
+  def __init__(self, loop_class, flag_values, name):
+    self.loop_class = loop_class
+    self.flags = flag_values
+    self.name = name
+
+  def __call__(self):
+    """Trains to --steps; returns the total loss of every step run.
+
+    Builds loop_class(the --bfm face model) in the --strategy scope, with
+    --seed seeding the network initialisation.
+    """
+    f = self.flags
+    strategy = distribution(f.strategy, f.num_cpu_devices)
+    model = bfm.load(f.bfm)
+    keras.utils.set_random_seed(f.seed)
+    with strategy.scope():
+      return self.loop_class(model).run()
+
+  def main(self, argv):
+    """For absl.app.run: a TrainingError is one line and an exit code."""
     del argv
-    run_main(train, name)
-
-  return main
+    run_main(self, self.name)
 
 
 def run_main(train, name):
@@ -442,6 +566,69 @@ def run_main(train, name):
     print('%s: interrupted before training started; nothing saved.' % name,
           file=sys.stderr)
     sys.exit(Interrupted.exit_code)
+
+
+# --- Devices -------------------------------------------------------------------
+
+_STRATEGIES = {}
+
+
+def distribution(strategy='default', num_cpu_devices=0):
+  """The tf.distribute strategy of --strategy (one per process and setting).
+
+  Args:
+    strategy: 'default' (one device), 'mirrored' (the local GPUs, else the
+      logical CPUs) or 'multi_worker' (MultiWorkerMirroredStrategy, TF_CONFIG).
+    num_cpu_devices: > 0: split the host CPU into this many logical devices
+      first, which TensorFlow allows only before it sets up its devices.
+  Raises:
+    UsageError: the CPU cannot be split any more in this process.
+  """
+  key = (strategy, num_cpu_devices)
+  if key in _STRATEGIES:
+    return _STRATEGIES[key]
+  if num_cpu_devices > 0:
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    if len(tf.config.get_logical_device_configuration(cpu) or
+           [None]) != num_cpu_devices:
+      try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * num_cpu_devices)
+      except RuntimeError as e:
+        raise UsageError('--num_cpu_devices=%d: TensorFlow has already set up '
+                         'its devices in this process (%s)' %
+                         (num_cpu_devices, _first_line(e))) from e
+  if strategy == 'default':
+    result = tf.distribute.get_strategy()
+  elif strategy == 'mirrored':
+    if tf.config.list_logical_devices('GPU'):
+      result = tf.distribute.MirroredStrategy()
+    else:
+      result = tf.distribute.MirroredStrategy(
+          [d.name for d in tf.config.list_logical_devices('CPU')],
+          cross_device_ops=tf.distribute.ReductionToOneDevice())
+  elif strategy == 'multi_worker':
+    result = tf.distribute.MultiWorkerMirroredStrategy()
+  else:
+    raise UsageError('--strategy: expected one of default, mirrored, '
+                     'multi_worker, got %r' % (strategy,))
+  logging.info('--strategy=%s: %d replica(s)', strategy,
+               result.num_replicas_in_sync)
+  _STRATEGIES[key] = result
+  return result
+
+
+def is_chief(strategy):
+  """Whether this worker writes the training folder (always, but for the
+  non-chief workers of a multi-worker cluster)."""
+  resolver = getattr(strategy.extended, '_cluster_resolver', None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  if task_type == 'chief':
+    return True
+  return (task_type == 'worker' and task_id == 0 and
+          'chief' not in resolver.cluster_spec().as_dict())
 
 
 # --- TFRecord training data ----------------------------------------------------
@@ -498,47 +685,55 @@ def _readable_records(report):
   return functools.reduce(lambda a, b: a.concatenate(b), parts)
 
 
-def record_batches(data, image_size, batch_size, seed, skip_bad_records):
-  """Endless shuffled batches (images, landmarks, masks) of --data.
+class _BatchSplitter:
+  """Iterator of the global batches of next_batch() split among replicas."""
 
-  An unreadable record stops with a BadRecordsError naming its shard; with
-  skip_bad_records every shard is checked first and only the readable
+  def __init__(self, next_batch, strategy):
+    self._next_batch = next_batch
+    self._strategy = strategy
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    batch = self._next_batch()
+    n = self._strategy.num_replicas_in_sync
+    if n == 1:
+      return batch
+
+    def part(context):
+      i = context.replica_id_in_sync_group
+      return tf.nest.map_structure(
+          lambda t: t[i * (t.shape[0] // n):(i + 1) * (t.shape[0] // n)],
+          batch)
+
+    return self._strategy.experimental_distribute_values_from_function(part)
+
+
+def record_dataset(data, image_size, batch_size, seed, skip_bad_records):
+  """Endless shuffled global batches (images, landmarks, masks) of --data.
+
+  With skip_bad_records every shard is checked first and only the readable
   records are used (how many were skipped, where, is logged).
+  Returns: (tf.data.Dataset, the shard files).
+  Raises: BadRecordsError: fewer readable records than a batch.
   """
   files = face_records.list_files(data)
   logging.info('Training data: %d TFRecord shard(s) at %s', len(files), data)
-  if skip_bad_records:
-    report = scan_records(files)
-    skipped = sum(len(bad) for _, _, bad, _ in report)
-    kept = sum(readable for _, readable, _, _ in report) - sum(
-        len([i for i in bad if i < readable]) for _, readable, bad, _ in report)
-    if skipped:
-      logging.warning('--skip_bad_records: skipped %d unreadable record(s), '
-                      'kept %d: %s', skipped, kept, _describe_bad(report))
-    if kept < batch_size:
-      raise BadRecordsError('--data: only %d readable record(s) in %s, fewer '
-                            'than --batch_size=%d' % (kept, data, batch_size))
-    records = _readable_records(report)
-    dataset = records.shuffle(2048, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.repeat().map(
-        lambda r: face_records.decode(r, image_size),
-        num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(2)
-  else:
-    dataset = face_records.dataset(data, image_size, batch_size, seed=seed)
-  return _named_errors(iter(dataset), data, files)
-
-
-def _named_errors(batches, data, files):
-  """Yields from `batches`; an unreadable record raises BadRecordsError
-  naming its shard."""
-  while True:
-    try:
-      batch = next(batches)
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-      raise BadRecordsError(
-          '--data: unreadable record in %s; rewrite or remove the shard, or '
-          'pass --skip_bad_records to train on the readable records' %
-          (_describe_bad(scan_records(files)) or
-           '%s (%s)' % (data, _first_line(e)))) from None
-    yield batch
+  if not skip_bad_records:
+    return face_records.dataset(data, image_size, batch_size, seed=seed), files
+  report = scan_records(files)
+  skipped = sum(len(bad) for _, _, bad, _ in report)
+  kept = sum(readable for _, readable, _, _ in report) - sum(
+      len([i for i in bad if i < readable]) for _, readable, bad, _ in report)
+  if skipped:
+    logging.warning('--skip_bad_records: skipped %d unreadable record(s), '
+                    'kept %d: %s', skipped, kept, _describe_bad(report))
+  if kept < batch_size:
+    raise BadRecordsError('--data: only %d readable record(s) in %s, fewer '
+                          'than --batch_size=%d' % (kept, data, batch_size))
+  dataset = _readable_records(report).shuffle(
+      2048, seed=seed, reshuffle_each_iteration=True)
+  dataset = dataset.repeat().map(lambda r: face_records.decode(r, image_size),
+                                 num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.batch(batch_size, drop_remainder=True).prefetch(2), files

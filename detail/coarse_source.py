@@ -41,7 +41,7 @@ class CoarseSource:
     data: None (synthetic faces) or TFRecords of face crops written by
       preprocess/prepare_data.py (folder, file or glob; the paper trains on
       1,000 CelebA images), or an iterator of their batches (images,
-      landmarks, masks), e.g. coarse.training_loop.record_batches. Real
+      landmarks, masks), e.g. of coarse.training_loop.record_dataset. Real
       images need coarse_checkpoint.
   """
 

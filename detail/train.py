@@ -20,7 +20,8 @@ and recomputed normals) go to <--detail_dir>/small_pose or /large_pose;
 rerunning the same command resumes from the latest checkpoint there. The loop
 itself (the step, the NaN/Inf guard, clipping, the learning-rate decay,
 checkpoints and the checks that keep the folder honest) is
-coarse/training_loop.py, shared with the coarse stage.
+coarse/training_loop.py, shared with the coarse stage; so are --strategy
+and --num_cpu_devices (several devices, --batch_size the global batch).
 
 Optimiser (Chen20 controller.py, fine model): Adam, learning rate 1e-5 decayed
 by 0.99 every 5000 steps down to 1e-7, gradients clipped to [-1, 1].
@@ -38,7 +39,6 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
-import bfm
 from bfm import mesh_io
 from coarse import summaries
 from coarse import training_loop
@@ -149,9 +149,8 @@ class DetailTraining(training_loop.TrainingLoop):
           FLAGS.seed + 1)
     records = None
     if FLAGS.data:
-      records = training_loop.record_batches(
-          FLAGS.data, FLAGS.detail_image_size, self.settings.batch_size,
-          FLAGS.seed, FLAGS.skip_bad_records)
+      records = iter(self.record_dataset(FLAGS.data, FLAGS.detail_image_size,
+                                         FLAGS.seed, FLAGS.skip_bad_records))
     self._source = coarse_source.CoarseSource(self.model,
                                       FLAGS.detail_image_size,
                                       self.settings.batch_size,
@@ -203,13 +202,8 @@ class DetailTraining(training_loop.TrainingLoop):
         uvs=self.recon.applier.mesh.uv, normals=outputs['normals'].numpy())
 
 
-def train(argv=()):
-  """Runs training to --steps; returns the list of total losses per step."""
-  del argv
-  return DetailTraining(bfm.load(FLAGS.bfm)).run()
-
-
-main = training_loop.script_main(train, NAME)
+train = training_loop.Script(DetailTraining, FLAGS, NAME)
+main = train.main
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ from coarse import losses
 from coarse import training_loop
 from coarse import train as coarse_train
 from preprocess import face_records
+from tests import test_utils
 
 FLAGS = flags.FLAGS
 
@@ -37,20 +38,7 @@ def _settings(log_dir, **extra):
   return base
 
 
-def _checkpoint_values(path):
-  reader = tf.train.load_checkpoint(path)
-  return {name: reader.get_tensor(name)
-          for name in reader.get_variable_to_shape_map()
-          if name.startswith('network/')}
-
-
-class CoarseTrainTest(tf.test.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    if not FLAGS.is_parsed():
-      FLAGS.mark_as_parsed()
+class CoarseTrainTest(test_utils.FlagsTestCase):
 
   def test_log_dir_default_survives_absl_logging(self):
     # absl.logging defines its own --log_dir (default ''): ours must win, or
@@ -67,7 +55,7 @@ class CoarseTrainTest(tf.test.TestCase):
       with flagsaver.flagsaver(**_settings(log_dir, steps=1, seed=seed,
                                            save_every=1)):
         coarse_train.train()
-      values.append(_checkpoint_values(tf.train.latest_checkpoint(log_dir)))
+      values.append(test_utils.network_weights(log_dir))
     self.assertNotEmpty(values[0])
     for name, value in values[0].items():
       self.assertAllEqual(value, values[1][name], msg=name)
@@ -113,7 +101,7 @@ class CoarseTrainTest(tf.test.TestCase):
       coarse_train.train()
     saved = os.path.join(log_dir, 'ckpt-3')
     self.assertEqual(tf.train.latest_checkpoint(log_dir), saved)
-    before = _checkpoint_values(saved)
+    before = test_utils.network_weights(saved)
     self.assertNotEmpty(before)
 
     def nan_photo(images, renders, mask):
@@ -128,7 +116,7 @@ class CoarseTrainTest(tf.test.TestCase):
             r"loss term 'photo' is nan at step 4.*ckpt-3"):
           coarse_train.train()
     self.assertEqual(tf.train.latest_checkpoint(log_dir), saved)
-    after = _checkpoint_values(saved)
+    after = test_utils.network_weights(saved)
     self.assertEqual(sorted(before), sorted(after))
     for name in before:
       self.assertAllEqual(before[name], after[name], msg=name)
@@ -145,8 +133,8 @@ class CoarseTrainTest(tf.test.TestCase):
                                          min_learning_rate=0.0,
                                          init_checkpoint=source)):
       coarse_train.train()
-    want = _checkpoint_values(os.path.join(source, 'ckpt-1'))
-    got = _checkpoint_values(os.path.join(same, 'ckpt-1'))
+    want = test_utils.network_weights(os.path.join(source, 'ckpt-1'))
+    got = test_utils.network_weights(os.path.join(same, 'ckpt-1'))
     self.assertEqual(sorted(want), sorted(got))
     for name in want:
       self.assertAllEqual(want[name], got[name], msg=name)
@@ -203,7 +191,7 @@ class CoarseTrainTest(tf.test.TestCase):
     with open(data_file, 'r+b') as f:
       f.truncate(os.path.getsize(data_file) // 2)
     calls = []
-    original = coarse_train.CoarseTraining.next_batch
+    original = coarse_train.CoarseTraining._fetch  # pylint: disable=protected-access
 
     def interrupt_third(loop):
       calls.append(1)
@@ -213,7 +201,7 @@ class CoarseTrainTest(tf.test.TestCase):
 
     with flagsaver.flagsaver(**_settings(log_dir, steps=9, save_every=100,
                                          sam_config='none')):
-      with mock.patch.object(coarse_train.CoarseTraining, 'next_batch',
+      with mock.patch.object(coarse_train.CoarseTraining, '_fetch',
                              interrupt_third):
         with self.assertLogs('absl', 'INFO') as logs:
           stderr = io.StringIO()
@@ -263,8 +251,9 @@ class CoarseTrainTest(tf.test.TestCase):
           r'--skip_bad_records' % bad):
         coarse_train.train()
     with self.assertLogs('absl', 'WARNING') as logs:
-      batches = training_loop.record_batches(data, 32, 3, seed=0,
-                                             skip_bad_records=True)
+      dataset, _ = training_loop.record_dataset(data, 32, 3, seed=0,
+                                                skip_bad_records=True)
+    batches = iter(dataset)
     self.assertRegex('\n'.join(logs.output),
                      r'skipped 1 unreadable record\(s\), kept 3: %s' % bad)
     for _ in range(3):

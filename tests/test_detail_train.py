@@ -5,18 +5,17 @@ import io
 import os
 import unittest
 
-from absl import flags
 from absl.testing import flagsaver
 import numpy as np
 import tensorflow as tf
 
 try:
+  import bfm
   from coarse import training_loop
   from detail import train as detail_train
+  from tests import test_utils
 except ImportError as e:  # bfm/, renderer/ or coarse/ not written yet
   raise unittest.SkipTest('dependency missing: %s' % e)
-
-FLAGS = flags.FLAGS
 
 
 def _settings(tmp, **extra):
@@ -37,13 +36,7 @@ def _settings(tmp, **extra):
   return base
 
 
-class DetailTrainTest(tf.test.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    if not FLAGS.is_parsed():
-      FLAGS.mark_as_parsed()
+class DetailTrainTest(test_utils.FlagsTestCase):
 
   def test_loss_falls_resume_and_large_pose_init(self):
     tmp = self.create_tempdir().full_path
@@ -97,7 +90,7 @@ class DetailTrainTest(tf.test.TestCase):
     # network started from the small-pose weights, not a fresh initialisation.
     nets = []
     with flagsaver.flagsaver(**_settings(tmp)):
-      model = detail_train.bfm.load('synthetic')
+      model = bfm.load('synthetic')
       for path in (small, large):
         net = detail_train.build_reconstructor(model).network
         net(tf.zeros([1, 64, 64, 3]))

@@ -298,8 +298,12 @@ class TrainingLoop:
     return terms, grads, outputs
 
   def _apply_gradients(self, grads):
-    if self.replicas > 1:  # Keras sums the replicas' (equal) gradients again
-      grads = [g / self.replicas for g in grads]
+    # Keras sums the replicas' (equal) gradients again: pass 1/N of each. The
+    # division, or the identity, also makes them tensors of this replica:
+    # MultiWorkerMirroredStrategy's all-reduce rejects the outputs of another
+    # strategy.run as they come in.
+    grads = [tf.identity(g) if self.replicas == 1 else g / self.replicas
+             for g in grads]
     self.optimizer.apply_gradients(zip(grads, self.variables))
     self.step.assign_add(1)
 

@@ -1,4 +1,5 @@
-"""--strategy=mirrored on 2 logical CPU devices takes the single-device step.
+"""--strategy=mirrored on 2 logical CPU devices takes the single-device step
+(and --strategy=multi_worker, one local worker, too).
 
 Both training scripts run twice in subprocesses (the host CPU can only be
 split before TensorFlow sets up its devices) on the same global batch, with
@@ -32,9 +33,9 @@ def _scalars(folder):
 
 class MirroredStepTest(test_utils.FlagsTestCase):
 
-  def _train(self, script, args):
+  def _train(self, script, args, strategies=('default', 'mirrored')):
     runs = {}
-    for strategy in ('default', 'mirrored'):
+    for strategy in strategies:
       folder = self.create_tempdir().full_path
       argv = [sys.executable, os.path.join(REPO, script),
               '--strategy=' + strategy, '--num_cpu_devices=2'] + [
@@ -67,13 +68,16 @@ class MirroredStepTest(test_utils.FlagsTestCase):
       self.assertAllClose(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
 
   def test_coarse_mirrored_step_is_the_single_device_step(self):
+    # multi_worker without TF_CONFIG: one local worker, the chief.
     runs = self._train('coarse/train.py', [
         '--bfm=synthetic', '--sam_config=our', '--image_size=32',
         '--vgg_width=0.0625', '--num_images=4', '--batch_size=4',
         '--steps=3', '--learning_rate=1e-3', '--log_every=1',
-        '--save_every=3', '--image_every=100', '--log_dir=FOLDER'])
-    self._assert_same_steps(runs['default'], runs['mirrored'], 3)
-    self._assert_same_weights(runs['default'], runs['mirrored'])
+        '--save_every=3', '--image_every=100', '--log_dir=FOLDER'],
+                       ('default', 'mirrored', 'multi_worker'))
+    for strategy in ('mirrored', 'multi_worker'):
+      self._assert_same_steps(runs['default'], runs[strategy], 3)
+      self._assert_same_weights(runs['default'], runs[strategy])
 
   def test_detail_mirrored_step_is_the_single_device_step(self):
     runs = self._train('detail/train.py', [

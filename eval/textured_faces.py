@@ -120,21 +120,27 @@ def head_ellipsoid(vertices, rows=24, cols=48):
   # point: behind the forehead, cheeks and chin, around the face's rim.
   centre = np.array([0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]) +
                      0.08 * height, lo[2] + 0.3 * depth - radii[2]])
-  theta = np.linspace(0.0, np.pi, rows + 1)  # from the top (+y) down
+  theta = np.linspace(0.0, np.pi, rows + 1)[1:-1]  # rings, top (+y) down
   phi = np.linspace(0.0, 2 * np.pi, cols, endpoint=False)
   t, p = np.meshgrid(theta, phi, indexing='ij')
-  unit = np.stack([np.sin(t) * np.sin(p), np.cos(t), np.sin(t) * np.cos(p)],
-                  -1).reshape(-1, 3)
+  rings = np.stack([np.sin(t) * np.sin(p), np.cos(t), np.sin(t) * np.cos(p)],
+                   -1).reshape(-1, 3)
+  unit = np.concatenate([[[0.0, 1.0, 0.0]], rings, [[0.0, -1.0, 0.0]]])
+  top, bottom = 0, len(unit) - 1
+
+  def ring(i, j):  # vertex j of ring i (0 = the ring below the top pole)
+    return 1 + i * cols + j % cols
+
   tris = []
-  for i in range(rows):
-    for j in range(cols):
-      a, b = i * cols + j, i * cols + (j + 1) % cols
-      c, d = a + cols, b + cols
+  for j in range(cols):
+    tris.append([top, ring(0, j), ring(0, j + 1)])
+    tris.append([ring(rows - 2, j), bottom, ring(rows - 2, j + 1)])
+    for i in range(rows - 2):
+      a, b = ring(i, j), ring(i, j + 1)
+      c, d = ring(i + 1, j), ring(i + 1, j + 1)
       tris += [[a, c, b], [b, c, d]]
   tris = np.asarray(tris, np.int32)
-  keep = ~((tris[:, 0] == tris[:, 1]) | (tris[:, 1] == tris[:, 2]) |
-           (tris[:, 0] == tris[:, 2]))
-  return (centre + unit * radii).astype(np.float32), tris[keep]
+  return (centre + unit * radii).astype(np.float32), tris
 
 
 def render_textured(model, vertices, texture, angles, lighting, size,

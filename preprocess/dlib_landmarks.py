@@ -39,12 +39,13 @@ screen space. dlib reports integer pixel indices; 0.5 is added.
 
 import collections
 import glob
-import importlib.util
 import os
 import site
 import sys
 
 import numpy as np
+
+from preprocess import package_files
 
 LANDMARK_MODEL_FILE = 'shape_predictor_68_face_landmarks.dat'
 CNN_DETECTOR_FILE = 'mmod_human_face_detector.dat'
@@ -65,15 +66,7 @@ Face.__doc__ = """One detected face.
 
 def _package_dirs():
   """Folders that may hold the face-recognition-models package."""
-  try:
-    spec = importlib.util.find_spec(LANDMARK_PACKAGE)  # does not run __init__
-  except (ImportError, ValueError):
-    spec = None
-  dirs = []
-  if spec is not None:
-    dirs.extend(spec.submodule_search_locations or [])
-    if spec.origin:
-      dirs.append(os.path.dirname(spec.origin))
+  dirs = package_files.package_folders(LANDMARK_PACKAGE)
   roots = list(sys.path)
   try:
     roots += site.getsitepackages() + [site.getusersitepackages()]

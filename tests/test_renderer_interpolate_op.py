@@ -121,10 +121,7 @@ class InterpolateOpGpuTest(InterpolateOpTestBase):
 
   def setUp(self):
     super().setUp()
-    reason = test_utils.gpu_kernel_skip_reason()
-    if reason:
-      self.skipTest(reason)
-    self.device = '/GPU:0'
+    self.device = test_utils.require_gpu_kernel()
 
   def test_gpu_matches_cpu(self):
     attributes, triangles, ids, bary = _scene(10, 3, 3, size=(40, 56))

@@ -60,6 +60,15 @@ def gpu_kernel_skip_reason():
   return None
 
 
+def require_gpu_kernel():
+  """Raises unittest.SkipTest with gpu_kernel_skip_reason() when there is one;
+  returns the GPU device name otherwise."""
+  reason = gpu_kernel_skip_reason()
+  if reason:
+    raise unittest.SkipTest(reason)
+  return '/GPU:0'
+
+
 def data_dir():
   """The shared test data folder (see the module docstring)."""
   return bfm.default_data_dir()

@@ -16,6 +16,16 @@ from renderer import interpolate as interpolate_lib
 from renderer import mesh_renderer
 
 
+def _tensor_of_rank(value, rank, last_dim, name, expected):
+  """float32 tensor of `value`; ValueError '<name> must be <expected>' when
+  its rank (or static last dimension, unless None) differs."""
+  value = tf.convert_to_tensor(value, tf.float32)
+  if value.shape.rank != rank or (last_dim is not None and
+                                  value.shape[-1] != last_dim):
+    raise ValueError('%s must be %s, got %s' % (name, expected, value.shape))
+  return value
+
+
 def _check_uv(uv, triangles, uv_size, name):
   uv = tf.convert_to_tensor(uv, tf.float32)
   if uv.shape.rank != 2 or uv.shape[-1] != 2:
@@ -165,14 +175,11 @@ def unwrap_image(image, screen_vertices, triangles, uv, uv_size,
     w.r.t. image and screen_vertices, visibility [B, S, S, 1] float32 in
     {0, 1}).
   """
-  image = tf.convert_to_tensor(image, tf.float32)
-  screen_vertices = tf.convert_to_tensor(screen_vertices, tf.float32)
-  if image.shape.rank != 4:
-    raise ValueError('unwrap_image: image must be [B, H, W, C], got %s' %
-                     image.shape)
-  if screen_vertices.shape.rank != 3 or screen_vertices.shape[-1] != 3:
-    raise ValueError('unwrap_image: screen_vertices must be [B, N, 3], got %s'
-                     % screen_vertices.shape)
+  image = _tensor_of_rank(image, 4, None, 'unwrap_image: image',
+                          '[B, H, W, C]')
+  screen_vertices = _tensor_of_rank(screen_vertices, 3, 3,
+                                    'unwrap_image: screen_vertices',
+                                    '[B, N, 3]')
   height, width = image.shape[1], image.shape[2]
   if height is None or width is None:
     raise ValueError('unwrap_image: image needs a static height and width')
@@ -283,14 +290,10 @@ def mirror_sample(uv_map, mirror_coords):
   Returns:
     [B, S, S, C] float32: out[b, r, c] = uv_map[b] at mirror_coords[r, c].
   """
-  uv_map = tf.convert_to_tensor(uv_map, tf.float32)
-  mirror_coords = tf.convert_to_tensor(mirror_coords, tf.float32)
-  if uv_map.shape.rank != 4:
-    raise ValueError('mirror_sample: uv_map must be [B, S, S, C], got %s' %
-                     uv_map.shape)
-  if mirror_coords.shape.rank != 3 or mirror_coords.shape[-1] != 2:
-    raise ValueError('mirror_sample: mirror_coords must be [S, S, 2], got %s'
-                     % mirror_coords.shape)
+  uv_map = _tensor_of_rank(uv_map, 4, None, 'mirror_sample: uv_map',
+                           '[B, S, S, C]')
+  mirror_coords = _tensor_of_rank(mirror_coords, 3, 2,
+                                  'mirror_sample: mirror_coords', '[S, S, 2]')
   batch = tf.shape(uv_map)[0]
   coords = tf.tile(mirror_coords[None], [batch, 1, 1, 1])
   return bilinear_sample(uv_map, coords)

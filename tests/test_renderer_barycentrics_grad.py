@@ -61,7 +61,10 @@ def _random_mesh(rng, batch, num_vertices=12, num_triangles=14):
 
 
 class BarycentricsGradTestBase(tf.test.TestCase, parameterized.TestCase):
-  """Tests run on self.device (set by each backend's setUp)."""
+  """Tests run on self.device: the CPU, or the GPU subclass's setUp sets
+  it."""
+
+  device = '/CPU:0'
 
   device = None
 
@@ -241,10 +244,6 @@ class BarycentricsGradTestBase(tf.test.TestCase, parameterized.TestCase):
 
 @unittest.skipIf(_OP_MISSING, _OP_MISSING)
 class BarycentricsGradCpuTest(BarycentricsGradTestBase):
-
-  def setUp(self):
-    super().setUp()
-    self.device = '/CPU:0'
 
   def test_out_of_range_ids(self):
     clip = _clip(perspective=True)

@@ -37,7 +37,10 @@ def _scene(seed, batch, channels, size=(19, 23), num_vertices=12,
 
 
 class InterpolateOpTestBase(tf.test.TestCase, parameterized.TestCase):
-  """Tests run on self.device (set by each backend's setUp)."""
+  """Tests run on self.device: the CPU, or the GPU subclass's setUp sets
+  it."""
+
+  device = '/CPU:0'
 
   device = None
 
@@ -98,10 +101,6 @@ class InterpolateOpTestBase(tf.test.TestCase, parameterized.TestCase):
 
 @unittest.skipIf(_OP_MISSING, _OP_MISSING)
 class InterpolateOpCpuTest(InterpolateOpTestBase):
-
-  def setUp(self):
-    super().setUp()
-    self.device = '/CPU:0'
 
   def test_out_of_range_indices(self):
     attributes, triangles, ids, bary = _scene(9, 1, 2)

@@ -155,11 +155,6 @@ def _landmark_pixels(model, face, source):
   return tf.gather(face.screen_vertices[..., :2], idx, axis=1)
 
 
-def _expression_sigma(model):
-  return float(landmark_fit.prior_sigma(model)[model.num_id:][:1].max(
-      initial=1.0)) if model.num_exp else 1.0
-
-
 def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
   """The fit's objective per batch: (total, dict of terms).
 
@@ -189,8 +184,9 @@ def map_losses(model, coeffs, face, images, landmarks, source, photo_weight):
   terms = {
       'landmark': 0.5 * tf.reduce_sum(tf.square(residual)),
       'prior': 0.5 * (tf.reduce_sum(tf.square(coeffs.identity)) +
-                      tf.reduce_sum(tf.square(coeffs.expression /
-                                              _expression_sigma(model))) +
+                      tf.reduce_sum(tf.square(
+                          coeffs.expression / landmark_fit.prior_sigma(model)[
+                              model.num_id:].astype(np.float32))) +
                       tf.reduce_sum(tf.square(coeffs.texture))),
   }
   total = terms['landmark'] + terms['prior']

@@ -207,7 +207,6 @@ def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
 
   def jacobian(x):
     rot, s, t, c = unpack(x)
-    points = base + np.tensordot(c, basis, 1)
     inv = 1.0 / sigma_mm[:, None]  # [L,1]
     jac = np.zeros([2 * len(idx) + len(c), len(x)])
     # Angles: central differences (three extra evaluations).
@@ -224,7 +223,6 @@ def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
     jac[:2 * len(idx), 6:] = (projected_basis * inv[:, :, None]).reshape(
         2 * len(idx), -1)
     jac[2 * len(idx):, 6:] = np.diag(1.0 / prior)
-    del points
     return jac
 
   x0 = np.concatenate([euler_from_rotation(rotation), translation,

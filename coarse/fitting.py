@@ -246,7 +246,9 @@ def fit_coarse(model,
                initial=None,
                learning_rate=0.05,
                photo_weight=DEFAULT_PHOTO_WEIGHT,
-               objective='map'):
+               objective='map',
+               dense_landmarks=None,
+               correspondence=None):
   """Fits coarse coefficients per image: closed-form start, then Adam.
 
   Args:
@@ -266,6 +268,12 @@ def fit_coarse(model,
       or 'chen20' (`chen20_losses`, the previous --fit: starting from the
       closed-form POSE on the mean face, the first CHEN20_LANDMARK_ONLY of
       the steps without the photometric term).
+    dense_landmarks: None or [B,474,2] float32 FaceMesh's 468 points and
+      BlazeFace's 6 keypoints in pixels of `images`; with `correspondence`
+      (coarse/facemesh_correspondence.py, measured on `model`) the 'map'
+      start is landmark_fit.fit_dense on them instead of fit_landmarks on
+      the 68 points. The Adam steps use the 68 points either way.
+    correspondence: facemesh_correspondence.Correspondence of `model`.
   Returns:
     CoarseFit.
   """
@@ -282,7 +290,13 @@ def fit_coarse(model,
   if objective not in OBJECTIVES:
     raise ValueError('fit_coarse: objective must be one of %s, got %r' %
                      (OBJECTIVES, objective))
-  if initial is None:
+  use_dense = (initial is None and objective == 'map' and
+               dense_landmarks is not None and correspondence is not None)
+  if use_dense:
+    start = landmark_fit.fit_dense(model, correspondence,
+                                   np.asarray(dense_landmarks), image_size
+                                   ).to_vector()
+  elif initial is None:
     start = landmark_fit.fit_landmarks(
         model, landmarks.numpy(), image_size, source,
         fit_shape=objective == 'map').to_vector()

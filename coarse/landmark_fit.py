@@ -233,6 +233,15 @@ def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
   return rot, s, np.asarray(t), c
 
 
+def _pose_row(rotation, scale, translation, height, width):
+  """[6] pose (renderer/camera.py layout) of a scaled-orthographic fit in
+  camera-centred pixels (y up) of a height x width image."""
+  pitch, yaw, roll = euler_from_rotation(rotation)
+  return [pitch, yaw, roll, translation[0] * camera.REFERENCE_SIZE / width,
+          translation[1] * camera.REFERENCE_SIZE / height,
+          math.log(scale * camera.REFERENCE_SIZE / width)]
+
+
 def fit_landmarks(model, landmarks, image_size, source='facemesh',
                   iterations=30, fit_shape=True, tolerance=1e-6):
   """MAP pose, identity and expression from 68 2D landmarks per image.
@@ -302,14 +311,143 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
       rotation, scale, translation, coeff = _refine(
           bases, mean, idx, targets, sigma, prior, rotation, scale,
           translation, coeff)
-    pitch, yaw, roll = euler_from_rotation(rotation)
-    log_scale = math.log(scale * camera.REFERENCE_SIZE / width)
-    poses.append([pitch, yaw, roll,
-                  translation[0] * camera.REFERENCE_SIZE / width,
-                  translation[1] * camera.REFERENCE_SIZE / height, log_scale])
+    poses.append(_pose_row(rotation, scale, translation, height, width))
     ids.append(coeff[:num_id])
     exps.append(coeff[num_id:num_id + num_exp])
   return out._replace(
       identity=np.asarray(ids, np.float32).reshape(len(ids), num_id),
       expression=np.asarray(exps, np.float32).reshape(len(exps), num_exp),
       pose=np.asarray(poses, np.float32))
+
+
+# --- The measured FaceMesh correspondence (coarse/facemesh_correspondence.py)
+# Beyond this |yaw| (from BlazeFace's keypoints) FaceMesh's 468 points stop
+# following the head: measured on the correspondence renders of SFM and ICT
+# faces, its yaw is within ~5 deg to 45 deg and then lags (64 -> 40, 90 ->
+# 8-45 deg), while the keypoint pose with the visible ear tragion keeps up
+# (64 -> 71, 90 -> 81). There the pose comes from the keypoints and the shape
+# stays the mean: a shape explained from points that contradict the pose is
+# worse than none.
+DENSE_MAX_YAW_DEG = 45.0
+# FaceMesh's points are one network's regression of a whole mesh: their
+# errors are correlated, not 468 independent measurements. They are weighted
+# as DENSE_EFFECTIVE_POINTS independent ones (the iBUG density), i.e. each
+# sigma is inflated by sqrt(468 / DENSE_EFFECTIVE_POINTS).
+DENSE_EFFECTIVE_POINTS = 68
+# Per-point noise = the detector's scatter on the calibration renders (the
+# table's scatter_mm) and, in quadrature, this misfit of another face: the
+# smallest region sigma of REGION_SIGMA_MM (eyes).
+DENSE_MISFIT_MM = 3.0
+
+
+def _correspondence_rows(model, corr):
+  """Mean [474,3], basis [K,474,3] and mean-face normals [474,3] of the
+  measured points (barycentric combinations of the model's rows)."""
+  from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
+  bases = np.concatenate([model.id_basis, model.exp_basis], 0).astype(
+      np.float64)
+  mean = model.mean_shape.astype(np.float64)
+  normals = np.asarray(model.vertex_normals(mean[None].astype(np.float32)),
+                       np.float64)[0]
+  return (facemesh_correspondence.points(corr, mean),
+          np.einsum('lj,kljc->klc', corr.barycentrics,
+                    bases[:, corr.triangles]),
+          facemesh_correspondence.points(corr, normals))
+
+
+def _keypoint_pose(points, normals, targets, sigma, iterations=10):
+  """Pose from BlazeFace's 6 keypoints; an ear tragion counts only while its
+  surface faces the camera (the hidden one is the detector's guess)."""
+  weights = 1.0 / np.square(sigma)
+  visible = np.array([1, 1, 1, 1, 0, 0], np.float64)
+  rotation, scale, translation = _solve_pose(points, targets,
+                                             weights * visible)
+  for _ in range(iterations):
+    facing = (normals @ rotation.T)[:, 2]
+    ears = np.where(facing[4:] > 0.0, 1.0, 1e-3)
+    rotation, scale, translation = _solve_pose(
+        points, targets, weights * np.concatenate([visible[:4], ears]))
+  return rotation, scale, translation
+
+
+def fit_dense(model, correspondence, points, image_size, iterations=30,
+              fit_shape=True, max_shape_yaw_deg=DENSE_MAX_YAW_DEG,
+              tolerance=1e-6):
+  """MAP pose, identity and expression from FaceMesh's 468 points and
+  BlazeFace's 6 keypoints, on the measured correspondence.
+
+  The keypoint pose (visible ear tragion included) decides the yaw regime:
+  up to `max_shape_yaw_deg` the 468 points give pose and shape (the
+  alternation and joint refinement of `fit_landmarks`, sigma per point from
+  the table's scatter, DENSE_MISFIT_MM and DENSE_EFFECTIVE_POINTS, x
+  OCCLUDED_SIGMA_FACTOR where the surface faces away); beyond it the pose is
+  the keypoints' and the shape the mean (see DENSE_MAX_YAW_DEG).
+
+  Args:
+    model: bfm.MorphableModel.
+    correspondence: coarse.facemesh_correspondence.Correspondence of `model`.
+    points: [B,474,2] float pixels (x, y; top-left origin): the 468 FaceMesh
+      points then the 6 BlazeFace keypoints (MeshFace order).
+    image_size: (height, width) python ints.
+    iterations, tolerance: as fit_landmarks.
+    fit_shape: False keeps the mean face everywhere.
+    max_shape_yaw_deg: python float, degrees.
+
+  Returns:
+    coarse.coefficients.Coefficients (NumPy float32, batch B), as
+    fit_landmarks.
+  """
+  from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
+  height, width = (int(s) for s in image_size)
+  points = np.asarray(points, np.float64)
+  num = facemesh_correspondence.NUM_POINTS
+  mesh = facemesh_correspondence.NUM_MESH_POINTS
+  if points.ndim != 3 or points.shape[1:] != (num, 2):
+    raise ValueError('fit_dense: points must be [B,%d,2], got %s' %
+                     (num, points.shape))
+  if not np.all(np.isfinite(points)):
+    raise ValueError('fit_dense: points contain NaN or inf')
+  mean_rows, basis_rows, normal_rows = _correspondence_rows(
+      model, correspondence)
+  scatter = np.asarray(correspondence.scatter_mm, np.float64)
+  sigma_mm = np.sqrt(np.square(scatter) + DENSE_MISFIT_MM**2)
+  sigma_mm[:mesh] *= math.sqrt(mesh / float(DENSE_EFFECTIVE_POINTS))
+  prior = prior_sigma(model)
+  num_id, num_exp = model.num_id, model.num_exp
+  out = coefficients_lib.Coefficients.zeros(model, points.shape[0])
+  poses, coeffs = [], []
+  for image_points in points:
+    targets = np.stack([image_points[:, 0] - width / 2.0,
+                        height / 2.0 - image_points[:, 1]], 1)
+    rotation, scale, translation = _keypoint_pose(
+        mean_rows[mesh:], normal_rows[mesh:], targets[mesh:],
+        sigma_mm[mesh:])
+    coeff = np.zeros([basis_rows.shape[0]])
+    yaw = math.degrees(euler_from_rotation(rotation)[1])
+    if fit_shape and abs(yaw) <= max_shape_yaw_deg:
+      rows = slice(0, mesh)
+      base, basis = mean_rows[rows], basis_rows[:, rows]
+      goal = targets[rows]
+      rotation, scale, translation = _solve_pose(base, goal,
+                                                 1.0 / sigma_mm[rows]**2)
+      for _ in range(int(iterations)):
+        facing = (normal_rows[rows] @ rotation.T)[:, 2]
+        sigma = sigma_mm[rows] * np.where(facing < 0.0,
+                                          OCCLUDED_SIGMA_FACTOR, 1.0)
+        weights = 1.0 / np.square(sigma)
+        previous = rotation
+        rotation, scale, translation = _solve_pose(
+            base + np.tensordot(coeff, basis, 1), goal, weights)
+        coeff = _solve_shape(basis, base, rotation, scale, translation, goal,
+                             weights / scale**2, prior)
+        if np.max(np.abs(rotation - previous)) < tolerance:
+          break
+      rotation, scale, translation, coeff = _refine(
+          basis, base, np.arange(mesh), goal, sigma, prior, rotation, scale,
+          translation, coeff)
+    poses.append(_pose_row(rotation, scale, translation, height, width))
+    coeffs.append(coeff)
+  coeffs = np.asarray(coeffs, np.float32).reshape(len(coeffs), -1)
+  return out._replace(identity=coeffs[:, :num_id],
+                      expression=coeffs[:, num_id:num_id + num_exp],
+                      pose=np.asarray(poses, np.float32))

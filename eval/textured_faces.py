@@ -143,6 +143,46 @@ def head_ellipsoid(vertices, rows=24, cols=48):
   return (centre + unit * radii).astype(np.float32), tris
 
 
+def _camera_setup(vertices, size, offset_px):
+  """(centred points [N,3] mm, focal px, translation [1,3] mm) of the render
+  camera: the face's height fills FACE_FRACTION of the image."""
+  vertices = np.asarray(vertices, np.float32)
+  centre = 0.5 * (vertices.min(0) + vertices.max(0))
+  height_mm = float(vertices[:, 1].max() - vertices[:, 1].min())
+  focal = FACE_FRACTION * size * CAMERA_DISTANCE_MM / height_mm
+  translation = np.array([[offset_px[0] * CAMERA_DISTANCE_MM / focal,
+                           -offset_px[1] * CAMERA_DISTANCE_MM / focal,
+                           -CAMERA_DISTANCE_MM]], np.float32)
+  return vertices - centre, focal, translation
+
+
+def render_with_positions(model, vertices, texture, angles, lighting, size,
+                          background):
+  """`render_textured` (with a head) plus what lies under each pixel.
+
+  Args: as render_textured (no offset).
+  Returns:
+    image: [size,size,3] float32 photo-like render.
+    positions: [size,size,3] float32 model-space surface position (mm, the
+      frame of `vertices`) under each pixel of the face.
+    mask: [size,size] float32, 1 on the face model's pixels.
+    rotation: [3,3] float64 model-to-camera rotation (row 2 = towards the
+      camera, renderer/camera.py convention).
+  """
+  image, mask = render_textured(model, vertices, texture, angles, lighting,
+                                size, background, hair_colour=(0.2, 0.15,
+                                                               0.1))
+  points, focal, translation = _camera_setup(vertices, size, (0.0, 0.0))
+  angles = tf.constant(np.asarray(angles, np.float32)[None])
+  clip = camera.perspective_clip(tf.constant(points[None]), angles,
+                                 translation, focal, (size, size))
+  out = mesh_renderer.render_clip(
+      clip, np.asarray(model.triangles, np.int32),
+      tf.constant(np.asarray(vertices, np.float32)[None]), (size, size))
+  rotation = camera.rotation_matrix(angles)[0].numpy().astype(np.float64)
+  return image, out.image[0].numpy(), mask, rotation
+
+
 def render_textured(model, vertices, texture, angles, lighting, size,
                     background, offset_px=(0.0, 0.0), hair_colour=None):
   """Perspective render of one textured, SH-lit face over a background.
@@ -162,14 +202,7 @@ def render_textured(model, vertices, texture, angles, lighting, size,
     (image [size,size,3] float32 in [0,1], mask [size,size] float32 of the
     face model's pixels).
   """
-  vertices = np.asarray(vertices, np.float32)
-  centre = 0.5 * (vertices.min(0) + vertices.max(0))
-  height_mm = float(vertices[:, 1].max() - vertices[:, 1].min())
-  focal = FACE_FRACTION * size * CAMERA_DISTANCE_MM / height_mm
-  translation = np.array([[offset_px[0] * CAMERA_DISTANCE_MM / focal,
-                           -offset_px[1] * CAMERA_DISTANCE_MM / focal,
-                           -CAMERA_DISTANCE_MM]], np.float32)
-  points = vertices - centre
+  points, focal, translation = _camera_setup(vertices, size, offset_px)
   triangles = np.asarray(model.triangles, np.int32)
   normals = np.asarray(model.vertex_normals(tf.constant(points[None])))[0]
   uv = np.asarray(model.uv, np.float32)

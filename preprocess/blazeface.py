@@ -195,6 +195,12 @@ def weighted_nms(boxes, keypoints, scores, min_score=MIN_SCORE,
   return detections
 
 
+# detect_augmented: the copies' borders (fraction of the longer side) and
+# the keypoint order of a mirrored image (right/left eye and ear swapped).
+AUGMENT_PAD_FRACTIONS = (0.0, 0.5, 1.0)
+MIRROR_KEYPOINTS = (1, 0, 2, 3, 5, 4)
+
+
 class BlazeFace:
   """The full-range BlazeFace detector around a model-running callable.
 
@@ -229,3 +235,51 @@ class BlazeFace:
       out.append(Detection(tuple(float(v) for v in corners.ravel()),
                            transform.to_photo(det.keypoints), det.score))
     return out
+
+  def detect_augmented(self, image, min_score=MIN_SCORE,
+                       pad_fractions=AUGMENT_PAD_FRACTIONS, mirror=True):
+    """`detect` over padded and mirrored copies of `image`, merged.
+
+    Near profile the full-range model scores the true face around the
+    threshold, and the score moves by +-0.2 with the face's size in the
+    frame and with a mirror image (measured on textured renders at 45-90
+    degrees yaw: 9 of 24 faces under 0.5 on the photo alone, none under 0.5
+    in every copy). Each copy's detections are mapped back to `image` and
+    all are merged by `weighted_nms`, so a face found in any copy is found,
+    with box and keypoints averaged over the copies that found it.
+
+    Args:
+      image: [H,W,3] float32 RGB in [0,1].
+      min_score: threshold, applied per copy and to the merged result.
+      pad_fractions: border (fraction of the longer side, edge pixels
+        repeated) added around each copy; 0 = the photo as is.
+      mirror: also run every copy mirrored left-right.
+    Returns:
+      list of Detection in `image` pixels, highest score first (keypoints in
+      the order of the module docstring: the mirrored copies' left and right
+      keypoints are swapped back).
+    """
+    image = np.asarray(image, np.float32)
+    height, width = image.shape[:2]
+    boxes, keypoints, scores = [], [], []
+    for fraction in pad_fractions:
+      pad = int(round(fraction * max(height, width)))
+      padded = (cv2.copyMakeBorder(image, pad, pad, pad, pad,
+                                   cv2.BORDER_REPLICATE) if pad else image)
+      for flipped in ((False, True) if mirror else (False,)):
+        copy = np.ascontiguousarray(padded[:, ::-1]) if flipped else padded
+        for det in self.detect(copy, min_score):
+          box = np.reshape(det.box, [2, 2]).copy()
+          points = np.asarray(det.keypoints, np.float32).copy()
+          if flipped:
+            box[:, 0] = copy.shape[1] - box[::-1, 0]
+            points[:, 0] = copy.shape[1] - points[:, 0]
+            points = points[list(MIRROR_KEYPOINTS)]
+          boxes.append((box - pad).ravel())
+          keypoints.append(points - pad)
+          scores.append(det.score)
+    if not scores:
+      return []
+    return weighted_nms(np.asarray(boxes, np.float32),
+                        np.asarray(keypoints, np.float32),
+                        np.asarray(scores, np.float32), min_score)

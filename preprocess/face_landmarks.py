@@ -25,7 +25,7 @@ from coarse import landmark_fit
 SOURCES = landmark_fit.LANDMARK_SOURCES
 
 Face = collections.namedtuple(
-    'Face', ['box', 'landmarks', 'score', 'detector', 'source'])
+    'Face', ['box', 'landmarks', 'score', 'detector', 'source', 'dense'])
 Face.__doc__ = """One detected face.
 
   box: (left, top, right, bottom) float pixels of the detector's rectangle.
@@ -34,6 +34,9 @@ Face.__doc__ = """One detected face.
     detectors).
   detector: which detector found it ('facemesh', 'hog' or 'cnn').
   source: the landmark source, one of SOURCES (sets the jaw convention).
+  dense: [474,2] float32 x, y pixels of FaceMesh's 468 points then
+    BlazeFace's 6 keypoints ('facemesh'; None for 'dlib'): what
+    coarse/landmark_fit.fit_dense fits on a measured correspondence.
 """
 
 
@@ -74,12 +77,14 @@ def detect_faces(image, source='facemesh', landmark_model=None,
     from preprocess import mediapipe_landmarks  # pylint: disable=g-import-not-at-top
     return [
         Face(f.box, np.asarray(f.landmarks68, np.float32), f.score,
-             f.detector, source)
+             f.detector, source,
+             np.concatenate([np.asarray(f.landmarks468, np.float32)[:, :2],
+                             np.asarray(f.keypoints6, np.float32)]))
         for f in mediapipe_landmarks.detect_faces(image)
     ]
   from preprocess import dlib_landmarks  # pylint: disable=g-import-not-at-top
   return [
-      Face(f.box, f.landmarks, f.score, f.detector, source)
+      Face(f.box, f.landmarks, f.score, f.detector, source, None)
       for f in dlib_landmarks.detect_faces(
           image, landmark_model=landmark_model, cnn_fallback=cnn_fallback)
   ]

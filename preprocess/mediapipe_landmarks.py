@@ -21,6 +21,8 @@ Pipeline per photo:
      are area-resized to that size first, and every coordinate is scaled
      back: a 6000x4000 photo costs one resize, not 24 Mpx of model input.
   2. BlazeFace (full range) on the whole photo: boxes, 6 keypoints, scores.
+     When it finds nothing, by default again on padded and mirrored copies
+     of the photo, merged (blazeface.BlazeFace.detect_augmented).
   3. For each detection with score >= min_score: FaceMesh on the rotated
      crop from the detection, then `refine_passes` more FaceMesh passes on a
      crop recomputed from the previous landmarks. Default 1: on the 26
@@ -46,7 +48,7 @@ API
   find_model_dir() -> the folder holding the .tflite files.
   MeshFace(box, score, keypoints6, landmarks468, landmarks68, detector)
   FaceMeshDetector(model_dir=None, max_side=1024, min_score=0.5,
-                   refine_passes=1, num_threads=None)
+                   refine_passes=1, num_threads=None, augment=True)
       .detect(image) -> list of MeshFace, largest face first ([] if none).
   detect_faces(image) -> list of MeshFace (a cached default FaceMeshDetector).
   estimate_yaw_deg(landmarks468) -> rough yaw in degrees from the 3D points.
@@ -138,6 +140,9 @@ class _Model:
     output_sizes: the outputs' last dimensions in the order __call__ returns
       them (identifies them independently of the file's tensor order).
     num_threads: interpreter threads (None: the runtime's default).
+    augment: when the photo alone gives no detection, detect on padded and
+      mirrored copies and merge (blazeface.BlazeFace.detect_augmented; finds
+      faces near profile that score under min_score on the photo alone).
   """
 
   def __init__(self, path, output_sizes, num_threads):
@@ -209,8 +214,9 @@ class FaceMeshDetector:
   """
 
   def __init__(self, model_dir=None, max_side=MAX_SIDE, min_score=MIN_SCORE,
-               refine_passes=1, num_threads=None):
+               refine_passes=1, num_threads=None, augment=True):
     self.model_dir = model_dir
+    self.augment = bool(augment)
     self.max_side = int(max_side)
     self.min_score = float(min_score)
     self.refine_passes = int(refine_passes)
@@ -246,6 +252,8 @@ class FaceMeshDetector:
     with self._lock:
       self._load()
       detections = self._detector.detect(small, self.min_score)
+      if not detections and self.augment:
+        detections = self._detector.detect_augmented(small, self.min_score)
       faces = []
       for det in detections:
         points, _ = self._mesh.landmarks(

@@ -29,13 +29,15 @@ from preprocess import face_landmarks
 from preprocess import face_crop
 from preprocess import image_io
 from coarse import face_reconstruction
+from coarse import facemesh_correspondence
 from coarse import fitting
 from detail import detail_reconstruction
 from detail import displacement_fitting
 
 PreparedFace = collections.namedtuple('PreparedFace', [
     'name', 'path', 'image', 'crop', 'landmarks', 'crop_landmarks',
-    'transform', 'num_faces', 'detector', 'source', 'converted_from'
+    'transform', 'num_faces', 'detector', 'source', 'converted_from',
+    'crop_dense'
 ])
 PreparedFace.__doc__ = """One photo ready for the network.
 
@@ -49,6 +51,8 @@ PreparedFace.__doc__ = """One photo ready for the network.
   detector: 'facemesh', 'hog' or 'cnn' (which detector found it).
   source: the landmark source ('facemesh' or 'dlib', coarse/landmark_fit.py).
   converted_from: PIL mode the photo was converted from, or None.
+  crop_dense: [474,2] float32 FaceMesh's 468 points and BlazeFace's 6
+    keypoints in crop pixels ('facemesh'), or None.
 """
 
 FaceResult = collections.namedtuple('FaceResult', [
@@ -177,6 +181,10 @@ class FacePipeline:
     self.fit_detail_steps = int(fit_detail_steps)
     self.landmark_source = face_landmarks.check_source(landmarks)
     self.landmark_model = landmark_model
+    # FaceMesh's measured correspondence on this model, when one is committed
+    # or was built (coarse/facemesh_correspondence.py); else the 68 points.
+    self.correspondence = (facemesh_correspondence.for_model(model)
+                           if self.landmark_source == 'facemesh' else None)
     self.coarse_net = None
     self.coarse_checkpoint = None
     if coarse_checkpoint:
@@ -225,7 +233,13 @@ class FacePipeline:
           'photometric and prior losses), then %d on a %dx%d displacement '
           'map (detail losses)%s.' %
           (self.fit_steps, self.fit_detail_steps, self.uv_size, self.uv_size,
-           '; ' + '; '.join(init) if init else '')
+           '; ' + '; '.join(init) if init else ''),
+          '  coarse start: %s' % (
+              'closed-form fit of FaceMesh\'s 468 points and BlazeFace\'s 6 '
+              'keypoints on the measured correspondence %s' %
+              facemesh_correspondence.table_path(self.model.name)
+              if self.correspondence else
+              'closed-form fit of the 68 %s landmarks' % self.landmark_source)
       ]
     lines = ['mode: checkpoint (trained networks)',
              '  coarse network: %s' % self.coarse_checkpoint]
@@ -269,11 +283,14 @@ class FacePipeline:
                         num_faces=len(faces),
                         detector=face.detector,
                         source=face.source,
-                        converted_from=loaded.converted_from)
+                        converted_from=loaded.converted_from,
+                        crop_dense=(None if face.dense is None else
+                                    transform.to_crop(face.dense)))
 
   # --- Stage 1: coarse --------------------------------------------------------
-  def coarse(self, crops, crop_landmarks):
-    """Coefficients (NumPy) of a batch of crops [B,S,S,3]."""
+  def coarse(self, crops, crop_landmarks, crop_dense=None):
+    """Coefficients (NumPy) of a batch of crops [B,S,S,3] (crop_dense:
+    [B,474,2] or None, PreparedFace.crop_dense)."""
     initial = None
     if self.coarse_net is not None:
       initial = coefficients_lib.Coefficients(*[
@@ -286,7 +303,11 @@ class FacePipeline:
                               source=self.landmark_source,
                               steps=self.fit_steps, initial=initial,
                               photo_weight=self.fit_photo_weight,
-                              objective=self.fit_objective).coefficients
+                              objective=self.fit_objective,
+                              dense_landmarks=(crop_dense if
+                                               self.correspondence else None),
+                              correspondence=self.correspondence
+                              ).coefficients
 
   # --- Stage 2: detail --------------------------------------------------------
   def detail_maps(self, crops, coeffs, large):
@@ -324,7 +345,10 @@ class FacePipeline:
     crop_lms = np.stack([f.crop_landmarks for f in faces]).astype(np.float32)
     size = (self.image_size, self.image_size)
     t0 = time.time()
-    coeffs = self.coarse(crops, crop_lms)
+    dense = None
+    if all(f.crop_dense is not None for f in faces):
+      dense = np.stack([f.crop_dense for f in faces]).astype(np.float32)
+    coeffs = self.coarse(crops, crop_lms, dense)
     t1 = time.time()
     yaw_deg = np.rad2deg(coeffs.pose[:, 1])
     large = np.abs(yaw_deg) > self.yaw_threshold_deg

@@ -21,7 +21,13 @@ from preprocess import synthetic_data
 
 
 class CoarseSource:
-  """Batches (images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D]).
+  """Batches (images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D],
+  skin masks [B,H,W,1] float32 in [0,1]).
+
+  The skin masks restrict the detail photometric loss to skin (Chen20's fine
+  photo-loss mask): for TFRecords the masks prepare_data.py stored
+  (preprocess/skin_mask.py), for synthetic faces the rendered face region
+  without eyes (preprocess/synthetic_data.py skin_masks).
 
   Args:
     model: bfm.MorphableModel.
@@ -114,10 +120,11 @@ class CoarseSource:
     return coefficients_lib.Coefficients.from_vector(self.model, vector)
 
   def _new_batch(self):
-    """(images, coarse coefficient vector) of a new batch."""
+    """(images, coarse coefficient vector, skin masks) of a new batch."""
     if self._data is not None:
-      images = next(self._data)[0]
-      return images, self._coarse_net(images, training=False)
+      images, _, masks = next(self._data)[:3]
+      return (images, self._coarse_net(images, training=False),
+              tf.convert_to_tensor(masks, tf.float32))
     batch = synthetic_data.sample_batch(self.model,
                                         self.batch_size,
                                         self.image_size,
@@ -129,10 +136,12 @@ class CoarseSource:
       vector = self._coarse_net(images, training=False)
     else:  # ground truth (warned at start)
       vector = batch.coefficients.to_vector()
-    return images, tf.convert_to_tensor(vector, tf.float32)
+    return (images, tf.convert_to_tensor(vector, tf.float32),
+            tf.convert_to_tensor(batch.skin_masks, tf.float32))
 
   def next_batch(self):
-    """(images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D])."""
+    """(images [B,H,W,3] float32 in [0,1], coefficient vectors [B,D],
+    skin masks [B,H,W,1] float32 in [0,1])."""
     if self._num_batches is None or self._data is not None:
       return self._new_batch()
     key = self._batch_index % self._num_batches

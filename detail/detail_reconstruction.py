@@ -231,14 +231,23 @@ class DetailReconstructor:
     return DetailOutput(detailed, coarse_face, disp_uv, uv_image, uv_render,
                         net_in, padded=tf.not_equal(side, 0.0))
 
-  def loss(self, images, output, weights):
-    """Eq. 12 for a DetailOutput; returns (total, dict of terms)."""
+  def loss(self, images, output, weights, skin_mask=None):
+    """Eq. 12 for a DetailOutput; returns (total, dict of terms).
+
+    Args:
+      images: [B,H,W,3] float32 in [0,1].
+      output: DetailOutput of these images.
+      weights: dict of detail loss weights (detail/losses.py).
+      skin_mask: None or [B,H,W,1] float32 skin pixels of the images
+        (training data's masks); the photometric term counts only those.
+    """
     det = output.detailed
     mesh = self.applier.mesh
     delta_n = mesh.to_uv(det.normals - det.coarse_normals)
     delta_z = mesh.to_uv(det.displacement)
     return losses.total_loss(images, det.image, det.photo_mask, delta_n,
-                             delta_z, self.uv_face_mask, weights)
+                             delta_z, self.uv_face_mask, weights,
+                             skin_mask=skin_mask)
 
 
 def find_checkpoint(checkpoint):

@@ -10,11 +10,24 @@ of the unit normal caused by it, both on the UV grid (the dense detail mesh has
 one vertex per UV texel, so N(i) = the 8 texels within radius 1). Sums are
 taken as means over valid terms, as Chen20's losses.py does (tf.reduce_mean),
 so the weights do not depend on the UV resolution.
+
+Units (as coarse/losses.py): Chen20's weights were set for colours in
+[0, 255] (its fine render is scaled by 255 before its photo_loss), so L_p
+measures colour differences x 255 while images here are in [0, 1]. As
+Chen20's fine photo loss (controller.py: create_fine_photo_loss_mask_from_seg
+times the fine render's face mask), L_p counts only skin pixels of the input:
+the rendered face region without eyes, times the input's skin mask when one
+is given (preprocess/skin_mask.py for photos; the rendered skin region for
+synthetic faces).
 """
 
 import tensorflow as tf
 
+from coarse import losses as coarse_losses
+
 _EPS = 1e-8
+# Colours are compared x 255, the units Chen20's weights were set for.
+COLOR_SCALE = coarse_losses.COLOR_SCALE
 # Chen20 losses.py disp_loss clips squared values to [0, 10].
 _DISP_CLIP = 10.0
 
@@ -35,13 +48,16 @@ DEFAULT_WEIGHTS = {
 def photometric_loss(images, renders, mask):
   """L_p: mean over masked pixels of the per-pixel L2 colour distance (L_{2,1}).
 
-  Same form as the coarse stage (Chen20 losses.py photo_loss).
+  Same form and units as the coarse stage (coarse/losses.py photo_loss,
+  Chen20 losses.py photo_loss): the distance is measured in [0, 255] colour
+  units, so a difference of 0.1 in every pixel of one channel gives 25.5.
   Args:
     images, renders: [B,H,W,3] float32 in [0,1].
     mask: [B,H,W,1] float32 in [0,1], visible skin pixels.
-  Returns: scalar float32.
+  Returns: scalar float32, colour distance in [0, 255] units.
   """
-  dist = tf.sqrt(tf.reduce_sum(tf.square(images - renders) * mask, -1) + _EPS)
+  diff = (images - renders) * COLOR_SCALE
+  dist = tf.sqrt(tf.reduce_sum(tf.square(diff) * mask, -1) + _EPS)
   dist = dist * mask[..., 0]
   per_image = tf.reduce_sum(dist,
                             [1, 2]) / (tf.reduce_sum(mask, [1, 2, 3]) + _EPS)
@@ -104,13 +120,42 @@ def displacement_regulariser(delta_normals, delta_depth, uv_mask, w_dn, w_dz):
           w_dz * tf.reduce_sum(dz * uv_mask)) / denom
 
 
+def photo_mask_with_skin(photo_mask, skin_mask=None):
+  """The pixels L_p counts: the render's photo mask times the input's skin.
+
+  Args:
+    photo_mask: [B,H,W,1] float32 in [0,1], rendered face without eyes
+      (detail.displacement.DetailedFace.photo_mask).
+    skin_mask: None or [B,H,W,1] float32 in [0,1], skin pixels of the input
+      image (Chen20: the face parser's skin class).
+  Returns: [B,H,W,1] float32 in [0,1].
+  """
+  if skin_mask is None:
+    return photo_mask
+  skin_mask = tf.convert_to_tensor(skin_mask, tf.float32)
+  return tf.clip_by_value(photo_mask * skin_mask, 0.0, 1.0)
+
+
 def total_loss(images, renders, photo_mask, delta_normals, delta_depth, uv_mask,
-               weights):
-  """Eq. 12 / 19. `weights` has attributes or keys photo (a1), smooth (a2),
-  disp_reg (a3), smooth_normal (b1), smooth_depth (b2), disp_normal (w_dn),
-  disp_depth (w_dz). Returns (total scalar, dict of the terms)."""
+               weights, skin_mask=None):
+  """Eq. 12 / 19.
+
+  Args:
+    images, renders: [B,H,W,3] float32 in [0,1].
+    photo_mask: [B,H,W,1] float32, rendered face pixels without eyes.
+    delta_normals: [B,S,S,3] normal change on the UV grid.
+    delta_depth: [B,S,S,1] displacement in mm on the UV grid.
+    uv_mask: [S,S,1] or [B,S,S,1] texels of the detail mesh.
+    weights: dict (or object with attributes) photo (a1), smooth (a2),
+      disp_reg (a3), smooth_normal (b1), smooth_depth (b2), disp_normal
+      (w_dn), disp_depth (w_dz).
+    skin_mask: None or [B,H,W,1] skin pixels of the input; L_p counts
+      photo_mask x skin_mask.
+  Returns: (total scalar, dict of the unweighted terms and 'total').
+  """
   w = weights if isinstance(weights, dict) else vars(weights)
-  l_p = photometric_loss(images, renders, photo_mask)
+  l_p = photometric_loss(images, renders,
+                         photo_mask_with_skin(photo_mask, skin_mask))
   l_s = smoothness_loss(delta_normals, delta_depth, uv_mask, w['smooth_normal'],
                         w['smooth_depth'])
   r_disp = displacement_regulariser(delta_normals, delta_depth, uv_mask,

@@ -23,6 +23,11 @@ checkpoints and the checks that keep the folder honest) is
 coarse/training_loop.py, shared with the coarse stage; so are --strategy
 and --num_cpu_devices (several devices, --batch_size the global batch).
 
+The photometric loss counts the skin pixels of each image
+(--detail_photo_skin_mask; Chen20 masks its fine photo loss with the face
+parser's skin class): the masks of --data, or the rendered skin region of a
+synthetic face.
+
 Optimiser (Chen20 controller.py, fine model): Adam, learning rate 1e-5 decayed
 by 0.99 every 5000 steps down to 1e-7, gradients clipped to [-1, 1].
 """
@@ -164,10 +169,12 @@ class DetailTraining(training_loop.TrainingLoop):
     return self._source.next_batch()
 
   def compute(self, batch):
-    images, coeff_vector = batch
+    images, coeff_vector, skin = batch
     coeffs = self._source.coefficients(coeff_vector)
     out = self.recon(images, coeffs, pad=self.pad, training=True)
-    total, terms = self.recon.loss(images, out, self.weights)
+    total, terms = self.recon.loss(
+        images, out, self.weights,
+        skin_mask=skin if FLAGS.detail_photo_skin_mask else None)
     terms = {k: v for k, v in terms.items() if k != 'total'}
     visuals = {
         'coarse': out.coarse.image,

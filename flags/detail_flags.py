@@ -23,7 +23,8 @@ _define = common_flags.define_once
 # Eq. 12-13 / 19-20 loss weights; their defaults are detail/losses.py
 # DEFAULT_WEIGHTS.
 _WEIGHT_HELP = {
-    'photo': 'a1: photometric loss weight (Chen20 1.0).',
+    'photo': 'a1: photometric loss weight (Chen20 1.0); the loss measures '
+             'colour distances in [0, 255] units, as Chen20.',
     'smooth': 'a2: smoothness loss weight (Eq. 12); Chen20 --smooth_weight '
               '1.0.',
     'disp_reg': 'a3: weight of R_disp (Eq. 12); its terms carry w_dn, w_dz.',
@@ -94,6 +95,14 @@ def define_flags():
   _define(
       'float', 'large_pose_yaw_threshold_deg', 30.0,
       'At inference, symmetric padding is applied when |yaw| exceeds this.')
+
+  _define(
+      'bool', 'detail_photo_skin_mask', True,
+      'Count only the skin pixels of each training image in the photometric '
+      'loss (Chen20 masks its fine photo loss with the face parser\'s skin '
+      'class): the skin masks stored by preprocess/prepare_data.py with '
+      '--data, the rendered face region without eyes for synthetic faces. '
+      'False: every rendered face pixel outside the eyes counts.')
 
   # --- Loss weights (Eq. 12-13, 19-20; Chen20 run_train.sh fine model) -------
   training_flags.define_loss_weights('detail', detail_losses.DEFAULT_WEIGHTS,

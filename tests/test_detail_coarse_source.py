@@ -26,11 +26,12 @@ class CoarseSourceTest(tf.test.TestCase):
     source = coarse_source.CoarseSource(self.model, 32, 2, num_images=4)
     first = [source.next_batch() for _ in range(2)]
     again = [source.next_batch() for _ in range(2)]
-    for (a_img, a_vec), (b_img, b_vec) in zip(first, again):
+    for (a_img, a_vec, a_skin), (b_img, b_vec, b_skin) in zip(first, again):
       self.assertAllEqual(a_img, b_img)
       self.assertAllEqual(a_vec, b_vec)
+      self.assertAllEqual(a_skin, b_skin)
     self.assertNotAllClose(first[0][0], first[1][0])
-    images, vector = first[0]
+    images, vector, skin = first[0]
     self.assertEqual(images.shape, (2, 32, 32, 3))
     self.assertEqual(vector.shape,
                      (2, coefficients.vector_size(self.model)))
@@ -40,6 +41,12 @@ class CoarseSourceTest(tf.test.TestCase):
     face = face_reconstruction.reconstruct(self.model, coeffs, 32)
     self.assertGreater(float(tf.reduce_sum(face.mask)), 50.0)
     self.assertAllClose(face.image * face.mask, images * face.mask, atol=1e-5)
+    # The skin mask is the rendered face region without eyes: inside the
+    # rendered face, not empty, and without the background.
+    self.assertEqual(skin.shape, (2, 32, 32, 1))
+    self.assertAllClose(skin, face.photo_mask, atol=1e-5)
+    self.assertGreater(float(tf.reduce_sum(skin)), 50.0)
+    self.assertEqual(float(tf.reduce_sum(skin * (1.0 - face.mask))), 0.0)
     with self.assertRaisesRegex(ValueError, 'multiple of batch_size'):
       coarse_source.CoarseSource(self.model, 32, 3, num_images=4)
 
@@ -68,10 +75,10 @@ class CoarseSourceTest(tf.test.TestCase):
                                         coarse_checkpoint=folder,
                                         num_images=2)
     self.assertEndsWith(source.coarse_checkpoint, 'ckpt-1')
-    images, vector = source.next_batch()
+    images, vector, _ = source.next_batch()
     self.assertAllClose(vector, net(images), atol=1e-5)
     # Cached with the fixed set: the coarse network runs once per batch.
-    images2, vector2 = source.next_batch()
+    images2, vector2, _ = source.next_batch()
     self.assertAllEqual(vector, vector2)
     self.assertAllEqual(images, images2)
     self.assertTrue(np.all(np.isfinite(vector.numpy())))
@@ -81,13 +88,16 @@ class CoarseSourceTest(tf.test.TestCase):
     folder = tempfile.mkdtemp(dir=self.get_temp_dir())
     rng = np.random.RandomState(0)
     path = os.path.join(folder, 'faces.tfrecord')
+    # The stored skin mask: the left half of the crop.
+    mask = np.zeros([40, 40], np.uint8)
+    mask[:, :20] = 255
     with tf.io.TFRecordWriter(path) as writer:
       for k in range(3):
         writer.write(
             face_records.serialize(
                 rng.randint(0, 256, [40, 40, 3]).astype(np.uint8),
                 rng.uniform(0, 40, [68, 2]).astype(np.float32),
-                np.full([40, 40], 255, np.uint8), 'face%d.png' % k))
+                mask, 'face%d.png' % k))
     with self.assertRaisesRegex(ValueError, 'coarse_checkpoint'):
       coarse_source.CoarseSource(self.model, 32, 2, data=folder)
     net, ckpt = self._coarse_checkpoint()
@@ -97,9 +107,13 @@ class CoarseSourceTest(tf.test.TestCase):
                                         coarse_checkpoint=ckpt,
                                         data=folder,
                                         num_images=2)
-    images, vector = source.next_batch()
+    images, vector, skin = source.next_batch()
     self.assertEqual(images.shape, (2, 32, 32, 3))
     self.assertAllClose(vector, net(images), atol=1e-5)
+    # The records' skin masks come with the images, resized to 32 px.
+    self.assertEqual(skin.shape, (2, 32, 32, 1))
+    self.assertAllClose(skin[:, :, :15], tf.ones([2, 32, 15, 1]))
+    self.assertAllClose(skin[:, :, 17:], tf.zeros([2, 32, 15, 1]))
 
 
 if __name__ == '__main__':

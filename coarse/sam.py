@@ -23,7 +23,11 @@ The SAM renders use an absolute pose: the config's angles and log-scale
 offset sth (0) and, with translation='recentre', a screen shift that puts
 each rotated face's bounding box at the image centre (the role the paper's
 translations play for Chen20's BFM, whose origin lies behind the face);
-translation='paper' applies the printed translations instead.
+translation='paper' applies the printed translations instead. 'recentre' is
+the default because every face model here has its origin at the mean shape's
+bounding-box centre, where the printed translations move the rotated face
+off-centre and partly out of the frame (26 of 26 our_star renders cross the
+border at 64 px; tests/test_coarse_sam.py SamTranslationTest, README).
 """
 
 import collections

@@ -50,12 +50,14 @@ def define_sam_options(prefix=''):
       'sam_render_gradients': 'Back-propagate through the SAM renders into '
                               'the first prediction. Default: the renders '
                               'are treated as data.',
-      'sam_translation': 'Screen translation of the SAM renders: recentre = '
-                         'centre each rotated face in the image (what the '
-                         'paper\'s translations do for Chen20\'s BFM, whose '
-                         'origin lies behind the face); paper = the printed '
-                         'translations (Chen20 pixels of a 300-px screen, '
-                         'scaled to the image).',
+      'sam_translation': 'Screen translation of the SAM renders: recentre '
+                         '(default) = centre each rotated face in the image '
+                         '(what the paper\'s translations do for Chen20\'s '
+                         'BFM, whose origin lies behind the face); paper = '
+                         'the printed translations (Chen20 pixels of a '
+                         '300-px screen, scaled to the image), which push '
+                         'the face partly out of the frame with our '
+                         'models, whose origin is the face\'s centre.',
   }
   if prefix:
     helps = {k: 'coarse/train.py --%s of the SAM runs. %s' % (k, v)

@@ -13,9 +13,10 @@ r"""Synthetic full-pose benchmark: the paper's Table 4 ablation, known meshes.
    our, our_star) from that checkpoint with the same steps, batch size,
    learning rate and data order (the paper's setting: SAM fine-tunes a
    Chen20-trained network for 250 steps at batch 6).
-3. Evaluation (eval/synthetic_scoring.py): each network's own forward pass
-   (with its SAM config) on both test sets, eval/protocols.py's FG 2018 NME
-   with the ground-truth mesh as the scan.
+3. Evaluation (eval/synthetic_scoring.py): one plain pass of each trained
+   network on both test sets, SAM off as in the paper's inference (the
+   result's "scoring" field says so), eval/protocols.py's FG 2018 NME with
+   the ground-truth mesh as the scan.
 4. Table in the paper's Table 4 layout with the training wall times and every
    shortcut versus the paper, printed and written to
    <--benchmark_results_dir>/<--benchmark_name>.{json,md}.
@@ -263,8 +264,9 @@ def train(run, data, log=print):
   log('[%s] trained %d steps in %.0f s' % (run.name, run.steps, run.wall_s))
 
 
-def evaluate(model, test_sets, net, config):
-  """{split: aggregate} of one network (or None = the mean face)."""
+def evaluate(model, test_sets, net):
+  """{split: aggregate} of one network (or None = the mean face), scored with
+  one network pass per image (synthetic_scoring.SCORING)."""
   from eval import synthetic_scoring
   out = {}
   for split, data in test_sets.items():
@@ -272,9 +274,7 @@ def evaluate(model, test_sets, net, config):
       pred = synthetic_scoring.mean_face_vertices(model, len(data['images']))
     else:
       pred = synthetic_scoring.predict_vertices(
-          model, net, data['images'], config, FLAGS.benchmark_sam_reduce,
-          FLAGS.benchmark_sam_render_gradients,
-          FLAGS.benchmark_sam_translation, FLAGS.benchmark_eval_batch_size)
+          model, net, data['images'], FLAGS.benchmark_eval_batch_size)
     aggregate, per_image = synthetic_scoring.score(
         model, data, pred, FLAGS.benchmark_nme_variant)
     aggregate['per_image_mean'] = [float(v) for v in per_image]
@@ -297,6 +297,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   import bfm
   from coarse import coarse_model
   from eval import synthetic_report
+  from eval import synthetic_scoring
   from eval import synthetic_sets
 
   check_settings()
@@ -332,14 +333,14 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   rows, references = [], []
   log('Evaluating the mean face')
   references.append({'label': 'mean face (all coefficients 0, no network)',
-                     'splits': evaluate(model, test_sets, None, 'none')})
+                     'splits': evaluate(model, test_sets, None)})
   if pretrain.steps:
     log('Evaluating the shared pre-trained network')
     net = coarse_model.load(pretrain.log_dir, model)
     references.append({
         'label': 'shared pre-trained network (%d no-SAM steps; start of every '
                  'row)' % pretrain.steps,
-        'splits': evaluate(model, test_sets, net, 'none'),
+        'splits': evaluate(model, test_sets, net),
         'train_wall_s': pretrain.wall_s, 'reused': pretrain.reused,
         'log_dir': pretrain.log_dir})
   for run in runs:
@@ -347,7 +348,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
     net = coarse_model.load(run.log_dir, model)
     rows.append({'config': run.sam_config,
                  'label': synthetic_report.row_label(run.sam_config),
-                 'splits': evaluate(model, test_sets, net, run.sam_config),
+                 'splits': evaluate(model, test_sets, net),
                  'train_wall_s': run.wall_s, 'reused': run.reused,
                  'steps': run.steps, 'log_dir': run.log_dir})
 
@@ -362,6 +363,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
       'git_commit': _git_commit(),
       'cpu_count': os.cpu_count(),
       'protocol': 'nme_' + FLAGS.benchmark_nme_variant,
+      'scoring': synthetic_scoring.SCORING,
       'settings': settings,
       'paper_settings': {k: v[0] for k, v in PAPER_SCALE.items()},
       'shortcuts': shortcuts(),

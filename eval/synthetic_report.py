@@ -106,11 +106,13 @@ def markdown(result):
         lines.append('| %s | %s |' % (row['label'], ' | '.join(
             '%+.3f ± %.3f' % paired[row['config']][s][:2] for s in splits)))
   lines += ['', 'mean±std over %s; protocol %s (eval/protocols.py, ground-'
-            'truth mesh as the scan). %d test images per split.' % (
-                'all cropped ground-truth points of a split' if how ==
-                'pooled' else 'per-image mean errors',
-                result['protocol'],
-                result['settings']['benchmark_test_images']),
+            'truth mesh as the scan). %d test images per split. Scoring: %s.'
+            % ('all cropped ground-truth points of a split' if how ==
+               'pooled' else 'per-image mean errors',
+               result['protocol'],
+               result['settings']['benchmark_test_images'],
+               result.get('scoring', 'not recorded (results written before '
+                          'the "scoring" field: SAM forward pass)')),
             '', '### Shortcuts versus the paper', '']
   if result['shortcuts']:
     lines += ['- ' + s for s in result['shortcuts']]

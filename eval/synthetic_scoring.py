@@ -1,11 +1,11 @@
 """Scores a coarse network on a synthetic test set with eval/'s NME protocol.
 
-Prediction: the trained model's own forward pass, coarse/sam.py's
-SelfAugment.forward with the SAM config it was trained with (Eq. 1-5: for
-our / our_star the final identity and expression combine the input's and the
-K renders' predictions, exactly as in training; for none it is the plain
-network). The predicted mesh is model.vertices(identity, expression) in
-model space.
+Prediction: ONE plain pass of the trained network per test image, whatever
+SAM config it was trained with. The paper (Sec. 3.2): "In the inference
+phase, we just load the trained network model without employing the
+self-augment mechanism"; the reconstruct command and the detail stage do the
+same. The predicted mesh is model.vertices(identity, expression) of that
+pass, in model space. `SCORING` says so in the benchmark's results.
 
 Protocol (eval/protocols.py nme, FG 2018): the ground-truth mesh plays the
 scan. Its 7 keypoints are the model's landmark vertices 36, 39, 42, 45, 33,
@@ -21,8 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from coarse import coefficients as coefficients_lib
-from coarse import sam as sam_lib
 from eval import protocols
+
+# How test faces are predicted; the "scoring" field of the benchmark's JSON.
+SCORING = ('one network pass, no SAM (paper Sec. 3.2: inference loads the '
+           'trained network without the self-augment mechanism)')
 
 
 def mean_face_vertices(model, count):
@@ -32,21 +35,20 @@ def mean_face_vertices(model, count):
   return np.repeat(mean, count, axis=0)
 
 
-def predict_vertices(model, net, images, sam_config, reduce='sum',
-                     render_gradients=False, translation='recentre',
-                     batch_size=8):
-  """Predicted model-space meshes of images.
+def predict_vertices(model, net, images, batch_size=8):
+  """Predicted model-space meshes of images, one network pass each (SCORING).
 
   Args:
     model: bfm.MorphableModel.
-    net: coarse_model.CoarseModel (trained).
+    net: coarse_model.CoarseModel (trained), or any callable
+      (images [n,S,S,3] float32 in [0,1], training=False) -> [n, D]
+      coefficient vectors (coarse/coefficients.py layout).
     images: [N,S,S,3] uint8 or float32 in [0,1].
-    sam_config, reduce, render_gradients, translation: the SAM settings the
-      network was trained with (coarse/train.py --sam_*).
     batch_size: images per network call.
 
   Returns:
-    [N, V, 3] float32 mm.
+    [N, V, 3] float32 mm, model.vertices(identity, expression) of each
+    image's own prediction.
   """
   images = np.asarray(images)
   if images.dtype == np.uint8:
@@ -54,13 +56,12 @@ def predict_vertices(model, net, images, sam_config, reduce='sum',
   if images.ndim != 4 or images.shape[1] != images.shape[2]:
     raise ValueError('predict_vertices: images must be [N,S,S,3], got %s' %
                      (images.shape,))
-  sam = sam_lib.SelfAugment(model, net, sam_config, images.shape[1], reduce,
-                            render_gradients, translation)
   out = []
   for start in range(0, images.shape[0], int(batch_size)):
-    result = sam.forward(tf.constant(images[start:start + batch_size]),
-                         training=False)
-    out.append(result.face.vertices.numpy())
+    vector = net(tf.constant(images[start:start + batch_size], tf.float32),
+                 training=False)
+    coeffs = coefficients_lib.Coefficients.from_vector(model, vector)
+    out.append(np.asarray(model.vertices(coeffs.identity, coeffs.expression)))
   return np.concatenate(out).astype(np.float32)
 
 

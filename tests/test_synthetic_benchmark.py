@@ -19,6 +19,7 @@ import tensorflow as tf
 
 try:
   import bfm
+  from coarse import coefficients
   from coarse import face_reconstruction
   from eval import synthetic_report
   from eval import synthetic_scoring
@@ -168,6 +169,36 @@ class SetsTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, 'yaw'):
       synthetic_sets.symmetric_yaw(50.0, 40.0)
 
+  def test_prediction_is_one_network_pass_per_image(self):
+    """Scoring calls the network once per batch on exactly the test images
+    (no SAM renders in the batch) and builds the mesh of that prediction."""
+    model = self.model
+    dim = coefficients.vector_size(model)
+    calls = []
+
+    def network(images, training=False):
+      self.assertFalse(training)
+      calls.append(images.numpy())
+      # Identity coefficient 0 = the image's mean brightness, all else 0.
+      n = int(images.shape[0])
+      brightness = tf.reduce_mean(images, axis=[1, 2, 3])
+      return tf.concat([brightness[:, None], tf.zeros([n, dim - 1])], 1)
+
+    rng = np.random.RandomState(4)
+    images = rng.randint(0, 256, [5, 16, 16, 3]).astype(np.uint8)
+    pred = synthetic_scoring.predict_vertices(model, network, images,
+                                              batch_size=2)
+    self.assertEqual([c.shape[0] for c in calls], [2, 2, 1])
+    np.testing.assert_allclose(np.concatenate(calls), images / 255.0,
+                               atol=1e-6)
+    # Expected meshes from the model's arrays: mean + a * first basis.
+    a = images.reshape(5, -1).mean(1) / 255.0
+    expected = (model.mean_shape[None] +
+                a[:, None, None] * model.id_basis[0][None])
+    np.testing.assert_allclose(pred, expected, atol=1e-3)
+    self.assertIn('one network pass', synthetic_scoring.SCORING)
+    self.assertIn('no SAM', synthetic_scoring.SCORING)
+
   def test_nme_is_zero_for_ground_truth_and_positive_for_mean_face(self):
     data = synthetic_sets.generate_test_set(self.model, 8, 3, 32, 0.0, 30.0)
     exact, _ = synthetic_scoring.score(self.model, data, data['vertices'])
@@ -242,6 +273,8 @@ class EndToEndTest(tf.test.TestCase):
         self.assertLen(row['splits'][split]['per_image_mean'], 2)
     for row in result['rows']:
       self.assertGreater(row['train_wall_s'], 0)
+    # Scored with one plain network pass, as the paper's inference.
+    self.assertEqual(result['scoring'], synthetic_scoring.SCORING)
     self.assertTrue(any('benchmark_image_size=32' in s
                         for s in result['shortcuts']))
     with open(os.path.join(results, 'tiny.md')) as f:
@@ -261,6 +294,7 @@ class EndToEndTest(tf.test.TestCase):
                        r'\d+\.\d{3}±\d+\.\d{3} \| \d+ s \|$')
     self.assertIn('Paired per-image differences from w/o SAM', text)
     self.assertIn('Shortcuts versus the paper', text)
+    self.assertIn('Scoring: one network pass, no SAM', text)
     self.assertIn('synthetic', text)
 
 

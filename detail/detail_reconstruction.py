@@ -116,6 +116,7 @@ class DetailReconstructor:
         'share_weights': net.share_weights,
         'channels': list(net.channels),
         'stem_channels': net.passes[0].stem_channels,
+        'feedback_chains': net.feedback_chains,
     }
 
   def build(self):
@@ -306,7 +307,10 @@ def load(checkpoint, model, **overrides):
                           num_passes=cfg['num_passes'],
                           share_weights=cfg['share_weights'],
                           channels=cfg['channels'],
-                          stem_channels=cfg['stem_channels'])
+                          stem_channels=cfg['stem_channels'],
+                          # Configs written before the option: per pair.
+                          feedback_chains=cfg.get('feedback_chains',
+                                                  'per_pair'))
   kwargs = dict(input_mode=cfg['input_mode'],
                 displacement_scale_mm=cfg['displacement_scale_mm'])
   kwargs.update(overrides)

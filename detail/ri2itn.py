@@ -26,6 +26,16 @@ x_i (Eq. 8 adds x_i to f_i); following the text ("add them ... to the
 corresponding scale feature maps of the encoder") each encoder activation
 receives the feedback of its own scale.
 
+Feedback chains. Eq. 6 applies C_onv^{i-j} to f_j for every target scale i;
+the paper does not say whether the convolutions that bring f_j down are
+shared between targets. feedback_chains='per_pair' (default, the reading
+kept from before) gives every (i, j) pair its own chain of (i - j)
+convolutions: 125.5 M of RI2ITN's 147.5 M parameters at 512^2 (t = 2) are
+feedback. feedback_chains='per_source' gives every source scale j ONE chain
+of stride-2 convolutions down to the deepest decoder scale, and target i
+reads it after (i - j) steps: the same receptive field and widths, one
+convolution per (source, scale) instead of per (source, target, scale).
+
 Weight sharing. By default this is a *recursive* network: all passes share the
 encoder, decoder and Eq. 9 output weights, and all passes t >= 2 share the
 feedback convolutions. `share_weights=False` gives every pass its own encoder,
@@ -97,12 +107,16 @@ class UVEncoderDecoder(keras.layers.Layer):
     _track_as_attributes(self, 'encoder_', self.encoder)
     _track_as_attributes(self, 'decoder_', self.decoder)
 
-  def call(self, inputs, feedback=None):
+  def encode(self, inputs, feedback=None):
+    """Encoder activations x_0 ... x_L (Eq. 7), a list of L + 1 tensors.
+
+    x_s = ReLU(E_s(x_{s-1})) + D_ense(f^{t-1})_s for s < L (feedback entry
+    s added at scale s); the bottleneck x_L receives none.
+    """
     if feedback is not None and len(feedback) != self.num_levels:
       raise ValueError(
           'UVEncoderDecoder: feedback must have %d entries, got %d' %
           (self.num_levels, len(feedback)))
-    # Encoder, Eq. 7: x_s = E_s(x_{s-1}) + D_ense(f^{t-1}) at scale s.
     x = tf.nn.relu(self.stem(inputs))
     if feedback is not None:
       x = x + feedback[0]
@@ -112,6 +126,10 @@ class UVEncoderDecoder(keras.layers.Layer):
       if feedback is not None and s + 1 < self.num_levels:
         x = x + feedback[s + 1]
       skips.append(x)
+    return skips
+
+  def decode(self, skips):
+    """(f0, features) from the encoder activations (Eq. 8-9)."""
     # Decoder, Eq. 8: f_s = ReLU(Deconv(f_{s+1})) + x_s; f_L = x_L.
     f = skips[-1]
     features = [None] * self.num_levels
@@ -121,40 +139,71 @@ class UVEncoderDecoder(keras.layers.Layer):
     f0 = self.output_deconv(f)  # Eq. 9
     return f0, features
 
+  def call(self, inputs, feedback=None):
+    return self.decode(self.encode(inputs, feedback))
+
+
+FEEDBACK_CHAINS = ('per_pair', 'per_source')
+
 
 class DenseFeedback(keras.layers.Layer):
   """Dense Feedback Connections D_ense (Eq. 6) between two passes.
 
-  For every pair of decoder scales (i, j), j < i, a chain of (i - j) 3x3
-  stride-2 convolutions with ReLU (C_onv^{i-j}) brings f_j down to scale i.
   call(features: list of L tensors of the previous pass) -> list of L tensors,
-  entry i = f_i + sum_{j<i} C_onv^{i-j}(f_j).
+  entry i = f_i + sum_{j<i} C_onv^{i-j}(f_j), where C_onv^{i-j} is (i - j)
+  3x3 stride-2 convolutions with ReLU.
+
+  Args:
+    widths: channels of the L decoder scales.
+    chains: 'per_pair' (default): every pair (i, j), j < i, has its own chain
+      of (i - j) convolutions, `self.chains[(i, j)]`. 'per_source': every
+      source scale j has one chain `self.chains[j]` of (L - 1 - j)
+      convolutions down to scale L - 1, and C_onv^{i-j}(f_j) is its output
+      after i - j steps.
   """
 
-  def __init__(self, widths, **kwargs):
+  def __init__(self, widths, chains='per_pair', **kwargs):
     super().__init__(**kwargs)
+    if chains not in FEEDBACK_CHAINS:
+      raise ValueError('DenseFeedback: chains must be one of %s, got %r' %
+                       (FEEDBACK_CHAINS, chains))
     self.widths = tuple(widths)
     self.num_levels = len(self.widths)
+    self.chain_mode = chains
     self.chains = {}
-    for i in range(1, self.num_levels):
-      for j in range(i):
-        self.chains[(i, j)] = [
-            _conv(self.widths[k], 2, 'feedback_%d_%d_step%d' % (i, j, k - j))
-            for k in range(j + 1, i + 1)
+    if chains == 'per_pair':
+      for i in range(1, self.num_levels):
+        for j in range(i):
+          self.chains[(i, j)] = [
+              _conv(self.widths[k], 2, 'feedback_%d_%d_step%d' % (i, j, k - j))
+              for k in range(j + 1, i + 1)
+          ]
+      for (i, j), chain in sorted(self.chains.items()):
+        _track_as_attributes(self, 'conv_%d_%d_step' % (i, j), chain)
+    else:
+      for j in range(self.num_levels - 1):
+        self.chains[j] = [
+            _conv(self.widths[k], 2, 'feedback_from%d_to%d' % (j, k))
+            for k in range(j + 1, self.num_levels)
         ]
-    for (i, j), chain in sorted(self.chains.items()):
-      _track_as_attributes(self, 'conv_%d_%d_step' % (i, j), chain)
+      for j, chain in sorted(self.chains.items()):
+        _track_as_attributes(self, 'conv_from%d_step' % j, chain)
 
   def call(self, features):
-    out = []
-    for i in range(self.num_levels):
-      total = features[i]  # Eq. 6, i = 1 case and first term of i > 1.
-      for j in range(i):
-        y = features[j]
-        for conv in self.chains[(i, j)]:  # C_onv^{i-j}
-          y = tf.nn.relu(conv(y))
-        total = total + y
-      out.append(total)
+    out = list(features)  # Eq. 6, i = 1 case and first term of i > 1.
+    if self.chain_mode == 'per_pair':
+      for i in range(self.num_levels):
+        for j in range(i):
+          y = features[j]
+          for conv in self.chains[(i, j)]:  # C_onv^{i-j}
+            y = tf.nn.relu(conv(y))
+          out[i] = out[i] + y
+      return out
+    for j, chain in self.chains.items():
+      y = features[j]
+      for step, conv in enumerate(chain, start=1):  # C_onv^{step}(f_j)
+        y = tf.nn.relu(conv(y))
+        out[j + step] = out[j + step] + y
     return out
 
 
@@ -172,6 +221,8 @@ class RI2ITN(keras.Model):
     channels: widths of the stride-2 convolutions; default Chen20's list cut to
       log2(S) entries so the bottleneck is 1x1. Its length sets the depth.
     stem_channels: width of the first stride-1 convolution (Chen20: 16).
+    feedback_chains: 'per_pair' (default) or 'per_source' (module docstring,
+      DenseFeedback).
   """
 
   def __init__(self,
@@ -180,6 +231,7 @@ class RI2ITN(keras.Model):
                share_weights=True,
                channels=None,
                stem_channels=CHEN20_STEM_CHANNELS,
+               feedback_chains='per_pair',
                **kwargs):
     super().__init__(**kwargs)
     uv_size = int(uv_size)
@@ -188,6 +240,9 @@ class RI2ITN(keras.Model):
                        uv_size)
     if int(num_passes) < 1:
       raise ValueError('RI2ITN: num_passes must be >= 1, got %r' % num_passes)
+    if feedback_chains not in FEEDBACK_CHAINS:
+      raise ValueError('RI2ITN: feedback_chains must be one of %s, got %r' %
+                       (FEEDBACK_CHAINS, feedback_chains))
     levels = int(round(math.log2(uv_size)))
     if channels is None:
       channels = list(CHEN20_CHANNELS[:levels])
@@ -200,6 +255,7 @@ class RI2ITN(keras.Model):
     self.num_passes = int(num_passes)
     self.share_weights = bool(share_weights)
     self.channels = channels
+    self.feedback_chains = feedback_chains
     num_nets = 1 if self.share_weights else self.num_passes
     self.passes = [
         UVEncoderDecoder(channels, stem_channels, name='pass%d' % t)
@@ -210,7 +266,7 @@ class RI2ITN(keras.Model):
     if self.num_passes > 1:
       num_feedback = 1 if self.share_weights else self.num_passes - 1
     self.feedbacks = [
-        DenseFeedback(widths, name='feedback%d' % (t + 2))
+        DenseFeedback(widths, feedback_chains, name='feedback%d' % (t + 2))
         for t in range(num_feedback)
     ]
     _track_as_attributes(self, 'pass_', self.passes)
@@ -231,13 +287,33 @@ class RI2ITN(keras.Model):
   def _net(self, t):
     return self.passes[0 if self.share_weights else t]
 
-  def call(self, uv_inputs):
+  def _check_input(self, uv_inputs):
     shape = uv_inputs.shape
     if shape.rank != 4 or (shape[1] is not None and shape[1]
                            != self.uv_size) or (shape[2] is not None and
                                                 shape[2] != self.uv_size):
       raise ValueError('RI2ITN: expected input [B,%d,%d,C], got %s' %
                        (self.uv_size, self.uv_size, shape))
+
+  def unroll(self, uv_inputs):
+    """Runs the passes; per pass (encoder activations x_0..x_L, decoder
+    features f_0..f_{L-1}, pre-fusion map [B,S,S,1]) as a list of t tuples.
+    For inspection and tests; call() gives the displacement map."""
+    self._check_input(uv_inputs)
+    trace = []
+    feedback = None  # Eq. 6, case t = 1: no feedback.
+    for t in range(self.num_passes):
+      net = self._net(t)
+      skips = net.encode(uv_inputs, feedback)
+      f0, features = net.decode(skips)
+      trace.append((skips, features, f0))
+      if t + 1 < self.num_passes:
+        fb = self.feedbacks[0 if self.share_weights else t]
+        feedback = fb(features)  # Eq. 6 for pass t + 1
+    return trace
+
+  def call(self, uv_inputs):
+    self._check_input(uv_inputs)
     outputs = []
     feedback = None  # Eq. 6, case t = 1: no feedback.
     for t in range(self.num_passes):

@@ -83,7 +83,8 @@ def build_reconstructor(model):
                           share_weights=FLAGS.ri2itn_share_weights,
                           channels=([int(c) for c in FLAGS.ri2itn_channels]
                                     if FLAGS.ri2itn_channels else None),
-                          stem_channels=FLAGS.ri2itn_stem_channels)
+                          stem_channels=FLAGS.ri2itn_stem_channels,
+                          feedback_chains=FLAGS.ri2itn_feedback_chains)
   return detail_reconstruction.DetailReconstructor(
       model,
       FLAGS.detail_uv_size,
@@ -138,9 +139,10 @@ class DetailTraining(training_loop.TrainingLoop):
 
   def prepare(self):
     net = self.recon.network
-    logging.info('RI2ITN: %d passes, channels %s, %d parameters; UV %d^2; '
-                 'input %s', net.num_passes, list(net.channels),
-                 net.count_params(), self.recon.uv_size, self.recon.input_mode)
+    logging.info('RI2ITN: %d passes, channels %s, feedback chains %s, %d '
+                 'parameters; UV %d^2; input %s', net.num_passes,
+                 list(net.channels), net.feedback_chains, net.count_params(),
+                 self.recon.uv_size, self.recon.input_mode)
     if FLAGS.data and not FLAGS.coarse_checkpoint:
       raise training_loop.UsageError(
           '%s: --data=%s: real images have no ground-truth coefficients; the '

@@ -77,6 +77,14 @@ def define_flags():
   _define('integer', 'ri2itn_stem_channels', 16,
           'Width of the first stride-1 convolution (Chen20: 16).')
   _define(
+      'enum', 'ri2itn_feedback_chains', 'per_pair', ['per_pair', 'per_source'],
+      'How the Dense Feedback Connections (Eq. 6) bring a decoder feature '
+      'f_j down to a deeper encoder scale i: "per_pair" = its own chain of '
+      '(i - j) stride-2 convolutions for every (i, j) pair (125.5 M of the '
+      '147.5 M parameters at 512^2); "per_source" = one chain per source '
+      'scale j, read by each deeper target after (i - j) steps (the paper '
+      'does not say which; README, detail section).')
+  _define(
       'enum', 'ri2itn_input_mode', 'difference', ['difference', 'concat'],
       'Network input: "difference" = Chen20 (face_model.py): normalised '
       'unwrapped input minus unwrapped coarse render, 3 channels; "concat" = '

@@ -1,5 +1,6 @@
 """Tests for detail/detail_reconstruction.py (the detail stage, load, OBJ)."""
 
+import json
 import os
 import re
 import tempfile
@@ -176,6 +177,30 @@ class SyntheticModelTest(tf.test.TestCase):
     again = loaded(self.images, self.coeffs, pad='auto')
     self.assertAllClose(again.displacement_uv, out.displacement_uv)
     self.assertAllClose(again.detailed.image, out.detailed.image)
+
+  def test_feedback_chains_round_trip_through_the_config(self):
+    net = ri2itn.RI2ITN(UV, channels=[4] * 5, stem_channels=4,
+                        feedback_chains='per_source')
+    rec = detail_reconstruction.DetailReconstructor(self.model, UV,
+                                                    network=net)
+    rec.build()
+    x = tf.random.normal([1, UV, UV, 3], seed=9)
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    tf.train.Checkpoint(network=rec.network).save(os.path.join(folder, 'ckpt'))
+    detail_reconstruction.save_config(rec, folder)
+    loaded, _ = detail_reconstruction.load(folder, self.model)
+    self.assertEqual(loaded.network.feedback_chains, 'per_source')
+    self.assertAllClose(loaded.network(x), rec.network(x))
+    # A config written before the option holds a per-pair network: loading
+    # it as such refuses this per-source checkpoint, naming it.
+    config = os.path.join(folder, detail_reconstruction.CONFIG_FILE)
+    with open(config) as f:
+      cfg = json.load(f)
+    del cfg['feedback_chains']
+    with open(config, 'w') as f:
+      json.dump(cfg, f)
+    with self.assertRaisesRegex(ValueError, 'does not hold this RI2ITN'):
+      detail_reconstruction.load(folder, self.model)
 
   def test_restore_errors_name_the_checkpoint(self):
     rec = self._reconstructor()

@@ -6,7 +6,10 @@ texture heads initialised from a truncated normal with stddev 0.002,
 expression, pose and lighting heads initialised to zero (so the first
 prediction is the mean face, frontal, under Chen20's ambient lighting offset,
 which renderer/shading.py adds). Images are resized to `input_size` first
-(Chen20 resizes to 224).
+(Chen20 resizes to 224). The backbone's preprocessing and fc7 read-out
+('imagenet' or Chen20's 'vgg_face', coarse/vgg16.py) are part of the
+network's config: a checkpoint is always read back with the ones it was
+trained with.
 """
 
 import json
@@ -24,13 +27,27 @@ CONFIG_FILE = 'coarse_config.json'
 class CoarseModel(keras.Model):
   """images [B,H,W,3] float32 RGB in [0,1] -> coefficients [B, D] float32."""
 
-  def __init__(self, face_model, input_size=224, width=1.0, **kwargs):
+  def __init__(self, face_model, input_size=224, width=1.0,
+               backbone='imagenet', mean_rgb=None, **kwargs):
+    """Args: face_model (bfm.MorphableModel); input_size, width (VGG-16);
+    backbone: 'imagenet' or 'vgg_face' (coarse/vgg16.py; the weights file's
+    kind, vgg16.weights_backbone); mean_rgb: 'vgg_face' only, 3 RGB means in
+    [0,255] (default vgg16.VGG_FACE_MEAN_RGB)."""
     super().__init__(**kwargs)
+    if backbone not in vgg16.BACKBONES:
+      raise ValueError('CoarseModel: backbone must be one of %s, got %r' %
+                       (vgg16.BACKBONES, backbone))
     self.input_size = int(input_size)
     self.width = float(width)
+    self.backbone_kind = backbone
+    self.mean_rgb = None
+    if backbone == 'vgg_face':
+      self.mean_rgb = tuple(float(v) for v in (
+          vgg16.VGG_FACE_MEAN_RGB if mean_rgb is None else mean_rgb))
     self.sizes = coefficients_lib.sizes(face_model)
     self.face_model = getattr(face_model, 'name', None)
-    self.backbone = vgg16.build(self.input_size, self.width, name='vgg16')
+    self.backbone = vgg16.build(self.input_size, self.width, name='vgg16',
+                                fc7_relu=backbone == 'imagenet')
     small = keras.initializers.TruncatedNormal(stddev=0.002)
     zeros = keras.initializers.Zeros()
     init = {'identity': small, 'texture': small, 'expression': zeros,
@@ -49,7 +66,10 @@ class CoarseModel(keras.Model):
   def config(self):
     """What a checkpoint of this network depends on (coarse_config.json)."""
     return {'input_size': self.input_size, 'width': self.width,
-            'face_model': self.face_model, 'coefficients': dict(self.sizes)}
+            'face_model': self.face_model, 'coefficients': dict(self.sizes),
+            'backbone': self.backbone_kind,
+            'backbone_mean_rgb': (list(self.mean_rgb) if self.mean_rgb
+                                  else None)}
 
   def features(self, images):
     """fc7 features [B, F] of images [B,H,W,3] in [0,1]."""
@@ -59,7 +79,8 @@ class CoarseModel(keras.Model):
                        images.shape)
     if images.shape[1] != self.input_size or images.shape[2] != self.input_size:
       images = tf.image.resize(images, [self.input_size, self.input_size])
-    return self.backbone(vgg16.preprocess(images))
+    return self.backbone(
+        vgg16.preprocess(images, self.backbone_kind, self.mean_rgb))
 
   def call(self, images, training=False):
     z = self.features(images)
@@ -73,6 +94,16 @@ class CoarseModel(keras.Model):
     """coarse.coefficients.Coefficients for images [B,H,W,3]."""
     return coefficients_lib.Coefficients(*tf.split(
         self(images, training=training), list(self.sizes.values()), axis=1))
+
+
+def read_config(path):
+  """The coarse_config.json beside a checkpoint (file or folder), or {}."""
+  folder = path if tf.io.gfile.isdir(path) else os.path.dirname(path)
+  cfg_path = os.path.join(folder, CONFIG_FILE)
+  if not tf.io.gfile.exists(cfg_path):
+    return {}
+  with tf.io.gfile.GFile(cfg_path) as f:
+    return json.load(f)
 
 
 def save_config(net, folder):
@@ -98,7 +129,9 @@ def load(path, face_model, input_size=None, width=None):
   if path is None or not tf.io.gfile.exists(path + '.index'):
     raise FileNotFoundError('coarse checkpoint: nothing at %r (need the output '
                             'of `python coarse/train.py`)' % (looked,))
-  cfg = {'input_size': 224, 'width': 1.0}
+  # Configs written before the backbone option: ImageNet preprocessing.
+  cfg = {'input_size': 224, 'width': 1.0, 'backbone': 'imagenet',
+         'backbone_mean_rgb': None}
   cfg_path = os.path.join(os.path.dirname(path), CONFIG_FILE)
   if tf.io.gfile.exists(cfg_path):
     with tf.io.gfile.GFile(cfg_path) as f:
@@ -112,7 +145,9 @@ def load(path, face_model, input_size=None, width=None):
     raise ValueError('%s: the coarse checkpoint was trained with face model '
                      '%r, not %r (pass --bfm=%s)' %
                      (cfg_path, cfg['face_model'], name, cfg['face_model']))
-  net = CoarseModel(face_model, cfg['input_size'], cfg['width'])
+  net = CoarseModel(face_model, cfg['input_size'], cfg['width'],
+                    backbone=cfg['backbone'],
+                    mean_rgb=cfg['backbone_mean_rgb'])
   if cfg.get('coefficients') and cfg['coefficients'] != dict(net.sizes):
     raise ValueError('%s: the coarse checkpoint predicts coefficients %s, the '
                      'face model %r has %s (pass the --bfm it was trained '

@@ -96,15 +96,18 @@ def build_identity_network():
                       'is OFF and the VGG-16 backbone starts from random '
                       'weights. Pass Keras VGG-16 .h5 weights to enable it.')
     return None
-  vgg = vgg16.build(224, 1.0, name='identity_vgg16')
+  kind, mean_rgb = vgg16.weights_backbone(FLAGS.vgg_weights)
+  vgg = vgg16.build(224, 1.0, name='identity_vgg16',
+                    fc7_relu=kind == 'imagenet')
   vgg16.load_weights(vgg, FLAGS.vgg_weights)
   vgg.trainable = False
-  logging.info('Identity loss: frozen VGG-16 fc7 from %s', FLAGS.vgg_weights)
+  logging.info('Identity loss: frozen VGG-16 fc7 (%s) from %s', kind,
+               FLAGS.vgg_weights)
 
   def features(images):
     if images.shape[1] != 224:
       images = tf.image.resize(images, [224, 224])
-    return vgg(vgg16.preprocess(images), training=False)
+    return vgg(vgg16.preprocess(images, kind, mean_rgb), training=False)
 
   return features
 
@@ -117,6 +120,20 @@ def _overlay_landmarks(images, landmarks, color):
     for x, y in landmarks[b]:
       c, r = int(np.floor(x)), int(np.floor(y))
       out[b, max(r - 1, 0):min(r + 2, h), max(c - 1, 0):min(c + 2, w)] = color
+def backbone_settings(vgg_weights, init_checkpoint):
+  """(backbone, mean_rgb) of the coarse network (coarse/vgg16.py).
+
+  From --init_checkpoint's coarse_config.json when one is given (the network
+  keeps the preprocessing it was trained with; 'imagenet' for configs that
+  predate the option), else from the --vgg_weights file: a MatConvNet .mat
+  is VGG-Face (Chen20), a Keras .h5 or no file is ImageNet.
+  """
+  if init_checkpoint:
+    cfg = coarse_model.read_config(init_checkpoint)
+    return cfg.get('backbone', 'imagenet'), cfg.get('backbone_mean_rgb')
+  return vgg16.weights_backbone(vgg_weights)
+
+
   return out
 
 
@@ -137,7 +154,12 @@ class CoarseTraining(training_loop.TrainingLoop):
       raise ValueError('--vgg_weights needs a standard VGG-16 input: '
                        '--vgg_input_size=224 (got %d) and --vgg_width=1 (got '
                        '%g)' % (input_size, FLAGS.vgg_width))
-    self.net = coarse_model.CoarseModel(model, input_size, FLAGS.vgg_width)
+    backbone, mean_rgb = backbone_settings(FLAGS.vgg_weights,
+                                           FLAGS.init_checkpoint)
+    logging.info('VGG-16 backbone: %s preprocessing%s', backbone,
+                 ' (mean RGB %s)' % (mean_rgb,) if mean_rgb else '')
+    self.net = coarse_model.CoarseModel(model, input_size, FLAGS.vgg_width,
+                                        backbone=backbone, mean_rgb=mean_rgb)
     self.net(tf.zeros([1, self.image_size, self.image_size, 3]))
     self.identity = build_identity_network()
     self.weights = losses.weights_from_flags(FLAGS)

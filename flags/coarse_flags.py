@@ -77,10 +77,13 @@ def define_flags():
   # --- Network ----------------------------------------------------------------
   _define(
       'string', 'vgg_weights', None,
-      'Keras .h5 VGG-16 weights (ImageNet from keras.applications, or '
-      'converted VGG-Face): initialise the backbone and enable the perceptual '
-      'identity loss. Without it the backbone starts random and the identity loss is '
-      'off (logged once).')
+      'VGG-16 weights: initialise the backbone and enable the perceptual '
+      'identity loss. The file decides the preprocessing (coarse/vgg16.py): '
+      'a Keras .h5 (ImageNet, keras.applications) = caffe input (BGR minus '
+      'the ImageNet mean), fc7 after ReLU; a MatConvNet .mat (VGG-Face, '
+      'Chen20\'s resources/vgg-face.mat) = RGB minus its average image, fc7 '
+      'before ReLU, as Chen20. Without it the backbone starts random with '
+      'ImageNet preprocessing and the identity loss is off (logged once).')
   _define(
       'float', 'vgg_width', 1.0,
       'Width multiplier of the VGG-16 channels and fc layers. 1.0 is the '

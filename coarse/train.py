@@ -6,7 +6,9 @@ r"""Trains the coarse stage: VGG-16 coefficient regression with SAM.
 
 Paper Sec. 3.2 / appendix C: SAM training runs 250 steps at batch 6, starting
 from a network trained the Chen20 way (--init_checkpoint of a
---sam_config=none run). Losses: Eq. 14-18 (coarse/losses.py). Optimiser as
+--sam_config=none run, whose --steps default is PRETRAIN_STEPS = 200,000).
+Training images get Chen20's colour, flip and scale augmentation
+(coarse/augmentation.py, --coarse_augment). Losses: Eq. 14-18 (coarse/losses.py). Optimiser as
 Chen20 (cyj907/unsupervised-detail-layer controller.py, run_train.sh): Adam,
 learning rate 1e-5 decayed by 0.98 every 2000 steps down to 1e-6, every
 gradient element clipped to [-1, 1].
@@ -47,6 +49,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from coarse import augmentation
 from coarse import coarse_model
 from coarse import losses
 from coarse import sam as sam_lib
@@ -67,6 +70,11 @@ NAME = 'coarse/train.py'
 DEFAULTS = training_loop.Defaults(steps=250, batch_size=6, lr_decay_steps=2000,
                                   lr_decay_rate=0.98, min_learning_rate=1e-6,
                                   log_every=10, image_every=50, save_every=50)
+# --steps default of the no-SAM pre-training (--sam_config=none), the Chen20
+# network SAM starts from. The paper (appendix C): "We first train the Chen
+# et al. (2020) method for 20,0000 steps", read as 200,000 (Chen20's own
+# run_train.sh trains its coarse model for 100,000).
+PRETRAIN_STEPS = 200000
 
 
 def synthetic_dataset(model, image_size, batch_size):
@@ -112,14 +120,6 @@ def build_identity_network():
   return features
 
 
-def _overlay_landmarks(images, landmarks, color):
-  """Draws landmark dots (3x3 px) into [B,H,W,3] NumPy images (a copy)."""
-  out = np.array(images)
-  h, w = out.shape[1:3]
-  for b in range(out.shape[0]):
-    for x, y in landmarks[b]:
-      c, r = int(np.floor(x)), int(np.floor(y))
-      out[b, max(r - 1, 0):min(r + 2, h), max(c - 1, 0):min(c + 2, w)] = color
 def backbone_settings(vgg_weights, init_checkpoint):
   """(backbone, mean_rgb) of the coarse network (coarse/vgg16.py).
 
@@ -134,6 +134,14 @@ def backbone_settings(vgg_weights, init_checkpoint):
   return vgg16.weights_backbone(vgg_weights)
 
 
+def _overlay_landmarks(images, landmarks, color):
+  """Draws landmark dots (3x3 px) into [B,H,W,3] NumPy images (a copy)."""
+  out = np.array(images)
+  h, w = out.shape[1:3]
+  for b in range(out.shape[0]):
+    for x, y in landmarks[b]:
+      c, r = int(np.floor(x)), int(np.floor(y))
+      out[b, max(r - 1, 0):min(r + 2, h), max(c - 1, 0):min(c + 2, w)] = color
   return out
 
 
@@ -146,7 +154,9 @@ class CoarseTraining(training_loop.TrainingLoop):
   """The coarse stage's network, data and losses (Eq. 14-18) with SAM."""
 
   def __init__(self, model):
-    settings = training_loop.settings_from_flags(FLAGS, DEFAULTS)
+    settings = training_loop.settings_from_flags(
+        FLAGS, DEFAULTS._replace(steps=PRETRAIN_STEPS)
+        if FLAGS.sam_config == 'none' else DEFAULTS)
     self.model = model
     self.image_size = FLAGS.image_size
     input_size = FLAGS.vgg_input_size or self.image_size
@@ -189,11 +199,21 @@ class CoarseTraining(training_loop.TrainingLoop):
                  FLAGS.sam_config, self.sam.num_poses,
                  self.settings.batch_size * (1 + self.sam.num_poses))
     if FLAGS.data:
-      self.use_dataset(self.record_dataset(FLAGS.data, self.image_size,
-                                           FLAGS.seed, FLAGS.skip_bad_records))
+      dataset = self.record_dataset(FLAGS.data, self.image_size, FLAGS.seed,
+                                    FLAGS.skip_bad_records)
     else:
-      self.use_dataset(synthetic_dataset(self.model, self.image_size,
-                                         self.settings.batch_size))
+      dataset = synthetic_dataset(self.model, self.image_size,
+                                  self.settings.batch_size)
+    if FLAGS.coarse_augment:
+      logging.info('Chen20 augmentation: colour x U(%g, %g) per channel, '
+                   'flip p=%g, scale U(%g, %g) (--coarse_augment)',
+                   *(augmentation.COLOR_RANGE +
+                     (augmentation.FLIP_PROBABILITY,) +
+                     augmentation.SCALE_RANGE))
+      dataset = augmentation.augment_dataset(dataset,
+                                             self.settings.batch_size,
+                                             FLAGS.seed)
+    self.use_dataset(dataset)
 
   def compute(self, batch):
     images, landmarks, masks = batch

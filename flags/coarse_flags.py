@@ -94,6 +94,13 @@ def define_flags():
       'Side the images are resized to before VGG (Chen20: 224). Default: '
       '--image_size. --vgg_weights needs 224 (the fc6 layer size).')
 
+  _define(
+      'bool', 'coarse_augment', True,
+      'Chen20\'s data augmentation of the training images (coarse/'
+      'augmentation.py): colour x U(0.8, 1.2) per channel, left-right flip '
+      'with probability 0.5 (landmarks renumbered), rescale by U(0.9, 1.1) '
+      'about the centre. The paper keeps Chen20\'s settings.')
+
   # --- Self-augment mechanism (Sec. 3.2, Eq. 1-5, appendix C) -----------------
   _define(
       'enum', 'sam_config', 'our_star', list(SAM_CONFIGS),

@@ -62,7 +62,9 @@ def define_flags():
   # --- Optimisation (Chen20 controller.py / run_train.sh; paper appendix C) ---
   _define('integer', 'steps', None,
           'Training steps. Default: coarse 250 (paper appendix C, SAM '
-          'steps); detail 20000 small pose, 5000 --large_pose.')
+          'steps) and 200000 with --sam_config=none (the Chen20 '
+          'pre-training SAM starts from); detail 20000 small pose, 5000 '
+          '--large_pose.')
   _define('integer', 'batch_size', None,
           'Images per step. Default: coarse 6 (paper); detail 4 (Chen20 '
           'fine model: 48; small for CPU runs).')

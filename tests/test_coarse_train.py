@@ -46,6 +46,17 @@ class CoarseTrainTest(test_utils.FlagsTestCase):
     self.assertEqual(FLAGS['log_dir'].default, 'results/coarse')
     self.assertIn('checkpoints', FLAGS['log_dir'].help)
 
+  def test_pretraining_steps_default(self):
+    # --steps unset: 200,000 for the no-SAM pre-training (paper appendix C),
+    # 250 for a SAM run; an explicit --steps wins.
+    for config, steps, want in (('none', None, 200000), ('our', None, 250),
+                                ('none', 7, 7)):
+      log_dir = self.create_tempdir().full_path
+      with flagsaver.flagsaver(**_settings(log_dir, steps=steps,
+                                           sam_config=config)):
+        loop = coarse_train.CoarseTraining(bfm.load('synthetic'))
+      self.assertEqual(loop.settings.steps, want, config)
+
   def test_same_seed_same_run(self):
     # --seed covers the network initialisation: two one-step runs with the
     # same seed save identical weights, another seed different ones.

@@ -196,7 +196,8 @@ setuptools.setup(
                  '(TensorFlow 2)'),
     packages=['bfm', 'coarse', 'detail', 'eval', 'flags', 'preprocess',
               'reconstruct', 'renderer', 'tests'],
-    package_data={'renderer': ['kernels/*.h', 'kernels/*.cc']},
+    package_data={'renderer': ['kernels/*.h', 'kernels/*.cc'],
+                  'coarse': ['correspondence/*.npz']},
     python_requires='>=3.9',
     install_requires=[
         'tensorflow==2.21.0',

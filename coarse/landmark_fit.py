@@ -34,6 +34,11 @@ place where each landmark source meets the face model:
   projected landmarks are linear in the coefficients under Chen20's
   orthographic camera). Each iteration costs well under a millisecond.
 
+`fit_dense` is the same MAP fit on FaceMesh's 468 points and BlazeFace's 6
+keypoints at the surface points MEASURED for the model
+(coarse/facemesh_correspondence.py), used by --fit when the model has such a
+table; the 68-point `fit_landmarks` remains for dlib and for models without.
+
 Camera: renderer/camera.py's orthographic camera and pose layout (pitch,
 yaw, roll, tx, ty, log_scale).
 """
@@ -381,7 +386,9 @@ def fit_dense(model, correspondence, points, image_size, iterations=30,
   alternation and joint refinement of `fit_landmarks`, sigma per point from
   the table's scatter, DENSE_MISFIT_MM and DENSE_EFFECTIVE_POINTS, x
   OCCLUDED_SIGMA_FACTOR where the surface faces away); beyond it the pose is
-  the keypoints' and the shape the mean (see DENSE_MAX_YAW_DEG).
+  the keypoints' and the shape the mean (see DENSE_MAX_YAW_DEG). When the
+  468-point fit itself ends beyond the limit, its pose is kept and the shape
+  is the mean too (the shape is fitted only where both poses are within it).
 
   Args:
     model: bfm.MorphableModel.
@@ -445,6 +452,12 @@ def fit_dense(model, correspondence, points, image_size, iterations=30,
       rotation, scale, translation, coeff = _refine(
           basis, base, np.arange(mesh), goal, sigma, prior, rotation, scale,
           translation, coeff)
+      if abs(math.degrees(euler_from_rotation(rotation)[1])) > (
+          max_shape_yaw_deg):
+        # The 468 points put the face beyond the limit the keypoints did not:
+        # both under-rotate there, so the larger yaw (this pose) is kept and
+        # the shape is the mean, as in the keypoint branch.
+        coeff = np.zeros_like(coeff)
     poses.append(_pose_row(rotation, scale, translation, height, width))
     coeffs.append(coeff)
   coeffs = np.asarray(coeffs, np.float32).reshape(len(coeffs), -1)

@@ -35,6 +35,14 @@ DetailedFace = collections.namedtuple(
         'photo_mask',  # [B,H,W,1] coverage times the rendered 'wo_eyes' mask
     ])
 
+DenseFace = collections.namedtuple(
+    'DenseFace',
+    [
+        'vertices',  # [B,M,3] mm, model space, dense mesh before displacement
+        'albedo',  # [B,M,3] in [0,1]
+        'normals',  # [B,M,3] unit, model space, of the undisplaced dense mesh
+    ])
+
 
 class DisplacementApplier:
   """Dense UV mesh of one face model and the code that displaces and renders it.
@@ -101,17 +109,41 @@ class DisplacementApplier:
     Returns: (dense coarse vertices [B,M,3], displaced [B,M,3], applied
       displacement [B,M,1] mm).
     """
+    dense, _ = self.dense_attributes(coarse_vertices)
+    displaced, disp = self._displace(dense, displacement_uv,
+                                     displacement_scale_mm)
+    return dense, displaced, disp
+
+  def _displace(self, dense, displacement_uv, displacement_scale_mm):
+    """(displaced [B,M,3], applied displacement [B,M,1] mm) of dense [B,M,3]."""
     if displacement_uv.shape[1] != self.uv_size or displacement_uv.shape[
         -1] != 1:
       raise ValueError('DisplacementApplier.apply: displacement_uv must be '
                        '[B,%d,%d,1], got %s' %
                        (self.uv_size, self.uv_size, displacement_uv.shape))
-    dense, _ = self.dense_attributes(coarse_vertices)
     disp = self.mesh.sample(displacement_uv) * displacement_scale_mm
     disp = disp * self.detail_mask[None]
     displaced = dense + tf.concat(
         [tf.zeros_like(disp), tf.zeros_like(disp), disp], -1)
-    return dense, displaced, disp
+    return displaced, disp
+
+  def dense_face(self, coarse_vertices, albedo):
+    """The parts of a render that do not depend on the displacement.
+
+    Computing them once lets a displacement fit render many maps of the same
+    coarse face without rasterising the coarse mesh into UV at every step.
+
+    Args:
+      coarse_vertices: [B,N,3] mm, model space; albedo: [B,N,3] in [0,1].
+    Returns: DenseFace ([B,M,3] dense vertices (mm), albedo and unit normals
+      of the undisplaced dense mesh).
+    """
+    dense, _ = self.dense_attributes(coarse_vertices)
+    dense_albedo, _ = self.dense_attributes(albedo)
+    return DenseFace(vertices=dense,
+                     albedo=dense_albedo,
+                     normals=mesh_geometry.vertex_normals(dense,
+                                                          self.triangles))
 
   def render(self,
              coarse_vertices,
@@ -129,24 +161,42 @@ class DisplacementApplier:
       displacement_uv: [B,S,S,1]; image_size: (H, W) ints.
     Returns: DetailedFace.
     """
-    dense_coarse, displaced, disp = self.apply(coarse_vertices, displacement_uv,
-                                               displacement_scale_mm)
-    dense_albedo, _ = self.dense_attributes(albedo)
+    return self.render_dense(self.dense_face(coarse_vertices, albedo), pose,
+                             lighting, displacement_uv, image_size,
+                             displacement_scale_mm)
+
+  def render_dense(self,
+                   dense_face,
+                   pose,
+                   lighting,
+                   displacement_uv,
+                   image_size,
+                   displacement_scale_mm=1.0):
+    """`render` from a precomputed `dense_face(coarse_vertices, albedo)`.
+
+    Args:
+      dense_face: DenseFace of the coarse face.
+      pose, lighting, displacement_uv, image_size, displacement_scale_mm: as
+        in `render`.
+    Returns: DetailedFace (the same values as `render`).
+    """
+    displaced, disp = self._displace(dense_face.vertices, displacement_uv,
+                                     displacement_scale_mm)
     tris = self.triangles
     normals = mesh_geometry.vertex_normals(displaced, tris)
-    coarse_normals = mesh_geometry.vertex_normals(dense_coarse, tris)
     batch = tf.shape(displaced)[0]
     eyes = tf.tile(self.wo_eyes_mask[None], [batch, 1, 1])
     # The coarse render's path (coarse/face_reconstruction.render_faces), so
     # zero displacement reproduces the coarse render.
-    out = shaded_render.render_shaded(displaced, normals, dense_albedo, pose,
-                                      lighting, tris, image_size, extra=eyes)
+    out = shaded_render.render_shaded(displaced, normals, dense_face.albedo,
+                                      pose, lighting, tris, image_size,
+                                      extra=eyes)
     photo_mask = out.mask * tf.cast(out.extra > 0.5, tf.float32)
     return DetailedFace(vertices=displaced,
-                        coarse_vertices=dense_coarse,
+                        coarse_vertices=dense_face.vertices,
                         normals=normals,
-                        coarse_normals=coarse_normals,
-                        albedo=dense_albedo,
+                        coarse_normals=dense_face.normals,
+                        albedo=dense_face.albedo,
                         displacement=disp,
                         screen_vertices=out.screen_vertices,
                         image=out.image,

@@ -14,6 +14,7 @@ same name.
 from absl import flags
 
 from coarse import fitting
+from detail import displacement_fitting
 from flags import common_flags
 
 FLAGS = flags.FLAGS
@@ -101,8 +102,25 @@ def define_flags():
       '--fit: weight of the photometric term in the coarse fit '
       '(coarse/fitting.py map_losses; 0 = landmarks and priors only).')
   _define(
-      'integer', 'fit_detail_steps', 200,
-      '--fit: Adam steps of the displacement-map fit per batch.')
+      'integer', 'fit_detail_steps', displacement_fitting.DEFAULT_STEPS,
+      '--fit: most Adam steps of the displacement-map fit per batch (all of '
+      'them with --fit_detail_tolerance=0).')
+  _define(
+      'float', 'fit_detail_learning_rate',
+      displacement_fitting.DEFAULT_LEARNING_RATE,
+      '--fit: Adam learning rate of the displacement-map fit (on the '
+      'pre-tanh map; half-cosine decay to 5%% of it over --fit_detail_steps). '
+      'The previous fixed-step fit used %g.' %
+      displacement_fitting.SLOW_LEARNING_RATE)
+  _define(
+      'float', 'fit_detail_tolerance', displacement_fitting.DEFAULT_TOLERANCE,
+      '--fit: convergence stop of the displacement-map fit: it ends when the '
+      'batch\'s loss fell by less than this fraction of its decrease so far '
+      'over the last %d steps (detail/displacement_fitting.py converged). 0 '
+      'runs all --fit_detail_steps; --fit_detail_tolerance=0 '
+      '--fit_detail_learning_rate=%g is the previous (slow) 200-step fit.' %
+      (displacement_fitting.CONVERGENCE_WINDOW,
+       displacement_fitting.SLOW_LEARNING_RATE))
   _define(
       'integer', 'fit_uv_size', 128,
       '--fit: side of the fitted displacement map in texels (a power of two; '

@@ -140,7 +140,11 @@ class FacePipeline:
       detail checkpoint).
     fit_displacement_scale_mm: mm per unit of the fitted map (same case).
     yaw_threshold_deg: large-pose threshold.
-    fit_steps, fit_detail_steps: Adam steps of the two fits.
+    fit_steps: Adam steps of the coarse fit.
+    fit_detail_steps: most Adam steps of the displacement fit.
+    fit_detail_learning_rate: its Adam learning rate (pre-tanh map).
+    fit_detail_tolerance: its convergence stop
+      (detail.displacement_fitting.converged); 0 runs all fit_detail_steps.
     landmarks: landmark source, 'facemesh' or 'dlib'
       (preprocess/face_landmarks.py).
     landmark_model: dlib predictor path or None.
@@ -158,7 +162,10 @@ class FacePipeline:
                fit_steps=fitting.DEFAULT_STEPS,
                fit_photo_weight=fitting.DEFAULT_PHOTO_WEIGHT,
                fit_objective='map',
-               fit_detail_steps=200,
+               fit_detail_steps=displacement_fitting.DEFAULT_STEPS,
+               fit_detail_learning_rate=(
+                   displacement_fitting.DEFAULT_LEARNING_RATE),
+               fit_detail_tolerance=displacement_fitting.DEFAULT_TOLERANCE,
                landmarks='facemesh',
                landmark_model=None):
     if not fit and not (coarse_checkpoint and detail_checkpoint):
@@ -179,6 +186,8 @@ class FacePipeline:
     self.fit_photo_weight = float(fit_photo_weight)
     self.fit_objective = fit_objective
     self.fit_detail_steps = int(fit_detail_steps)
+    self.fit_detail_learning_rate = float(fit_detail_learning_rate)
+    self.fit_detail_tolerance = float(fit_detail_tolerance)
     self.landmark_source = face_landmarks.check_source(landmarks)
     self.landmark_model = landmark_model
     # FaceMesh's measured correspondence on this model, when one is committed
@@ -227,12 +236,18 @@ class FacePipeline:
         init.append('coarse fit starts from %s' % self.coarse_checkpoint)
       if self.detail_checkpoints:
         init.append('displacement fit starts from the RI2ITN output')
+      if self.fit_detail_tolerance > 0:
+        detail_steps = ('up to %d (stopped at convergence, tolerance %g)' %
+                        (self.fit_detail_steps, self.fit_detail_tolerance))
+      else:
+        detail_steps = '%d' % self.fit_detail_steps
       return [
           'mode: --fit (analysis by synthesis per batch, no trained network '
           'needed): %d Adam steps on the coarse coefficients (landmark, '
-          'photometric and prior losses), then %d on a %dx%d displacement '
-          'map (detail losses)%s.' %
-          (self.fit_steps, self.fit_detail_steps, self.uv_size, self.uv_size,
+          'photometric and prior losses), then %s on a %dx%d displacement '
+          'map (detail losses, learning rate %g)%s.' %
+          (self.fit_steps, detail_steps, self.uv_size, self.uv_size,
+           self.fit_detail_learning_rate,
            '; ' + '; '.join(init) if init else ''),
           '  coarse start: %s' % (
               'closed-form fit of FaceMesh\'s 468 points and BlazeFace\'s 6 '
@@ -328,10 +343,11 @@ class FacePipeline:
         if not self.fit:
           maps[idx] = initial
           continue
-      fitted = displacement_fitting.fit_displacement(recon, crops[idx], sub,
-                                        steps=self.fit_detail_steps,
-                                        large_pose=select[idx],
-                                        initial=initial)
+      fitted = displacement_fitting.fit_displacement(
+          recon, crops[idx], sub, steps=self.fit_detail_steps,
+          learning_rate=self.fit_detail_learning_rate,
+          tolerance=self.fit_detail_tolerance, large_pose=large[idx],
+          initial=initial)
       maps[idx] = fitted.displacement_uv
     return maps
 

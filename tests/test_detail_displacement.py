@@ -9,6 +9,7 @@ from tests import test_utils
 
 try:
   import bfm
+  from bfm import mesh_geometry
   from detail import displacement
 except ImportError as e:  # bfm/ or renderer/ not written yet
   raise unittest.SkipTest('dependency missing: %s' % e)
@@ -94,6 +95,37 @@ class DisplacementApplierTest(tf.test.TestCase, parameterized.TestCase):
                                  IMAGE_SIZE, displacement_scale_mm=3.0)
     change = np.abs(bumped.image.numpy()[0] - face.image.numpy()[0])[both]
     self.assertGreater(float(np.mean(change)), 2 * float(np.mean(diff)))
+
+  def test_render_dense_matches_render(self):
+    verts, albedo = self._coarse(2)
+    extent = float(np.ptp(self.model.mean_shape[:, 1]))
+    pose = tf.constant([[0.1, 0.3, 0.0, 2.0, -1.0,
+                         np.log(0.8 * 224.0 / extent)]] * 2, tf.float32)
+    lighting = tf.constant(
+        np.tile(np.r_[[0.8], np.full(8, 0.1)], 3)[None].repeat(2, 0),
+        tf.float32)
+    bumps = tf.sin(tf.linspace(0.0, 40.0, UV_SIZE))[None, None, :, None]
+    disp_uv = tf.tile(bumps, [2, UV_SIZE, 1, 1])
+    whole = self.applier.render(verts, albedo, pose, lighting, disp_uv,
+                                IMAGE_SIZE, displacement_scale_mm=2.0)
+    dense_face = self.applier.dense_face(verts, albedo)
+    parts = self.applier.render_dense(dense_face, pose, lighting, disp_uv,
+                                      IMAGE_SIZE, displacement_scale_mm=2.0)
+    for name in displacement.DetailedFace._fields:
+      self.assertAllEqual(getattr(whole, name), getattr(parts, name),
+                          msg=name)
+
+  def test_dense_face_is_the_undisplaced_mesh(self):
+    verts, albedo = self._coarse(1)
+    dense_face = self.applier.dense_face(verts, albedo)
+    dense, _, _ = self.applier.apply(verts,
+                                     tf.zeros([1, UV_SIZE, UV_SIZE, 1]))
+    self.assertAllEqual(dense_face.vertices, dense)
+    self.assertAllEqual(
+        dense_face.normals,
+        mesh_geometry.vertex_normals(dense, self.applier.triangles))
+    self.assertEqual(dense_face.albedo.shape, dense_face.vertices.shape)
+
 
 if __name__ == '__main__':
   tf.test.main()

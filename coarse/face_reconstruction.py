@@ -14,7 +14,12 @@ sliding to the silhouette (3DDFA-style "landmark marching"): landmark k < 8
 (subject's right, image left in a frontal view) takes, among the model's
 contour candidates of k (a horizontal band of vertices at that jaw height),
 the one with the smallest screen x; k > 8 the largest; 8 (chin) is fixed.
-This is what a 2D detector marks on a turned face.
+This is what dlib (and the synthetic training data) marks on a turned face:
+landmark_source='dlib', the default everywhere. With
+landmark_source='facemesh' the jaw is the model's FIXED `landmarks68`
+vertices instead, as FaceMesh marks fixed surface points (on the hidden side
+they project inside the face); coarse/landmark_fit.py `landmark_vertices`
+is the same choice for the fit. JAW_CONVENTIONS names both.
 """
 
 import collections
@@ -40,10 +45,17 @@ CoarseFace.__doc__ = """Output of `reconstruct` / `render_faces`.
     by the pose; +z towards the viewer), the ones the shading uses.
   image: [B,H,W,3] float32 render in [0,1], 0 on background.
   mask: [B,H,W,1] float32, 1 where the face mesh covers the pixel.
-  landmarks2d: [B,68,2] float32 pixels (x, y), jaw sliding to the silhouette.
+  landmarks2d: [B,68,2] float32 pixels (x, y) of the model's 68 landmarks
+    under the landmark source's jaw convention (default 'dlib': jaw sliding
+    to the silhouette; 'facemesh': fixed jaw vertices).
   photo_mask: [B,H,W,1] float32, 1 on rendered pixels of the model's 'face'
     region outside the eyes ('wo_eyes'): where Chen20's photo loss looks.
 """
+
+# Jaw convention of the model landmarks per photo landmark source
+# (coarse/landmark_fit.LANDMARK_SOURCES; not imported here: landmark_fit
+# imports this module).
+JAW_CONVENTIONS = {'dlib': 'sliding', 'facemesh': 'fixed'}
 
 _CACHE = {}
 
@@ -94,14 +106,33 @@ def landmark_indices(model, screen_vertices):
   return tf.concat([jaw, rest], axis=1)
 
 
-def landmarks2d(model, screen_vertices):
-  """[B,68,2] float32 landmark pixels (x, y) with the jaw on the silhouette."""
+def check_landmark_source(source):
+  """`source` if it is a key of JAW_CONVENTIONS, else ValueError."""
+  if source not in JAW_CONVENTIONS:
+    raise ValueError('landmark_source must be one of %s, got %r' %
+                     (', '.join(sorted(JAW_CONVENTIONS)), source))
+  return source
+
+
+def landmarks2d(model, screen_vertices, landmark_source='dlib'):
+  """[B,68,2] float32 landmark pixels (x, y) of the model.
+
+  Args:
+    model: bfm.MorphableModel.
+    screen_vertices: [B,N,3] float32 screen vertices (pixels).
+    landmark_source: 'dlib' (jaw 0..16 sliding to the silhouette,
+      `landmark_indices`) or 'facemesh' (all 68 at the fixed
+      model.landmarks68 vertices).
+  """
+  if JAW_CONVENTIONS[check_landmark_source(landmark_source)] == 'fixed':
+    return tf.gather(screen_vertices[..., :2],
+                     tf.constant(model.landmarks68, tf.int32), axis=1)
   idx = landmark_indices(model, screen_vertices)
   return tf.gather(screen_vertices[..., :2], idx, axis=1, batch_dims=1)
 
 
 def render_faces(model, vertices, albedo, pose, lighting, image_size,
-                 model_normals=None):
+                 model_normals=None, landmark_source='dlib'):
   """Renders model-space faces with a pose and SH lighting.
 
   Args:
@@ -115,6 +146,8 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size,
       in model space (model.vertex_normals(vertices)); computed when None.
       Callers that render one shape in several poses (coarse/sam.py) pass
       them to compute the normals once per shape.
+    landmark_source: jaw convention of `landmarks2d` ('dlib' or 'facemesh',
+      see `landmarks2d`).
 
   Returns:
     CoarseFace. Differentiable w.r.t. all tensor inputs (not w.r.t. which
@@ -123,6 +156,7 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size,
   if isinstance(image_size, int):
     image_size = (image_size, image_size)
   image_size = tuple(int(s) for s in image_size)
+  check_landmark_source(landmark_source)
   vertices = tf.convert_to_tensor(vertices, tf.float32)
   if model_normals is None:
     model_normals = model.vertex_normals(vertices)
@@ -143,17 +177,19 @@ def render_faces(model, vertices, albedo, pose, lighting, image_size,
                     normals=out.normals,
                     image=out.image,
                     mask=out.mask,
-                    landmarks2d=landmarks2d(model, screen),
+                    landmarks2d=landmarks2d(model, screen, landmark_source),
                     photo_mask=photo_mask)
 
 
-def reconstruct(model, coeffs, image_size):
+def reconstruct(model, coeffs, image_size, landmark_source='dlib'):
   """Coefficients -> CoarseFace (the project's one coefficients->render path).
 
   Args:
     model: bfm.MorphableModel.
     coeffs: coarse.coefficients.Coefficients (or a flat [B, D] vector).
     image_size: (height, width) python ints, or one int for a square.
+    landmark_source: jaw convention of the face's `landmarks2d`: 'dlib'
+      (sliding silhouette) or 'facemesh' (fixed vertices); see `landmarks2d`.
   """
   if not isinstance(coeffs, coefficients_lib.Coefficients):
     coeffs = coefficients_lib.Coefficients.from_vector(model, coeffs)
@@ -163,4 +199,4 @@ def reconstruct(model, coeffs, image_size):
   else:
     albedo = tf.tile(model.albedo(None), [tf.shape(vertices)[0], 1, 1])
   return render_faces(model, vertices, albedo, coeffs.pose, coeffs.lighting,
-                      image_size)
+                      image_size, landmark_source=landmark_source)

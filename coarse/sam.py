@@ -91,13 +91,21 @@ class SelfAugment:
     reduce: 'sum' or 'mean' (see `combine`).
     render_gradients: back-propagate through the renders.
     translation: 'recentre' or 'paper' (module docstring).
+    landmark_source: jaw convention of the final face's landmarks2d, the
+      one the training landmarks were marked with: 'dlib' (sliding
+      silhouette; also the synthetic data's) or 'facemesh' (fixed
+      vertices); coarse/face_reconstruction.py `landmarks2d`. The SAM
+      renders have no landmarks.
   """
 
   def __init__(self, model, network, config, image_size, reduce='sum',
-               render_gradients=False, translation='recentre'):
+               render_gradients=False, translation='recentre',
+               landmark_source='dlib'):
     if translation not in ('recentre', 'paper'):
       raise ValueError('SelfAugment: translation must be recentre or paper, '
                        'got %r' % (translation,))
+    self.landmark_source = face_reconstruction.check_landmark_source(
+        landmark_source)
     self.model = model
     self.network = network
     self.config = config
@@ -162,7 +170,8 @@ class SelfAugment:
       vec = self.network(images, training=training)
       coeffs = coefficients_lib.Coefficients.from_vector(self.model, vec)
       face = face_reconstruction.reconstruct(self.model, coeffs,
-                                             self.image_size)
+                                             self.image_size,
+                                             self.landmark_source)
       empty = tf.zeros([0, self.image_size, self.image_size, 3])
       return SamOutput(coeffs, face, empty, batch, coeffs)
     first_vec = self.network(images, training=training)
@@ -178,5 +187,6 @@ class SelfAugment:
     combined = combine(self.model, out[:batch],
                        tf.reshape(out[batch:], [batch, k, dim]), self.reduce)
     face = face_reconstruction.reconstruct(self.model, combined,
-                                           self.image_size)
+                                           self.image_size,
+                                           self.landmark_source)
     return SamOutput(combined, face, renders, tf.shape(everything)[0], first)

@@ -14,7 +14,12 @@ learning rate 1e-5 decayed by 0.98 every 2000 steps down to 1e-6, every
 gradient element clipped to [-1, 1].
 
 Data: --data = TFRecords from preprocess/prepare_data.py; without it, a fixed
-synthetic set of --num_images faces rendered from the model.
+synthetic set of --num_images faces rendered from the model. The landmark
+loss uses the jaw convention of the data's landmark source
+(`data_landmark_source`): records of prepare_data --landmarks=facemesh match
+the model's fixed landmarks68 jaw vertices; records of --landmarks=dlib,
+older records (which carry no source) and the synthetic set match the
+sliding silhouette contour.
 
 The defaults are the paper's (224 px, standard VGG-16, batch 6, 162 VGG
 images per our_star step): a GPU job. A short CPU run of the whole pipeline
@@ -51,12 +56,14 @@ import tensorflow as tf
 
 from coarse import augmentation
 from coarse import coarse_model
+from coarse import face_reconstruction
 from coarse import losses
 from coarse import sam as sam_lib
 from coarse import summaries  # core-op TensorBoard writers (no tensorboard pkg)
 from coarse import training_loop
 from coarse import vgg16
 from flags import coarse_flags
+from preprocess import face_records
 from preprocess import synthetic_data
 
 coarse_flags.define_flags()
@@ -94,6 +101,22 @@ def synthetic_dataset(model, image_size, batch_size):
   ds = tf.data.Dataset.from_tensor_slices((images, landmarks, masks))
   ds = ds.shuffle(n, seed=FLAGS.seed, reshuffle_each_iteration=True).repeat()
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
+
+
+def data_landmark_source(data):
+  """Landmark source of the training landmarks: that of the --data
+  records (preprocess/face_records.py `landmark_source`: 'dlib' for records
+  without one), or the synthetic set's without --data.
+
+  Raises:
+    training_loop.UsageError: shards of different sources.
+  """
+  if not data:
+    return synthetic_data.LANDMARK_SOURCE
+  try:
+    return face_records.landmark_source(data)
+  except ValueError as e:  # shards of two sources: one line, no traceback
+    raise training_loop.UsageError('%s: %s' % (NAME, e)) from None
 
 
 def build_identity_network():
@@ -173,13 +196,20 @@ class CoarseTraining(training_loop.TrainingLoop):
     self.net(tf.zeros([1, self.image_size, self.image_size, 3]))
     self.identity = build_identity_network()
     self.weights = losses.weights_from_flags(FLAGS)
+    self.landmark_source = data_landmark_source(FLAGS.data)
+    logging.info('Training landmarks: %s (landmark loss jaw: %s)',
+                 self.landmark_source,
+                 face_reconstruction.JAW_CONVENTIONS[self.landmark_source])
     self.sam = sam_lib.SelfAugment(model, self.net, FLAGS.sam_config,
                                    self.image_size, FLAGS.sam_reduce,
                                    FLAGS.sam_render_gradients,
-                                   FLAGS.sam_translation)
-    # What coarse_model.load reads back, and what a resumed run must share.
+                                   FLAGS.sam_translation,
+                                   landmark_source=self.landmark_source)
+    # What coarse_model.load reads back, and what a resumed run must share
+    # (landmark_source: older configs lack it, which check_config accepts).
     config = dict(self.net.config(), sam_config=FLAGS.sam_config,
-                  init_checkpoint=FLAGS.init_checkpoint)
+                  init_checkpoint=FLAGS.init_checkpoint,
+                  landmark_source=self.landmark_source)
     super().__init__(NAME, FLAGS.log_dir, self.net, config,
                      coarse_model.CONFIG_FILE, settings)
 

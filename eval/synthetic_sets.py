@@ -120,7 +120,8 @@ def _write_train(model, spec, folder):
       masks = _to_uint8(batch.skin_masks[..., 0])
       for i in range(images.shape[0]):
         writer.write(face_records.serialize(
-            images[i], batch.landmarks[i], masks[i], 'synthetic_%06d' % index))
+            images[i], batch.landmarks[i], masks[i], 'synthetic_%06d' % index,
+            landmark_source=synthetic_data.LANDMARK_SOURCE))
         index += 1
       yaws.append(batch.yaw_deg)
   yaws = np.concatenate(yaws).astype(np.float32)

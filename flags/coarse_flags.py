@@ -122,15 +122,15 @@ def define_flags():
   _define('integer', 'max_images', 0,
           'prepare_data: stop after this many usable faces (0 = all; the '
           'paper trains on 1,000 CelebA images).')
-  common_flags.define_landmark_model_flag()  # prepare_data: dlib landmarks
+  common_flags.define_landmark_flags()  # prepare_data: --landmarks (+ dlib)
   _define(
       'enum', 'multiple_faces', 'largest', ['largest', 'skip'],
       'prepare_data: a photo with several faces: keep the largest face '
       '(logged) or skip the photo (logged).')
   _define(
       'bool', 'cnn_fallback', True,
-      'prepare_data: when dlib\'s HOG detector finds no face, try dlib\'s CNN '
-      '(MMOD) detector from face-recognition-models (finds more turned '
-      'faces; ~1.5 s per photo).')
+      'prepare_data with --landmarks=dlib: when dlib\'s HOG detector finds '
+      'no face, try dlib\'s CNN (MMOD) detector from face-recognition-models '
+      '(finds more turned faces; ~1.5 s per photo). Ignored for facemesh.')
   _define('integer', 'images_per_shard', 500,
           'prepare_data: records per shard.')

@@ -51,15 +51,18 @@ def define_landmark_model_flag():
 
 def define_landmark_flags():
   """--landmarks and --landmark_model: the photo landmark source of the
-  reconstruct command. (preprocess/prepare_data.py uses dlib: the coarse
-  training losses match the jaw with dlib's sliding contour.)"""
+  reconstruct command and of preprocess/prepare_data.py (which stores it
+  with each record, so that coarse training matches the jaw with the same
+  convention: fixed vertices for facemesh, dlib's sliding contour)."""
   define_landmark_model_flag()
   _define(
       'enum', 'landmarks', 'facemesh', landmark_fit.LANDMARK_SOURCES,
-      'Face detector and 68 landmarks: "facemesh" (MediaPipe BlazeFace + '
-      'FaceMesh, works to profile; jaw points are fixed surface points) or '
-      '"dlib" (HOG/CNN detector + 68-point predictor; reliable to ~45 deg '
-      'yaw; jaw points follow the visible silhouette).')
+      'Face detector and 68 landmarks of reconstruct and prepare_data: '
+      '"facemesh" (MediaPipe BlazeFace + FaceMesh, works to profile; jaw '
+      'points are fixed surface points) or "dlib" (HOG/CNN detector + '
+      '68-point predictor; reliable to ~45 deg yaw; jaw points follow the '
+      'visible silhouette). prepare_data stores it with the records; '
+      'coarse/train.py reads it from --data, not from this flag.')
 
 
 def define_flags():

@@ -6,6 +6,16 @@ One tf.train.Example per face (written by preprocess/prepare_data.py):
   'landmarks' float  136 values, 68 x (x, y) pixels in crop coordinates
                      (origin top-left corner, pixel centres at +0.5)
   'name'      bytes  source file name
+  'landmark_source'
+              bytes  which detector marked the landmarks ('facemesh' or
+                     'dlib', preprocess/face_landmarks.py): it sets the jaw
+                     convention of the training landmark loss. Records
+                     written before this feature existed lack it and read
+                     as 'dlib', the only source prepare_data had then
+                     (LEGACY_SOURCE).
+
+A dataset has one landmark source: `landmark_source(data)` reads it from the
+first record of every shard and refuses shards that disagree.
 """
 
 import os
@@ -13,18 +23,30 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from coarse import landmark_fit
+
+SOURCES = landmark_fit.LANDMARK_SOURCES
+# What records without a 'landmark_source' feature were marked with.
+LEGACY_SOURCE = 'dlib'
+
 
 def _bytes(v):
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
 
 
-def serialize(image, landmarks, mask, name):
+def serialize(image, landmarks, mask, name, landmark_source=LEGACY_SOURCE):
   """tf.train.Example bytes for one crop.
 
   Args:
     image: [S,S,3] uint8 RGB. landmarks: [68,2] float pixels.
     mask: [S,S] uint8 (0 or 255). name: str.
+    landmark_source: one of SOURCES, the detector that marked `landmarks`
+      (the default, 'dlib', is also the convention of model renders whose
+      jaw slides to the silhouette: preprocess/synthetic_data.py).
   """
+  if landmark_source not in SOURCES:
+    raise ValueError('face_records.serialize: landmark_source must be one of '
+                     '%s, got %r' % (', '.join(SOURCES), landmark_source))
   image = np.asarray(image)
   if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
     raise ValueError('face_records.serialize: image must be [S,S,3] uint8, got '
@@ -40,6 +62,7 @@ def serialize(image, landmarks, mask, name):
       'landmarks': tf.train.Feature(float_list=tf.train.FloatList(
           value=landmarks.reshape(-1).tolist())),
       'name': _bytes(name.encode('utf-8')),
+      'landmark_source': _bytes(landmark_source.encode('utf-8')),
   }
   return tf.train.Example(features=tf.train.Features(feature=feats)
                          ).SerializeToString()
@@ -51,6 +74,54 @@ _SPEC = {
     'landmarks': tf.io.FixedLenFeature([136], tf.float32),
     'name': tf.io.FixedLenFeature([], tf.string, default_value=''),
 }
+
+
+_SOURCE_SPEC = {
+    'landmark_source': tf.io.FixedLenFeature(
+        [], tf.string, default_value=LEGACY_SOURCE),
+}
+
+
+def record_source(record):
+  """The landmark source (str) of one serialized record; LEGACY_SOURCE
+  when it has none."""
+  ex = tf.io.parse_single_example(record, _SOURCE_SPEC)
+  return ex['landmark_source'].numpy().decode('utf-8')
+
+
+def landmark_source(data):
+  """The landmark source of the dataset `data` (folder, file or glob).
+
+  Reads the first record of every shard (shards that cannot be read are
+  left to the training loop's bad-record handling); a dataset whose records
+  carry no source (written before the feature existed) is LEGACY_SOURCE.
+
+  Raises:
+    FileNotFoundError: no TFRecord files (list_files).
+    ValueError: shards of different sources, or an unknown source.
+  """
+  found = {}
+  for path in list_files(data):
+    try:
+      first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+      if first is None:
+        continue
+      source = record_source(first)
+    except tf.errors.OpError:
+      continue
+    found.setdefault(source, path)
+  if not found:
+    return LEGACY_SOURCE
+  unknown = [s for s in found if s not in SOURCES]
+  if unknown:
+    raise ValueError('--data: %s has landmark source %r, expected one of %s' %
+                     (found[unknown[0]], unknown[0], ', '.join(SOURCES)))
+  if len(found) > 1:
+    raise ValueError(
+        '--data: shards of different landmark sources (%s); the landmark '
+        'loss needs one jaw convention: prepare them with one --landmarks' %
+        ', '.join('%s in %s' % (s, p) for s, p in sorted(found.items())))
+  return next(iter(found))
 
 
 def list_files(data):

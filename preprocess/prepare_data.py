@@ -1,17 +1,25 @@
 r"""Prepares face photos for coarse training: crops, landmarks, skin masks.
 
   python preprocess/prepare_data.py --images=DIR --out=DIR [--max_images=1000]
+      [--landmarks=facemesh|dlib]
 
 For every photo under --images (recursively, sorted by path):
   1. read it (preprocess/image_io.py); grayscale, palette, alpha or CMYK
      files are converted to RGB and the conversion is logged; the EXIF
      orientation is applied (sizes are the displayed ones);
-  2. find faces with dlib's HOG frontal detector (upsample 1), falling back
-     to dlib's CNN detector when HOG finds none (--cnn_fallback), both on a
-     copy whose longer side is at most 1024 px (dlib_landmarks.MAX_SIDE;
-     photos under 32 px on a side are "too small", outcome no_face), and mark
-     each with dlib's 68-point shape predictor (--landmark_model, default:
-     the copy shipped in the face-recognition-models package);
+  2. find faces and their 68 iBUG landmarks with --landmarks
+     (preprocess/face_landmarks.py detect_faces, the same flag and code as
+     the reconstruct command):
+       facemesh (default): MediaPipe BlazeFace full-range detector + FaceMesh
+         (468 points mapped to 68; follows faces to profile; jaw points are
+         fixed surface points);
+       dlib: dlib's HOG frontal detector (upsample 1), falling back to dlib's
+         CNN detector when HOG finds none (--cnn_fallback), and dlib's
+         68-point shape predictor (--landmark_model, default: the copy
+         shipped in the face-recognition-models package); jaw points follow
+         the visible silhouette.
+     Both run on a copy whose longer side is at most 1024 px; photos too
+     small for the detector give outcome no_face;
   3. several faces: the LARGEST is kept and the photo's log line says how
      many were found (--multiple_faces=skip drops such photos instead);
   4. crop a square around the landmarks and resize it to --image_size
@@ -20,7 +28,10 @@ For every photo under --images (recursively, sorted by path):
      eyes, eyebrows and inner mouth; NO face parser is available here, so
      hair or occluders inside the hull count as skin);
   6. write one record (preprocess/face_records.py format) to TFRecord shards
-     faces-00000.tfrecord, ... of --images_per_shard records.
+     faces-00000.tfrecord, ... of --images_per_shard records. Each record
+     stores its landmark source ('landmark_source'): coarse/train.py matches
+     the jaw with the same convention (fixed vertices for facemesh, the
+     sliding silhouette contour for dlib; records without it are dlib's).
 
 Every file gets one log line with its outcome; files that give no record
 (no face, unreadable or corrupt, not an image, an unexpected error) say why
@@ -45,8 +56,9 @@ import tensorflow as tf
 
 from preprocess import dlib_landmarks
 from preprocess import face_crop
-from preprocess import image_io
+from preprocess import face_landmarks
 from preprocess import face_records
+from preprocess import image_io
 from preprocess import skin_mask
 from flags import coarse_flags
 
@@ -124,8 +136,72 @@ class ShardWriter:
       self._writer = None
 
 
-def process_photo(path, detector, size, multiple_faces='largest'):
+class FaceFinder:
+  """Faces of one landmark source: face_landmarks.detect_faces, or a given
+  detector object.
+
+  Args:
+    source: one of face_landmarks.SOURCES, stored with every record.
+    landmark_model: dlib .dat path or None (dlib only).
+    cnn_fallback: bool (dlib only).
+    detector: None, or an object whose detect(image) returns faces with
+      box, landmarks and detector fields, largest first (e.g. a
+      dlib_landmarks.FaceDetector reused with source 'dlib').
+  """
+
+  def __init__(self, source, landmark_model=None, cnn_fallback=True,
+               detector=None):
+    self.source = face_landmarks.check_source(source)
+    self.landmark_model = landmark_model
+    self.cnn_fallback = bool(cnn_fallback)
+    self.detector = detector
+    # Without the model files: one FileNotFoundError here, not one per photo.
+    if detector is None and source == 'dlib':
+      self.landmark_model = dlib_landmarks.find_landmark_model(landmark_model)
+    elif detector is None:
+      from preprocess import mediapipe_landmarks  # pylint: disable=g-import-not-at-top
+      mediapipe_landmarks.find_model_dir()
+
+  def detect(self, image):
+    """Faces in [H,W,3] float32 RGB `image`, largest first.
+
+    Raises:
+      ValueError: an image the detector refuses (too small).
+    """
+    if self.detector is not None:
+      return self.detector.detect(image)
+    return face_landmarks.detect_faces(image, self.source, self.landmark_model,
+                                       self.cnn_fallback)
+
+  def description(self):
+    """The detector in words, for the no-face reason."""
+    d = self.detector
+    if d is not None and hasattr(d, 'upsample'):
+      return 'HOG detector (upsample %d)%s' % (
+          d.upsample, ' and CNN fallback' if d.has_cnn_fallback else '')
+    if self.source == 'dlib':
+      return 'HOG detector (upsample 1)%s' % (
+          ' and CNN fallback' if self.cnn_fallback else '')
+    return 'MediaPipe BlazeFace full-range detector'
+
+  def log(self):
+    """Logs the landmark source (and dlib's model and fallback)."""
+    logging.info('Landmarks (--landmarks=%s): %s', self.source,
+                 face_landmarks.describe(self.source))
+    if self.source == 'dlib':
+      d = self.detector
+      logging.info('dlib landmark model: %s; CNN fallback: %s',
+                   getattr(d, 'landmark_model', self.landmark_model),
+                   'on' if getattr(d, 'has_cnn_fallback', self.cnn_fallback)
+                   else 'off')
+
+
+def process_photo(path, finder, size, multiple_faces='largest'):
   """One photo -> (record bytes or None, outcome, reason, notes).
+
+  Args:
+    path: the photo file. finder: FaceFinder. size: crop side, pixels.
+    multiple_faces: 'largest' or 'skip'.
 
   Raises only on programming errors; expected failures (unreadable file,
   no face, several faces with multiple_faces='skip') are returned.
@@ -145,15 +221,12 @@ def process_photo(path, detector, size, multiple_faces='largest'):
       reasons.append('PIL mode %s converted to RGB' % loaded.converted_from)
   h, w = loaded.image.shape[:2]
   try:
-    faces = detector.detect(loaded.image)
+    faces = finder.detect(loaded.image)
   except ValueError as e:  # too small for the detector
     return None, NO_FACE, str(e), notes
   if not faces:
-    how = ('HOG detector (upsample %d)%s' %
-           (detector.upsample,
-            ' and CNN fallback' if detector.has_cnn_fallback else ''))
     return None, NO_FACE, 'no face found by the %s in %dx%d image' % (
-        how, w, h), notes
+        finder.description(), w, h), notes
   if len(faces) > 1:
     if multiple_faces == 'skip':
       reason = '%d faces found; skipped (--multiple_faces=skip)' % len(faces)
@@ -171,7 +244,8 @@ def process_photo(path, detector, size, multiple_faces='largest'):
   mask = skin_mask.skin_mask(landmarks, size)
   pixels = np.clip(np.round(crop * 255.0), 0, 255).astype(np.uint8)
   record = face_records.serialize(pixels, landmarks, mask,
-                                  os.path.basename(path))
+                                  os.path.basename(path),
+                                  landmark_source=finder.source)
   reasons.append('crop %d px from the photo\'s (%.0f, %.0f) side %.0f px' %
                  (size, transform.left, transform.top,
                   transform.scale * size))
@@ -180,16 +254,20 @@ def process_photo(path, detector, size, multiple_faces='largest'):
 
 def prepare(images, out, size=224, max_images=0, landmark_model=None,
             multiple_faces='largest', cnn_fallback=True, images_per_shard=500,
-            detector=None):
+            detector=None, landmarks='facemesh'):
   """Runs the preparation (module docstring); returns a Summary.
 
   Args:
     images: input folder. out: output folder (created; must hold no shards).
     size: crop side in pixels. max_images: stop after this many written
-      faces (0 = no limit). landmark_model: .dat path or None.
-    multiple_faces: 'largest' or 'skip'. cnn_fallback: bool.
+      faces (0 = no limit). landmark_model: dlib .dat path or None (dlib).
+    multiple_faces: 'largest' or 'skip'. cnn_fallback: bool (dlib).
     images_per_shard: records per TFRecord shard.
-    detector: a dlib_landmarks.FaceDetector to reuse (else one is made).
+    detector: None (face_landmarks.detect_faces), or an object whose
+      detect(image) gives the faces of source `landmarks` (e.g. a
+      dlib_landmarks.FaceDetector to reuse with landmarks='dlib').
+    landmarks: the landmark source, one of face_landmarks.SOURCES; stored
+      with every record.
 
   Raises:
     ValueError / FileNotFoundError: bad arguments (no input folder, output
@@ -210,11 +288,8 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
     raise ValueError('--out: %r already holds %d TFRecord file(s) (e.g. %s); '
                      'choose an empty folder or delete them' %
                      (out, len(old), os.path.basename(old[0])))
-  if detector is None:
-    detector = dlib_landmarks.FaceDetector(landmark_model, upsample=1,
-                                           cnn_fallback=cnn_fallback)
-  logging.info('Landmark model: %s; CNN fallback: %s', detector.landmark_model,
-               'on' if detector.has_cnn_fallback else 'off')
+  finder = FaceFinder(landmarks, landmark_model, cnn_fallback, detector)
+  finder.log()
   files = list_files(images)
   logging.info('%d files under %s', len(files), images)
   counts = collections.Counter()
@@ -237,7 +312,7 @@ def prepare(images, out, size=224, max_images=0, landmark_model=None,
       else:
         try:
           record, outcome, reason, notes = process_photo(
-              path, detector, size, multiple_faces)
+              path, finder, size, multiple_faces)
         except Exception as e:  # pylint: disable=broad-except (never crash)
           record, outcome, notes = None, ERROR, []
           reason = 'unexpected %s: %s' % (type(e).__name__, e)
@@ -272,7 +347,7 @@ def main(argv):
     summary = prepare(FLAGS.images, FLAGS.out, FLAGS.image_size,
                       FLAGS.max_images, FLAGS.landmark_model,
                       FLAGS.multiple_faces, FLAGS.cnn_fallback,
-                      FLAGS.images_per_shard)
+                      FLAGS.images_per_shard, landmarks=FLAGS.landmarks)
   except (ValueError, FileNotFoundError) as e:
     logging.error('preprocess/prepare_data.py: %s', e)
     return 1

@@ -3,8 +3,12 @@
 Random identity, expression, albedo, SH lighting and pose (mostly near-
 frontal, like CelebA, unless another yaw distribution is asked for) rendered
 through coarse/face_reconstruction.py over a random smooth background, with
-exact 68 landmarks (jaw on the silhouette, as a detector marks it), a skin
+exact 68 landmarks (jaw on the silhouette, as dlib marks it: the sliding
+contour of coarse/face_reconstruction.py, LANDMARK_SOURCE = 'dlib'), a skin
 mask (the model's face region without eyes) and the ground-truth meshes.
+Training on these landmarks therefore uses the 'dlib' jaw convention
+(coarse/train.py `data_landmark_source`; eval/synthetic_sets.py records say
+so).
 
 API
   sample_coefficients(model, batch_size, rng, yaw_distribution) -> Coefficients
@@ -24,6 +28,10 @@ import numpy as np
 
 from coarse import coefficients as coefficients_lib
 from coarse import face_reconstruction
+
+# The jaw convention of `landmarks` (coarse/face_reconstruction.py
+# JAW_CONVENTIONS): the sliding silhouette contour, as dlib marks photos.
+LANDMARK_SOURCE = 'dlib'
 
 SyntheticBatch = collections.namedtuple('SyntheticBatch', [
     'images', 'landmarks', 'skin_masks', 'coefficients', 'vertices',
@@ -121,7 +129,8 @@ def sample_batch(model, batch_size, image_size, rng=None,
     rng = np.random.RandomState()
   size = int(image_size)
   coeffs = sample_coefficients(model, batch_size, rng, yaw_distribution)
-  face = face_reconstruction.reconstruct(model, coeffs, (size, size))
+  face = face_reconstruction.reconstruct(model, coeffs, (size, size),
+                                        landmark_source=LANDMARK_SOURCE)
   mask = face.mask.numpy()
   images = face.image.numpy() * mask + _backgrounds(rng, batch_size, size) * (
       1.0 - mask)

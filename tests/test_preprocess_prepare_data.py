@@ -1,4 +1,9 @@
-"""preprocess/prepare_data.py on the shared face photos, a blank and bad files."""
+"""preprocess/prepare_data.py on the shared face photos, a blank and bad files.
+
+PrepareDataTest runs --landmarks=dlib (with a reused dlib detector);
+FacemeshPrepareDataTest the default --landmarks=facemesh on CelebA photos
+and the landmark source each writes into its records.
+"""
 
 import glob
 import os
@@ -8,14 +13,17 @@ import sys
 import tempfile
 import unittest
 
+from absl.testing import parameterized
 import numpy as np
 from PIL import Image
 import tensorflow as tf
 
 from preprocess import dlib_landmarks
 from preprocess import face_crop
-from preprocess import image_io
+from preprocess import face_landmarks
 from preprocess import face_records
+from preprocess import image_io
+from preprocess import mediapipe_landmarks
 from preprocess import prepare_data
 from tests import test_utils
 
@@ -67,7 +75,7 @@ class PrepareDataTest(tf.test.TestCase):
     photos = _photos()
     summary = prepare_data.prepare(os.path.join(_data_dir(), 'faces'), out,
                                    size=224, images_per_shard=10,
-                                   detector=self.detector)
+                                   detector=self.detector, landmarks='dlib')
     self.assertEqual(summary.counts[prepare_data.WRITTEN], len(photos),
                      msg=summary.report)
     self.assertLen(summary.shards, (len(photos) + 9) // 10)
@@ -98,7 +106,8 @@ class PrepareDataTest(tf.test.TestCase):
     folder = self._fresh_dir()
     shutil.copy(photo, folder)
     summary = prepare_data.prepare(folder, os.path.join(folder, 'out'),
-                                   size=128, detector=self.detector)
+                                   size=128, detector=self.detector,
+                                   landmarks='dlib')
     image = image_io.read_image(photo)
     face = self.detector.detect(image)[0]
     crop, lm_crop, _ = face_crop.crop_face(image, face.landmarks, 128)
@@ -124,7 +133,8 @@ class PrepareDataTest(tf.test.TestCase):
     with open(os.path.join(src, 'notes.txt'), 'w') as f:
       f.write('not a photo')
     out = os.path.join(folder, 'out')
-    summary = prepare_data.prepare(src, out, size=64, detector=self.detector)
+    summary = prepare_data.prepare(src, out, size=64, detector=self.detector,
+                                   landmarks='dlib')
     c = summary.counts
     self.assertEqual(c[prepare_data.WRITTEN], 3)
     self.assertEqual(c[prepare_data.NO_FACE], 1)
@@ -147,7 +157,8 @@ class PrepareDataTest(tf.test.TestCase):
     self.assertEqual(masks.shape, (3, 32, 32, 1))
     # An output folder that already holds shards is refused.
     with self.assertRaisesRegex(ValueError, 'already holds 1 TFRecord'):
-      prepare_data.prepare(src, out, size=64, detector=self.detector)
+      prepare_data.prepare(src, out, size=64, detector=self.detector,
+                           landmarks='dlib')
 
   def test_several_faces_keep_the_largest_or_skip(self):
     folder = self._fresh_dir()
@@ -164,13 +175,13 @@ class PrepareDataTest(tf.test.TestCase):
     self.assertLen(faces, 2)
     self.assertLess(faces[0].box[0], a.width)  # the large face comes first
     kept = prepare_data.prepare(src, os.path.join(folder, 'largest'), size=64,
-                                detector=self.detector)
+                                detector=self.detector, landmarks='dlib')
     self.assertEqual(kept.counts[prepare_data.WRITTEN], 1)
     self.assertEqual(kept.counts[prepare_data.SEVERAL_LARGEST], 1)
     self.assertIn('2 faces found; kept the largest', kept.report[0][2])
     skipped = prepare_data.prepare(src, os.path.join(folder, 'skip'), size=64,
                                    multiple_faces='skip',
-                                   detector=self.detector)
+                                   detector=self.detector, landmarks='dlib')
     self.assertEqual(skipped.counts[prepare_data.WRITTEN], 0)
     self.assertEqual(skipped.report[0][1], prepare_data.SEVERAL_SKIPPED)
 
@@ -180,7 +191,7 @@ class PrepareDataTest(tf.test.TestCase):
       shutil.copy(p, folder)
     summary = prepare_data.prepare(folder, os.path.join(folder, 'out'),
                                    size=64, max_images=2,
-                                   detector=self.detector)
+                                   detector=self.detector, landmarks='dlib')
     self.assertEqual(summary.counts[prepare_data.WRITTEN], 2)
     self.assertEqual(summary.counts[prepare_data.NOT_VISITED], 1)
 
@@ -195,8 +206,8 @@ class PrepareDataTest(tf.test.TestCase):
     run = subprocess.run(
         [sys.executable, '-m', 'preprocess.prepare_data',
          '--images=' + src, '--out=' + out, '--image_size=64',
-         '--nocnn_fallback'], capture_output=True, text=True, timeout=300,
-        check=False)
+         '--landmarks=dlib', '--nocnn_fallback'],
+        capture_output=True, text=True, timeout=300, check=False)
     self.assertEqual(run.returncode, 0, msg=run.stderr[-3000:])
     self.assertRegex(run.stderr, r'bad\.png: unreadable \(.*bad\.png: not a '
                      r'readable image')
@@ -207,11 +218,103 @@ class PrepareDataTest(tf.test.TestCase):
     os.remove(os.path.join(src, os.path.basename(_frontal_photos()[0])))
     run = subprocess.run(
         [sys.executable, '-m', 'preprocess.prepare_data',
-         '--images=' + src, '--out=' + os.path.join(folder, 'out2')],
+         '--images=' + src, '--out=' + os.path.join(folder, 'out2'),
+         '--landmarks=dlib'],
         capture_output=True, text=True, timeout=300, check=False)
     self.assertEqual(run.returncode, 1)
     self.assertIn('no usable face', run.stderr)
     self.assertNotIn('Traceback', run.stderr)
+
+
+def _celeba_photos(count):
+  """The first `count` shared CelebA photos (skips the test when absent)."""
+  folder = test_utils.require_data('faces', 'celeba_sample')
+  photos = sorted(glob.glob(os.path.join(folder, '*.jpg')))[:count]
+  if len(photos) < count:
+    raise unittest.SkipTest('fewer than %d photos in %s' % (count, folder))
+  return photos
+
+
+def _require_facemesh():
+  try:
+    mediapipe_landmarks.find_model_dir()
+  except FileNotFoundError as e:
+    raise unittest.SkipTest('no FaceMesh model files: %s' % e)
+
+
+def _sources(shards):
+  return [face_records.record_source(r)
+          for r in tf.data.TFRecordDataset(shards)]
+
+
+class FacemeshPrepareDataTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _fresh_dir(self):
+    folder = tempfile.TemporaryDirectory()
+    self.addCleanup(folder.cleanup)
+    return folder.name
+
+  def _copy(self, photos):
+    folder = os.path.join(self._fresh_dir(), 'in')
+    os.makedirs(folder)
+    for p in photos:
+      shutil.copy(p, folder)
+    return folder
+
+  def test_default_landmarks_are_facemesh_and_records_say_so(self):
+    _require_facemesh()
+    photos = _celeba_photos(2)
+    src = self._copy(photos)
+    out = os.path.join(os.path.dirname(src), 'out')
+    summary = prepare_data.prepare(src, out, size=128)
+    self.assertEqual(summary.counts[prepare_data.WRITTEN], 2,
+                     msg=summary.report)
+    self.assertEqual(_sources(summary.shards), ['facemesh'] * 2)
+    self.assertEqual(face_records.landmark_source(out), 'facemesh')
+    # The records hold FaceMesh's 68 points, cropped as the reconstruct
+    # command's detection would give them.
+    image = image_io.read_image(photos[0])
+    face = face_landmarks.detect_faces(image, 'facemesh')[0]
+    crop, lm_crop, _ = face_crop.crop_face(image, face.landmarks, 128)
+    record = next(iter(tf.data.TFRecordDataset(summary.shards)))
+    got_image, got_lm, _ = face_records.decode(record, 128)
+    self.assertAllClose(got_lm, lm_crop, atol=1e-3)
+    self.assertAllClose(got_image, crop, atol=1.0 / 255 + 1e-6)
+
+  def test_blank_photo_names_the_facemesh_detector(self):
+    _require_facemesh()
+    src = self._copy(_celeba_photos(1))
+    Image.new('RGB', (160, 120), (128, 128, 128)).save(
+        os.path.join(src, 'blank.png'))
+    summary = prepare_data.prepare(src, os.path.join(src, '..', 'out'),
+                                   size=64, landmarks='facemesh')
+    report = {row[0]: row for row in summary.report}
+    self.assertEqual(report['blank.png'][1], prepare_data.NO_FACE)
+    self.assertIn('no face found by the MediaPipe BlazeFace',
+                  report['blank.png'][2])
+    self.assertEqual(summary.counts[prepare_data.WRITTEN], 1)
+
+  @parameterized.parameters('facemesh', 'dlib')
+  def test_command_line_stores_the_landmark_source(self, source):
+    if source == 'dlib':
+      try:
+        dlib_landmarks.find_landmark_model()
+      except FileNotFoundError as e:
+        self.skipTest('no dlib landmark model: %s' % e)
+    else:
+      _require_facemesh()
+    src = self._copy(_celeba_photos(2))
+    out = os.path.join(os.path.dirname(src), 'out')
+    args = [] if source == 'facemesh' else ['--landmarks=dlib',
+                                            '--nocnn_fallback']
+    run = subprocess.run(
+        [sys.executable, '-m', 'preprocess.prepare_data', '--images=' + src,
+         '--out=' + out, '--image_size=64'] + args,
+        capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
+    self.assertEqual(run.returncode, 0, msg=run.stderr[-3000:])
+    self.assertIn('--landmarks=%s' % source, run.stderr)
+    shards = glob.glob(os.path.join(out, '*.tfrecord'))
+    self.assertEqual(_sources(shards), [source] * 2)
 
 
 if __name__ == '__main__':

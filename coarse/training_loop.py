@@ -438,6 +438,11 @@ class TrainingLoop:
         before the checks (config, checkpoints, steps) pass.
     """
     s = self.settings
+    if s.batch_size < self.replicas:
+      raise UsageError(
+          '%s: --batch_size=%d is the global batch, split among %d replicas: '
+          'give at least one image per replica (--batch_size >= %d)' %
+          (self.name, s.batch_size, self.replicas, self.replicas))
     self.check_config()
     if self.restore() is None:
       self.initialise()
@@ -707,11 +712,24 @@ class _BatchSplitter:
 
     def part(context):
       i = context.replica_id_in_sync_group
-      return tf.nest.map_structure(
-          lambda t: t[i * (t.shape[0] // n):(i + 1) * (t.shape[0] // n)],
-          batch)
+
+      def piece(t):
+        sizes = split_sizes(t.shape[0], n)
+        start = sum(sizes[:i])
+        return t[start:start + sizes[i]]
+
+      return tf.nest.map_structure(piece, batch)
 
     return self._strategy.experimental_distribute_values_from_function(part)
+
+
+def split_sizes(total, parts):
+  """Sizes of `parts` consecutive pieces of `total` items that differ by at
+  most one, the larger first: each replica's part of a global batch of
+  next_batch() (all of it used; each replica's losses are weighted by its
+  own size)."""
+  size, extra = divmod(int(total), int(parts))
+  return [size + (i < extra) for i in range(int(parts))]
 
 
 def record_dataset(data, image_size, batch_size, seed, skip_bad_records):

@@ -46,6 +46,29 @@ def define_flags():
       'whole: the old files stay until the new ones are complete). Without '
       'it such faces are reported as failed and not fitted.')
   _define(
+      'bool', 'resume', False,
+      'Skip faces whose outputs in --out are complete: their '
+      'NAME_complete.json is present, lists every output file and each file '
+      'has the size and SHA-256 it records (checked with the face\'s lock '
+      'held, before the photo is read). They are reported as skipped, not '
+      'failed. Other existing outputs are still refused unless --overwrite '
+      '(with both, only incomplete sets are replaced). The marker does not '
+      'record the settings: a set written with other settings is skipped '
+      'too.')
+  _define(
+      'string', 'shard', None,
+      'I/N: reconstruct only inputs I, I+N, I+2N, ... (0-based) of the input '
+      'list (positional arguments in order, each folder\'s files sorted by '
+      'name), so that N machines given the same inputs, --shard=0/N to '
+      '--shard=N-1/N, split them without overlap. Output names are those '
+      'of the whole list, so the N runs write the files one run would.')
+  _define(
+      'integer', 'input_workers', 2,
+      'Photos read, detected and cropped at once by the tf.data input '
+      'pipeline, ahead of the fit (detection itself runs one photo at a '
+      'time). Up to --input_workers + 2 x --batch_size photos (the batch '
+      'being fitted and the next one) are held decoded in memory.')
+  _define(
       'list', 'extensions', list(IMAGE_EXTENSIONS),
       'File extensions (case-insensitive) taken from input folders. Files '
       'given one by one are always tried.')

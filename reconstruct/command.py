@@ -22,14 +22,26 @@ fitted (exit 2 with one line otherwise). Each face is claimed (a lock in
 is refused unless --overwrite, a face another run is writing is refused,
 and its files are written atomically with a completion marker last
 (reconstruct/outputs.py). A face is reported as reconstructed only once its
-marker is in place. Ctrl-C (or SIGTERM) stops the run: nothing half-written
-is left, and the summary lists what was completed (exit 130).
+marker is in place. Ctrl-C (or SIGTERM) stops the run once the batch being
+fitted is written (a second one stops at once): nothing half-written is
+left, and the summary lists what was completed (exit 130).
+
+Large folders: the photos are checked, read, detected and cropped by a
+tf.data pipeline (PreparedFaces: --input_workers at once, in input order,
+the next batch prepared while the current one is fitted). --shard=I/N
+takes every N-th photo of the input list from the I-th, so that N machines
+split one folder without overlap and write the files one run would;
+--resume skips faces whose outputs are complete (outputs.complete_marker),
+so a stopped run, or a shard, is finished by running it again.
 """
 
+import collections
+import contextlib
 import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 
 try:  # Ctrl-C while TensorFlow loads: one line, no traceback
@@ -68,12 +80,14 @@ def _warn(message):
 
 
 class Interrupted(Exception):
-  """Ctrl-C during `process`; carries what was done and failed so far."""
+  """Ctrl-C during `process`; carries what was done, failed and skipped so
+  far."""
 
-  def __init__(self, done, failed):
+  def __init__(self, done, failed, skipped=()):
     super().__init__('interrupted')
     self.done = done
     self.failed = failed
+    self.skipped = list(skipped)
 
 
 # --- Inputs -------------------------------------------------------------------
@@ -139,6 +153,30 @@ def collect_inputs(paths, extensions):
   return named, problems, any_folder
 
 
+def parse_shard(text):
+  """(index, count) of a --shard value 'I/N' with 0 <= I < N.
+
+  Raises:
+    ValueError: anything else; the message names the flag and the value.
+  """
+  parts = str(text).split('/')
+  try:
+    index, count = (int(p) for p in parts)  # ValueError unless two ints
+    if count < 1 or not 0 <= index < count:
+      raise ValueError()
+  except ValueError:
+    raise ValueError('--shard must be I/N with 0 <= I < N (e.g. --shard=0/4 '
+                     'for the first of 4 machines), got %r' % (text,)
+                    ) from None
+  return index, count
+
+
+def shard_inputs(photos, index, count):
+  """The photos of shard `index` of `count`: those at positions index,
+  index + count, ... of `photos` (the collect_inputs list, names kept)."""
+  return photos[index::count]
+
+
 class ProgressBar:
   """A one-line text progress bar on stderr (a line per step off a TTY)."""
 
@@ -187,21 +225,173 @@ def build_pipeline(model=None):
       **same_name)
 
 
+# --- The input pipeline -------------------------------------------------------
+Prepared = collections.namedtuple('Prepared',
+                                  ['path', 'name', 'face', 'skipped', 'reason'])
+Prepared.__doc__ = """What the input pipeline made of one photo.
+
+  path, name: the photo and its output name.
+  face: the pipeline's PreparedFace, or None.
+  skipped: the outputs are complete and --resume skips them (face None).
+  reason: why the photo failed (face None), or ''.
+"""
+
+
+class PreparedFaces:
+  """The photos, prepared ahead of the fit by a tf.data pipeline.
+
+  Iterating gives one `Prepared` per photo, in the order of `photos`. A
+  tf.data map with `workers` parallel calls (tf.numpy_function) does, per
+  photo: check the face in out_dir (outputs.claim, released at once: a face
+  whose outputs exist, unless `overwrite`, that another run is writing, or,
+  with `resume`, whose outputs are complete, is never read), read and decode
+  the photo, detect the face and its landmarks (one photo at a time: the
+  detectors are not thread-safe), crop. Deterministic order, and up to
+  `prefetch` prepared photos buffered, so that the next batch is ready when
+  a fit ends. The caller claims each face again, and keeps the lock, before
+  it fits it (process()). The PreparedFaces stay Python objects (kept here
+  by photo index; the dataset carries the index): their fields depend on
+  the landmark source.
+
+  An iteration that ends, also by an exception in the caller's loop,
+  deletes its dataset iterator, which waits for the photos in flight.
+
+  Args:
+    pipeline: reconstruct.pipeline.FacePipeline (prepare()).
+    photos: [(path, output name)].
+    out_dir: the output folder (exists).
+    overwrite, resume: outputs.claim's overwrite and skip_complete.
+    workers: parallel calls of the map (>= 1).
+    prefetch: prepared photos buffered after the map (>= 1).
+    timings: dict; 'detection' accumulates seconds spent preparing (summed
+      over the workers, so it overlaps the other stages).
+  """
+
+  def __init__(self, pipeline, photos, out_dir, overwrite=False, resume=False,
+               workers=2, prefetch=1, timings=None):
+    self.pipeline = pipeline
+    self.photos = list(photos)
+    self.out_dir = out_dir
+    self.overwrite = bool(overwrite)
+    self.resume = bool(resume)
+    self.workers = max(int(workers), 1)
+    self.prefetch = max(int(prefetch), 1)
+    self.timings = {} if timings is None else timings
+    self._mutex = threading.Lock()
+    self._results = {}  # photo index -> Prepared
+
+  def _prepare(self, index):
+    """The map's work for photo `index` (a worker thread); returns index."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from reconstruct import outputs  # pylint: disable=g-import-not-at-top
+    from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
+    index = int(index)
+    path, name = self.photos[index]
+    t0 = time.time()
+    try:
+      outputs.claim(self.out_dir, name, self.overwrite, self.resume).release()
+      result = Prepared(path, name, self.pipeline.prepare(path, name), False,
+                        '')
+    except outputs.AlreadyComplete:
+      result = Prepared(path, name, None, True, '')
+    except outputs.OutputCollision as e:
+      result = Prepared(path, name, None, False, '%s: %s' % (path, e))
+    except pipeline_lib.InputError as e:
+      result = Prepared(path, name, None, False, str(e))
+    except Exception as e:  # pylint: disable=broad-except (reported)
+      result = Prepared(path, name, None, False,
+                        '%s: %s: %s' % (path, type(e).__name__, e))
+    with self._mutex:
+      self._results[index] = result
+      self.timings['detection'] = (self.timings.get('detection', 0.0) +
+                                   time.time() - t0)
+    return np.int64(index)
+
+  def dataset(self):
+    """tf.data.Dataset of photo indices, each after its photo's work."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    indices = tf.data.Dataset.range(len(self.photos))
+    prepared = indices.map(
+        lambda i: tf.numpy_function(self._prepare, [i], tf.int64,
+                                    stateful=True),
+        num_parallel_calls=self.workers, deterministic=True)
+    options = tf.data.Options()
+    # tf.data's own pool has one thread per core: `workers` photos may wait
+    # on their files, so it gets a thread for each (and one to prefetch).
+    options.threading.private_threadpool_size = self.workers + 1
+    return prepared.prefetch(self.prefetch).with_options(options)
+
+  def __iter__(self):
+    iterator = iter(self.dataset())
+    try:
+      for index in iterator:
+        with self._mutex:
+          result = self._results.pop(int(index))
+        yield result
+    finally:
+      del iterator  # waits for the photos in flight
+
+
 # --- Running ------------------------------------------------------------------
+@contextlib.contextmanager
+def _interrupts_between_batches():
+  """Holds back Ctrl-C and SIGTERM while the block runs TensorFlow.
+
+  A KeyboardInterrupt raised while TensorFlow's eager code calls back into
+  Python can crash the process (seen: a segmentation fault in
+  convert_to_eager_tensor), so the first signal is only noted, with one
+  line on stderr, and the block raises KeyboardInterrupt where it is safe
+  (between batches: `stop_requested()`); a second one raises at once.
+  Yields `stop_requested`, a function; outside the main thread signals are
+  not ours and it always returns False.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield lambda: False
+    return
+  received = []
+
+  def note(signum, frame):
+    del frame
+    if received:
+      raise KeyboardInterrupt()
+    received.append(signum)
+    try:  # os.write: no buffered stream the interrupted code may be using
+      os.write(sys.stderr.fileno(), (
+          '\nInterrupted: finishing the faces being fitted, then stopping '
+          '(Ctrl-C again to stop at once).\n').encode())
+    except (OSError, ValueError, AttributeError):  # stderr is not a file
+      pass
+
+  held = (signal.SIGINT, signal.SIGTERM)
+  previous = [signal.signal(s, note) for s in held]
+  try:
+    yield lambda: bool(received)
+  finally:
+    for s, handler in zip(held, previous):
+      signal.signal(s, handler)
+
+
 def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
-            timings=None, overwrite=False, run_id=None):
+            timings=None, overwrite=False, run_id=None, resume=False,
+            input_workers=2):
   """Reconstructs `photos` [(path, name)] into out_dir in batches.
 
-  Each face is claimed (outputs.claim) before its detection: faces whose
+  The photos are prepared ahead of the fit by PreparedFaces (a tf.data
+  pipeline, `input_workers` at once), which checks each face in out_dir
+  before it reads the photo; each face is then claimed (outputs.claim, the
+  lock kept until its files are written) before it is fitted. Faces whose
   outputs exist (unless `overwrite`) or that another run is writing are
-  failed without being fitted.
+  failed without being fitted; with `resume`, faces whose outputs are
+  complete are skipped.
 
-  Returns (list of (name, path) reconstructed, list of (path, reason) failed).
-  `timings` (dict) accumulates seconds of 'detection', 'coarse', 'detail',
-  'writing'.
+  Returns (list of (name, path) reconstructed, list of (path, reason)
+  failed, list of (name, path) skipped as complete).
+  `timings` (dict) accumulates seconds of 'detection' (summed over the input
+  workers, overlapping the rest), 'coarse', 'detail', 'writing'.
   Raises:
-    Interrupted: on KeyboardInterrupt, with the lists so far (no face is
-      left half-written; held locks are released).
+    Interrupted: on Ctrl-C or SIGTERM, with the lists so far: the batch
+      being fitted is finished and written first (a second signal stops at
+      once); no face is left half-written; held locks are released.
   """
   from reconstruct import outputs  # pylint: disable=g-import-not-at-top
   from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
@@ -209,11 +399,11 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
   if run_id is None:
     run_id = new_run_id()
   os.makedirs(out_dir, exist_ok=True)
-  done, failed = [], []
+  done, failed, skipped = [], [], []
   pending = []
-  locks = {}
   light = pipeline_lib.shading_lighting(1)
   mode = 'fit' if pipeline.fit else 'checkpoint'
+  locks = {}
 
   def unlock(name):
     lock = locks.pop(name, None)
@@ -222,7 +412,8 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
 
   def tick(label):
     if progress is not None:
-      progress.update(len(done) + len(failed), len(failed), label)
+      progress.update(len(done) + len(failed) + len(skipped), len(failed),
+                      label)
 
   def flush():
     if not pending:
@@ -270,33 +461,49 @@ def process(pipeline, photos, out_dir, batch_size, progress=None, quiet=False,
                                '; '.join(notes)))
       tick(face.name)
 
+  def claim(item):
+    """Locks a prepared face for its fit; False (reported) when refused."""
+    try:
+      locks[item.name] = outputs.claim(out_dir, item.name, overwrite, resume)
+      return True
+    except outputs.AlreadyComplete:  # completed since it was checked
+      skipped.append((item.name, item.path))
+    except outputs.OutputCollision as e:
+      failed.append((item.path, '%s: %s' % (item.path, e)))
+    except Exception as e:  # pylint: disable=broad-except (reported)
+      failed.append((item.path, '%s: %s: %s' % (item.path,
+                                                type(e).__name__, e)))
+    tick(item.name)
+    return False
+
+  inputs = PreparedFaces(pipeline, photos, out_dir, overwrite, resume,
+                         input_workers, batch_size, timings)
   try:
-    for path, name in photos:
-      t0 = time.time()
-      try:
-        locks[name] = outputs.claim(out_dir, name, overwrite)
-        pending.append(pipeline.prepare(path, name))
-      except outputs.OutputCollision as e:
-        failed.append((path, '%s: %s' % (path, e)))
-        tick(name)
-      except pipeline_lib.InputError as e:
-        unlock(name)
-        failed.append((path, str(e)))
-        tick(name)
-      except Exception as e:  # pylint: disable=broad-except
-        unlock(name)
-        failed.append((path, '%s: %s: %s' % (path, type(e).__name__, e)))
-        tick(name)
-      timings['detection'] = timings.get('detection', 0.0) + time.time() - t0
-      if len(pending) >= batch_size:
+    with _interrupts_between_batches() as stop_requested:
+      for item in inputs:
+        if stop_requested():
+          raise KeyboardInterrupt()
+        if item.face is not None:
+          if claim(item):
+            pending.append(item.face)
+        elif item.skipped:
+          skipped.append((item.name, item.path))
+          tick(item.name)
+        else:
+          failed.append((item.path, item.reason))
+          tick(item.name)
+        if len(pending) >= batch_size:
+          flush()
+      if not stop_requested():
         flush()
-    flush()
+      if stop_requested():
+        raise KeyboardInterrupt()
   except KeyboardInterrupt:
-    raise Interrupted(done, failed)  # pylint: disable=raise-missing-from
+    raise Interrupted(done, failed, skipped)  # pylint: disable=raise-missing-from
   finally:
     for name in list(locks):
       unlock(name)
-  return done, failed
+  return done, failed, skipped
 
 
 def new_run_id():
@@ -305,15 +512,19 @@ def new_run_id():
                           os.urandom(3).hex())
 
 
-def summary(done, failed, out_dir, problems, not_reached=0):
+def summary(done, failed, out_dir, problems, not_reached=0, skipped=()):
   """Prints the end-of-run summary; returns the exit status.
 
   not_reached: photos an interruption left unprocessed (exit 130 then).
+  skipped: faces --resume skipped as complete; they count as success for the
+    exit status (a rerun of a finished run exits 0).
   """
   failed = list(problems) + list(failed)
-  total = len(done) + len(failed) + not_reached
-  _say('Summary: reconstructed %d of %d input%s into %s.' %
-       (len(done), total, '' if total == 1 else 's', out_dir))
+  total = len(done) + len(failed) + len(skipped) + not_reached
+  _say('Summary: reconstructed %d of %d input%s into %s%s.' %
+       (len(done), total, '' if total == 1 else 's', out_dir,
+        '; %d already complete there, skipped (--resume)' % len(skipped)
+        if skipped else ''))
   if not_reached:
     _warn('Interrupted: %d input%s not processed (nothing half-written is '
           'left).' % (not_reached, '' if not_reached == 1 else 's'))
@@ -322,7 +533,7 @@ def summary(done, failed, out_dir, problems, not_reached=0):
     _warn('Failed (%d):' % len(failed))
     for _, reason in failed:
       _warn('  ' + reason)
-  if not done:
+  if not done and not skipped:
     _warn('Nothing was reconstructed.')
     return EXIT_NOTHING_RECONSTRUCTED
   return 0
@@ -339,7 +550,8 @@ def benchmark(pipeline, photos):
     size (a trace does not depend on the number of fit steps: one is run)."""
     pipeline.fit_steps, pipeline.fit_detail_steps = (min(s, 1) for s in steps)
     try:
-      process(pipeline, images, tmp, batch, quiet=True, overwrite=True)
+      process(pipeline, images, tmp, batch, quiet=True, overwrite=True,
+              input_workers=FLAGS.input_workers)
     finally:
       pipeline.fit_steps, pipeline.fit_detail_steps = steps
 
@@ -351,8 +563,9 @@ def benchmark(pipeline, photos):
       warm_up(cycled[:batch], batch)
       timings = {}
       t0 = time.time()
-      done, failed = process(pipeline, cycled, tmp, batch, quiet=True,
-                             timings=timings, overwrite=True)
+      done, failed, _ = process(pipeline, cycled, tmp, batch, quiet=True,
+                                timings=timings, overwrite=True,
+                                input_workers=FLAGS.input_workers)
       wall = time.time() - t0
       if not done:
         raise RuntimeError('benchmark: no image could be reconstructed (%s)' %
@@ -408,6 +621,17 @@ def _main(argv):
     _warn('reconstruct: --texture_size must be >= 1, got %d' %
           FLAGS.texture_size)
     return EXIT_USAGE
+  if FLAGS.input_workers < 1:
+    _warn('reconstruct: --input_workers must be >= 1, got %d' %
+          FLAGS.input_workers)
+    return EXIT_USAGE
+  shard = None
+  if FLAGS.shard is not None:
+    try:
+      shard = parse_shard(FLAGS.shard)
+    except ValueError as e:
+      _warn('reconstruct: %s' % e)
+      return EXIT_USAGE
   extensions = tuple(e.lower() if e.startswith('.') else '.' + e.lower()
                      for e in FLAGS.extensions)
   photos, problems, any_folder = collect_inputs(inputs, extensions)
@@ -415,6 +639,15 @@ def _main(argv):
     _warn(reason)
   if not photos:
     return summary([], [], FLAGS.out, problems)
+  if shard is not None:
+    all_photos = len(photos)
+    photos = shard_inputs(photos, *shard)
+    _say('--shard=%d/%d: %d of %d input photos (positions %d, %d, ... of '
+         'the input list)' % (shard + (len(photos), all_photos, shard[0],
+                                       shard[0] + shard[1])))
+    if not photos:
+      _say('Nothing to do in this shard.')
+      return 0
   if not FLAGS.benchmark:
     reason = check_output_folder(FLAGS.out)
     if reason:
@@ -435,14 +668,17 @@ def _main(argv):
     return 0
   progress = ProgressBar(len(photos), any_folder or len(photos) > 1)
   try:
-    done, failed = process(pipeline, photos, FLAGS.out, FLAGS.batch_size,
-                           progress, overwrite=FLAGS.overwrite)
+    done, failed, skipped = process(
+        pipeline, photos, FLAGS.out, FLAGS.batch_size, progress,
+        overwrite=FLAGS.overwrite, resume=FLAGS.resume,
+        input_workers=FLAGS.input_workers)
   except Interrupted as e:
     if progress.tty:
       sys.stderr.write('\n')
     return summary(e.done, e.failed, FLAGS.out, problems,
-                   not_reached=len(photos) - len(e.done) - len(e.failed))
-  return summary(done, failed, FLAGS.out, problems)
+                   not_reached=len(photos) - len(e.done) - len(e.failed) -
+                   len(e.skipped), skipped=e.skipped)
+  return summary(done, failed, FLAGS.out, problems, skipped=skipped)
 
 
 def run():

@@ -30,12 +30,14 @@ Meshes are in model space (mm, x = subject's left, y up, z towards the
 viewer; bfm/README.md), not posed.
 
 Writing is atomic per file and per face:
-  1. `claim(out_dir, name, overwrite)` takes the face's lock .NAME.lock in the
-     output folder (an exclusive flock: a second process that wants the
-     same NAME is refused at once with OutputCollision, never waits; the
-     kernel drops the lock when a process dies, so no lock goes stale). With
-     the lock held, existing outputs of NAME are refused (OutputCollision)
-     unless `overwrite`.
+  1. `claim(out_dir, name, overwrite, skip_complete)` takes the face's lock
+     .NAME.lock in the output folder (an exclusive flock: a second process
+     that wants the same NAME is refused at once with OutputCollision, never
+     waits; the kernel drops the lock when a process dies, so no lock goes
+     stale). With the lock held, a complete set of NAME (`complete_marker`:
+     the marker lists every file and they match it) is AlreadyComplete when
+     `skip_complete` (the command's --resume), and existing outputs of NAME
+     are refused (OutputCollision) unless `overwrite`.
   2. `write_face` writes every file under a temporary name in the same
      folder (.NAME_coarse.<token>.tmp.obj, ...). Any error (full disk, a bad
      setting) removes the temporary files and leaves the folder as it was:
@@ -94,6 +96,18 @@ class OutputCollision(Exception):
   """NAME's outputs exist (no --overwrite) or another run is writing them."""
 
 
+class AlreadyComplete(Exception):
+  """NAME's outputs are a complete set (`claim` with skip_complete).
+
+  Attributes:
+    marker: the set's completion marker (dict, see read_marker).
+  """
+
+  def __init__(self, message, marker):
+    super().__init__(message)
+    self.marker = marker
+
+
 def marker_path(out_dir, name):
   return os.path.join(out_dir, name + MARKER_SUFFIX)
 
@@ -137,10 +151,21 @@ def _flock(fd):
     return False
 
 
-def claim(out_dir, name, overwrite=False):
+def claim(out_dir, name, overwrite=False, skip_complete=False):
   """Locks face `name` in out_dir for this process; returns a FaceLock.
 
+  Args:
+    out_dir: the output folder (exists).
+    name: the face's output name NAME.
+    overwrite: let existing outputs of NAME be replaced.
+    skip_complete: refuse (AlreadyComplete) a NAME whose set is complete,
+      checked with the lock held: its marker is present and every file it
+      lists has the size and SHA-256 it records (read_marker). Checked
+      before `overwrite` applies: with both, only incomplete sets are
+      replaced. See complete_marker.
   Raises:
+    AlreadyComplete: skip_complete and NAME's set is complete (the lock is
+      released again).
     OutputCollision: another live process holds the lock, or NAME's outputs
       exist and not `overwrite` (the message names the folder and NAME).
     OSError: the lock file cannot be created (unwritable folder).
@@ -174,13 +199,25 @@ def claim(out_dir, name, overwrite=False):
       os.getpid(), socket.gethostname(),
       time.strftime('%Y-%m-%d %H:%M:%S'))).encode())
   lock = FaceLock(path, fd)
+  if skip_complete:
+    try:
+      marker = complete_marker(out_dir, name)
+    except BaseException:  # e.g. an unreadable file: no lock left behind
+      lock.release()
+      raise
+    if marker is not None:
+      lock.release()
+      raise AlreadyComplete(
+          '%s: outputs in %s are complete (written by run %s); skipped' %
+          (name, out_dir, marker.get('run_id')), marker)
   if not overwrite:
     found = existing_outputs(out_dir, name)
     if found:
       lock.release()
       raise OutputCollision(
           '%s: outputs already in %s (%s%s); not overwritten (pass '
-          '--overwrite to replace them)' %
+          '--overwrite to replace them, or --resume to skip faces whose '
+          'outputs are complete)' %
           (name, out_dir, os.path.basename(found[0]),
            ' and %d more' % (len(found) - 1) if len(found) > 1 else ''))
   return lock
@@ -265,19 +302,37 @@ def read_marker(out_dir, name, verify=True):
   """NAME's completion marker (dict), or None when the set is incomplete.
 
   verify: also check every listed file's size and SHA-256.
+  A marker that is not the JSON object write_face writes counts as absent.
   """
   try:
     with open(marker_path(out_dir, name), encoding='utf-8') as f:
       marker = json.load(f)
   except (OSError, ValueError):
     return None
+  if not isinstance(marker, dict) or not isinstance(marker.get('files', {}),
+                                                    dict):
+    return None
   if verify:
     for base, info in marker.get('files', {}).items():
       path = os.path.join(out_dir, base)
-      if (not os.path.isfile(path) or os.path.getsize(path) != info['bytes']
-          or _sha256(path) != info['sha256']):
+      try:
+        size, digest = info['bytes'], info['sha256']
+      except (KeyError, TypeError):
+        return None
+      if (not os.path.isfile(path) or os.path.getsize(path) != size
+          or _sha256(path) != digest):
         return None
   return marker
+
+
+def complete_marker(out_dir, name):
+  """NAME's verified marker (read_marker) when it lists every file that
+  write_face writes (output_paths), else None: the test of --resume."""
+  marker = read_marker(out_dir, name, verify=True)
+  if marker is None:
+    return None
+  expected = {os.path.basename(p) for p in output_paths(out_dir, name).values()}
+  return marker if expected <= set(marker['files']) else None
 
 
 def photo_size(image_shape):

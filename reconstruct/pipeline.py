@@ -18,6 +18,7 @@ synthesis, optionally initialised from whichever checkpoints are given).
 
 import collections
 import os
+import threading
 import time
 
 import numpy as np
@@ -88,6 +89,13 @@ _SHADING_SH = (1.0, 0.6, -0.25, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 class InputError(ValueError):
   """A photo cannot be reconstructed (unreadable, no face); names the file."""
+
+
+# dlib's detectors (and the detector caches of preprocess/) are not safe to
+# call from two threads at once, and the reconstruct command's tf.data input
+# pipeline calls prepare() from several: detection runs one photo at a time,
+# reading and cropping in parallel.
+_DETECTION_LOCK = threading.Lock()
 
 
 def shading_lighting(batch):
@@ -269,14 +277,19 @@ class FacePipeline:
 
   # --- Stage 0: reading and detection -----------------------------------------
   def prepare(self, path, name):
-    """PreparedFace for the photo at `path`; InputError naming it if not."""
+    """PreparedFace for the photo at `path`; InputError naming it if not.
+
+    Safe to call from several threads (detection takes _DETECTION_LOCK).
+    """
     try:
       loaded = image_io.load_image(path)
     except ValueError as e:
       raise InputError(str(e)) from e
     try:
-      faces = face_landmarks.detect_faces(loaded.image, self.landmark_source,
-                                          self.landmark_model)
+      with _DETECTION_LOCK:
+        faces = face_landmarks.detect_faces(loaded.image,
+                                            self.landmark_source,
+                                            self.landmark_model)
     except ValueError as e:
       raise InputError('%s: %s' % (path, e)) from e
     if not faces:

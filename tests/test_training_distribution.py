@@ -55,11 +55,12 @@ class MirroredStepTest(test_utils.FlagsTestCase):
     self.assertEqual(sorted(a), sorted(b))
     for tag in a:
       self.assertEqual(sorted(a[tag]), list(range(1, steps + 1)), tag)
-      # The gradient norm sums squares over every weight in an order that
-      # depends on the replica split: with the detail photo term in Chen20's
-      # 0-255 units it moves by ~1e-4 relative between the runs (float32
-      # summation order), the losses and the weights by much less.
-      rtol = 2e-4 if tag == 'loss/grad_norm' else 2e-5
+      # The gradient norm is a diagnostic summed over every weight in an
+      # order that depends on the replica split; with the detail photo term
+      # in Chen20's 0-255 units its cancellations move it by 8e-5 (step 1)
+      # and 3.5e-4 (step 2) relative between the runs, while the losses and
+      # the updated weights still agree to 2e-5 and 1e-5 (checked below).
+      rtol = 1e-3 if tag == 'loss/grad_norm' else 2e-5
       for step in a[tag]:
         self.assertAllClose(a[tag][step], b[tag][step], rtol=rtol, atol=1e-6,
                             msg='%s step %d' % (tag, step))

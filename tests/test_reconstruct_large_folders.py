@@ -22,8 +22,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,7 +40,6 @@ from reconstruct import outputs
 from reconstruct import pipeline as pipeline_lib
 from tests import test_utils
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ['--fit', '--bfm=synthetic', '--landmarks=dlib', '--fit_steps=5',
         '--fit_detail_steps=2', '--fit_uv_size=32', '--texture_size=64',
         '--image_size=128', '--batch_size=1']
@@ -60,15 +57,7 @@ def _tempdir(test):
   return folder.name
 
 
-def _env():
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='',
-              PYTHONPATH=REPO)
-
-
-def _start(args):
-  return subprocess.Popen([sys.executable, '-m', 'reconstruct'] + args,
-                          cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+_start = test_utils.start_reconstruct
 
 
 def _finish(proc):

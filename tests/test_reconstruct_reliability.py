@@ -37,15 +37,7 @@ TINY = ['--fit', '--bfm=synthetic', '--landmarks=dlib', '--fit_steps=5',
 TIMEOUT_S = 900
 
 
-def _env():
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='',
-              PYTHONPATH=REPO)
-
-
-def _start(args):
-  return subprocess.Popen([sys.executable, '-m', 'reconstruct'] + args,
-                          cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+_start = test_utils.start_reconstruct
 
 
 def _run(args):
@@ -247,7 +239,8 @@ class CommandTest(tf.test.TestCase):
     command_line = 'pip install --no-deps tensorflow-graphics==2021.12.3'
     run = subprocess.run(
         [sys.executable, '-c', script + 'from renderer import camera\n'],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+        cwd=REPO, env=test_utils.reconstruct_env(), capture_output=True,
+        text=True, timeout=300)
     self.assertNotEqual(run.returncode, 0)
     last = run.stderr.strip().splitlines()[-1]
     self.assertIn('ImportError: tensorflow-graphics is missing', last)
@@ -257,7 +250,8 @@ class CommandTest(tf.test.TestCase):
         [sys.executable, '-c', script + 'import runpy\n'
          'sys.argv = ["reconstruct", "photo.jpg"]\n'
          'runpy.run_module("reconstruct", run_name="__main__")\n'],
-        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300)
+        cwd=REPO, env=test_utils.reconstruct_env(), capture_output=True,
+        text=True, timeout=300)
     self.assertEqual(run.returncode, command.EXIT_USAGE, run.stderr)
     self.assertNotIn('Traceback', run.stderr)
     self.assertIn('reconstruct: tensorflow-graphics is missing',

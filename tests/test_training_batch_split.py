@@ -15,8 +15,6 @@ with a one-layer network, once on one device and once mirrored over both.
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 from absl.testing import parameterized
@@ -25,7 +23,8 @@ import tensorflow as tf
 
 from coarse import training_loop
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import test_utils
+
 BATCHES = (4, 5, 7)
 STEPS = 2
 
@@ -102,12 +101,8 @@ class UnevenBatchTest(tf.test.TestCase, parameterized.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.root = tempfile.mkdtemp(prefix='test_training_batch_split_')
-    cls.child = subprocess.run(
-        [sys.executable, '-c',
-         'import sys; from tests import test_training_batch_split as t; '
-         't._child(sys.argv[1])', cls.root],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', TF_CPP_MIN_LOG_LEVEL='2'))
+    cls.child = test_utils.run_test_child('test_training_batch_split',
+                                          '_child', cls.root)
     cls.results = None
     if cls.child.returncode == 0:
       with open(os.path.join(cls.root, 'results.json')) as f:

@@ -18,6 +18,8 @@
 """
 
 import os
+import subprocess
+import sys
 import unittest
 
 from absl import flags
@@ -25,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 import bfm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class FlagsTestCase(tf.test.TestCase):
@@ -137,3 +141,29 @@ def network_weights(checkpoint):
   return {name: reader.get_tensor(name)
           for name in reader.get_variable_to_shape_map()
           if name.startswith('network/')}
+
+
+def reconstruct_env():
+  """Environment for a `python -m reconstruct` child: CPU only, quiet."""
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='',
+              PYTHONPATH=REPO)
+
+
+def start_reconstruct(args):
+  """Starts `python -m reconstruct ARGS` in the repository (subprocess.Popen,
+  text stdout/stderr pipes)."""
+  return subprocess.Popen([sys.executable, '-m', 'reconstruct'] + list(args),
+                          cwd=REPO, env=reconstruct_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def run_test_child(module, function, argument, timeout=600):
+  """Runs tests.MODULE.FUNCTION(argument) in a fresh CPU-only Python (for
+  tests that need their own TensorFlow devices); CompletedProcess."""
+  return subprocess.run(
+      [sys.executable, '-c',
+       'import sys; from tests import %s as t; t.%s(sys.argv[1])' %
+       (module, function), argument],
+      cwd=REPO, capture_output=True, text=True, timeout=timeout,
+      env=dict(os.environ, CUDA_VISIBLE_DEVICES='', TF_CPP_MIN_LOG_LEVEL='2'))

@@ -99,9 +99,15 @@ def augment(image, landmarks, mask, seed):
   return image, landmarks, mask
 
 
-def augment_dataset(dataset, batch_size, seed):
-  """Batches (images, landmarks, masks) -> the same batches, augmented."""
-  counter = tf.data.Dataset.counter()
+def augment_dataset(dataset, batch_size, seed, first_example=0):
+  """Batches (images, landmarks, masks) -> the same batches, augmented.
+
+  Example k of the stream is augmented with the stateless seed
+  (seed, first_example + k): a run resumed after n steps passes
+  first_example = n * batch_size and continues the uninterrupted run's
+  sequence instead of repeating its first augmentations.
+  """
+  counter = tf.data.Dataset.counter(start=int(first_example))
   examples = tf.data.Dataset.zip((dataset.unbatch(), counter))
 
   def one(example, index):

@@ -240,9 +240,9 @@ class CoarseTraining(training_loop.TrainingLoop):
                    *(augmentation.COLOR_RANGE +
                      (augmentation.FLIP_PROBABILITY,) +
                      augmentation.SCALE_RANGE))
-      dataset = augmentation.augment_dataset(dataset,
-                                             self.settings.batch_size,
-                                             FLAGS.seed)
+      dataset = augmentation.augment_dataset(
+          dataset, self.settings.batch_size, FLAGS.seed,
+          first_example=self.steps_done() * self.settings.batch_size)
     self.use_dataset(dataset)
 
   def compute(self, batch):

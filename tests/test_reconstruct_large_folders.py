@@ -122,7 +122,9 @@ class ShardTest(test_utils.FlagsTestCase, parameterized.TestCase):
     out = os.path.join(folder, 'out')
     Image.new('RGB', (64, 64)).save(os.path.join(folder, 'x.png'))
     err = io.StringIO()
-    with flagsaver.flagsaver(shard='2/2', out=out):
+    # batch_size given: in a whole-suite process a training module may have
+    # defined --batch_size first, with its own default.
+    with flagsaver.flagsaver(shard='2/2', out=out, batch_size=8):
       with contextlib.redirect_stderr(err):
         code = command._main(['reconstruct', folder])  # pylint: disable=protected-access
     self.assertEqual(code, command.EXIT_USAGE)

@@ -238,6 +238,55 @@ def _refine(bases, mean, idx, targets, sigma_mm, prior, rotation, scale,
   return rot, s, np.asarray(t), c
 
 
+def _alternate(bases, mean, normals, select, targets, sigma_mm, prior, pose,
+               iterations, tolerance, fit_shape):
+  """The MAP fit shared by fit_landmarks and fit_dense: alternation of pose
+  and shape steps, then the joint refinement (_refine).
+
+  Args:
+    bases: [K,N,3] shape basis rows (mm per unit coefficient).
+    mean: [N,3] mean positions (mm).
+    normals: [N,3] unit normals of the mean positions (self-occlusion test).
+    select: callable (coeff [K], rotation [3,3]) -> [L] int rows of
+      mean/bases observed by `targets`; fixed correspondences return the same
+      rows every time, dlib's sliding jaw re-chooses them.
+    targets: [L,2] camera-centred pixels (x right, y up).
+    sigma_mm: [L] noise standard deviations in mm on the face; x
+      OCCLUDED_SIGMA_FACTOR where the row's surface faces away.
+    prior: [K] prior standard deviations of the coefficients.
+    pose: (rotation [3,3], scale px/mm, translation [2] px) to start from.
+    iterations: most alternations; tolerance: stop when no rotation entry
+      changes by more than this.
+    fit_shape: False keeps the mean shape (pose only).
+
+  Returns:
+    (rotation, scale, translation, coeff [K] float64).
+  """
+  rotation, scale, translation = pose
+  coeff = np.zeros([len(bases)])
+  idx = select(coeff, rotation)
+  sigma = sigma_mm
+  for _ in range(int(iterations)):
+    idx = select(coeff, rotation)
+    shape = mean[idx] + np.tensordot(coeff, bases[:, idx], 1)
+    # Self-occluded points (surface turned away) are the detector's guesses.
+    facing = (normals[idx] @ rotation.T)[:, 2]
+    sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)
+    weights = 1.0 / np.square(sigma)
+    previous = rotation
+    rotation, scale, translation = _solve_pose(shape, targets, weights)
+    if fit_shape:
+      coeff = _solve_shape(bases[:, idx], mean[idx], rotation, scale,
+                           translation, targets, weights / scale**2, prior)
+    if np.max(np.abs(rotation - previous)) < tolerance:
+      break
+  if fit_shape:
+    rotation, scale, translation, coeff = _refine(
+        bases, mean, idx, targets, sigma, prior, rotation, scale,
+        translation, coeff)
+  return rotation, scale, translation, coeff
+
+
 def _pose_row(rotation, scale, translation, height, width):
   """[6] pose (renderer/camera.py layout) of a scaled-orthographic fit in
   camera-centred pixels (y up) of a height x width image."""
@@ -285,37 +334,23 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
   prior = prior_sigma(model)
   out = coefficients_lib.Coefficients.zeros(model, landmarks.shape[0])
   poses, ids, exps = [], [], []
+  idx = landmark_vertices(model, source)
+  if source == 'dlib':  # the jaw slides over the whole mesh with the pose
+    def select(coeff, rotation):
+      shape = mean + np.tensordot(coeff, bases, 1)
+      return landmark_vertices(model, source,
+                               shape @ rotation.T * np.array([1.0, -1.0, 1.0]))
+    first = np.ones([68])
+    first[JAW] = 0.0  # the silhouette depends on the pose: inner points first
+  else:  # fixed vertices
+    select = lambda coeff, rotation: idx
+    first = np.ones([68])
   for lms in landmarks:
     targets = np.stack([lms[:, 0] - width / 2.0, height / 2.0 - lms[:, 1]], 1)
-    coeff = np.zeros([len(bases)])
-    idx = landmark_vertices(model, source)
-    first = np.ones([68])
-    if source == 'dlib':
-      first[JAW] = 0.0  # the silhouette depends on the pose: inner points first
-    rotation, scale, translation = _solve_pose(mean[idx], targets, first)
-    for _ in range(int(iterations)):
-      if source == 'dlib':  # the jaw slides over the whole mesh
-        shape = mean + np.tensordot(coeff, bases, 1)
-        screen = shape @ rotation.T * np.array([1.0, -1.0, 1.0])
-        idx = landmark_vertices(model, source, screen)
-      else:  # fixed vertices: the landmark rows alone
-        shape = np.zeros_like(mean)
-        shape[idx] = mean[idx] + np.tensordot(coeff, bases[:, idx], 1)
-      # Self-occluded landmarks (vertex normal turned away) are guesses.
-      facing = (normals[idx] @ rotation.T)[:, 2]
-      sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)
-      weights = 1.0 / np.square(sigma)
-      previous = rotation
-      rotation, scale, translation = _solve_pose(shape[idx], targets, weights)
-      if fit_shape:
-        coeff = _solve_shape(bases[:, idx], mean[idx], rotation, scale,
-                             translation, targets, weights / scale**2, prior)
-      if np.max(np.abs(rotation - previous)) < tolerance:
-        break
-    if fit_shape:
-      rotation, scale, translation, coeff = _refine(
-          bases, mean, idx, targets, sigma, prior, rotation, scale,
-          translation, coeff)
+    rotation, scale, translation, coeff = _alternate(
+        bases, mean, normals, select, targets, sigma_mm, prior,
+        _solve_pose(mean[idx], targets, first), iterations, tolerance,
+        fit_shape)
     poses.append(_pose_row(rotation, scale, translation, height, width))
     ids.append(coeff[:num_id])
     exps.append(coeff[num_id:num_id + num_exp])
@@ -432,26 +467,14 @@ def fit_dense(model, correspondence, points, image_size, iterations=30,
     coeff = np.zeros([basis_rows.shape[0]])
     yaw = math.degrees(euler_from_rotation(rotation)[1])
     if fit_shape and abs(yaw) <= max_shape_yaw_deg:
-      rows = slice(0, mesh)
-      base, basis = mean_rows[rows], basis_rows[:, rows]
-      goal = targets[rows]
-      rotation, scale, translation = _solve_pose(base, goal,
-                                                 1.0 / sigma_mm[rows]**2)
-      for _ in range(int(iterations)):
-        facing = (normal_rows[rows] @ rotation.T)[:, 2]
-        sigma = sigma_mm[rows] * np.where(facing < 0.0,
-                                          OCCLUDED_SIGMA_FACTOR, 1.0)
-        weights = 1.0 / np.square(sigma)
-        previous = rotation
-        rotation, scale, translation = _solve_pose(
-            base + np.tensordot(coeff, basis, 1), goal, weights)
-        coeff = _solve_shape(basis, base, rotation, scale, translation, goal,
-                             weights / scale**2, prior)
-        if np.max(np.abs(rotation - previous)) < tolerance:
-          break
-      rotation, scale, translation, coeff = _refine(
-          basis, base, np.arange(mesh), goal, sigma, prior, rotation, scale,
-          translation, coeff)
+      base, basis = mean_rows[:mesh], basis_rows[:, :mesh]
+      goal = targets[:mesh]
+      rows = np.arange(mesh)
+      rotation, scale, translation, coeff = _alternate(
+          basis, base, normal_rows[:mesh], lambda c, r: rows, goal,
+          sigma_mm[:mesh], prior,
+          _solve_pose(base, goal, 1.0 / sigma_mm[:mesh]**2), iterations,
+          tolerance, True)
       if abs(math.degrees(euler_from_rotation(rotation)[1])) > (
           max_shape_yaw_deg):
         # The 468 points put the face beyond the limit the keypoints did not:

@@ -34,6 +34,19 @@ import glob
 import os
 
 DATASETS = ('micc', 'now', 'esrc', '3dr', '3ds')
+# Folder of the input photos under the root; `Item.image` is relative to it.
+IMAGE_FOLDERS = {'now': 'iphone_pictures'}
+GENERIC_IMAGE_FOLDER = 'images'
+# One line per layout, for error messages (the full description above).
+_GENERIC_LAYOUT = ('<root>/images.csv (header image,subject,yaw_deg[,split]), '
+                   '<root>/images/<image>, <root>/scans/<subject>.obj and '
+                   '<root>/scans/<subject>.{lnd,txt,pp,npy}')
+LAYOUTS = {
+    'now': ('<root>/imagepathsvalidation.txt, <root>/iphone_pictures/'
+            '<subject>/<condition>/<name>.jpg, <root>/scans/<subject>/*.obj, '
+            '<root>/scans_lmks_onlypp/<subject>/*.pp and optionally '
+            '<root>/images.csv (header image,yaw_deg[,split])'),
+}
 DEFAULT_SPLIT = {'3dr': 'large', '3ds': 'large'}
 SPLITS = ('small', 'large', 'all')
 _LANDMARK_EXTENSIONS = ('.lnd', '.txt', '.pp', '.npy')
@@ -197,7 +210,8 @@ def load(name, root, yaw_threshold_deg=30.0):
   if name not in DATASETS:
     raise DatasetError(f'unknown dataset {name!r}; one of {DATASETS}.')
   if not os.path.isdir(root):
-    raise DatasetError(f'{root}: dataset folder not found.')
+    raise DatasetError(f'{root}: dataset folder not found (expected the '
+                       f'{name} layout: {expected_layout(name)}).')
   if name == 'now':
     items = _load_now(root, yaw_threshold_deg)
   else:
@@ -205,6 +219,19 @@ def load(name, root, yaw_threshold_deg=30.0):
   if not items:
     raise DatasetError(f'{root}: no items to evaluate.')
   return items
+
+
+def expected_layout(name):
+  """One line describing dataset `name`'s layout (for error messages)."""
+  return LAYOUTS.get(name, _GENERIC_LAYOUT)
+
+
+def image_path(item, root):
+  """The input photo of `item` in dataset folder `root`:
+  <root>/images/<image> (generic layouts) or <root>/iphone_pictures/<image>
+  (NoW)."""
+  folder = IMAGE_FOLDERS.get(item.dataset, GENERIC_IMAGE_FOLDER)
+  return os.path.join(root, folder, *item.image.split('/'))
 
 
 def prediction_files(item, predictions_dir, stage='coarse'):

@@ -44,7 +44,7 @@ def evaluate_items(items, predictions_dir, protocol='nme',
                    p2p_direction='scan_to_prediction', p2p_with_scale=False,
                    icp_mode='point_to_plane', icp_max_iterations=100,
                    distance_backend='auto', skip_missing=False, strict=True,
-                   stage='coarse'):
+                   stage='coarse', find_prediction=None):
   """Runs one protocol over dataset items.
 
   Args:
@@ -58,6 +58,9 @@ def evaluate_items(items, predictions_dir, protocol='nme',
       in 'failed' and go on (the command line's default, --strict).
     stage: 'coarse' or 'detail': which of the reconstruct command's meshes
       (NAME_coarse.obj / NAME_detail.obj) when there is no NAME.obj.
+    find_prediction: function (item, predictions_dir, stage) -> (mesh path,
+      landmark path); default datasets.prediction_files (e.g. one mean-face
+      mesh for every item instead).
 
   Returns:
     dict: 'protocol' (e.g. 'nme_fg2018'), 'items' (per image: image, subject,
@@ -72,12 +75,14 @@ def evaluate_items(items, predictions_dir, protocol='nme',
   """
   if protocol not in ('nme', 'micc_p2p'):
     raise ValueError(f'protocol must be nme or micc_p2p, got {protocol!r}.')
+  if find_prediction is None:
+    find_prediction = datasets.prediction_files
   scans = {}
   per_item, distances_by_split, missing, failed = [], {}, [], []
   protocol_name = None
   for item in items:
     try:
-      pred_mesh_path, pred_landmarks_path = datasets.prediction_files(
+      pred_mesh_path, pred_landmarks_path = find_prediction(
           item, predictions_dir, stage)
     except datasets.DatasetError as e:
       if not skip_missing:
@@ -155,6 +160,21 @@ def format_rows(method, dataset, result, aggregate='pooled'):
   return lines
 
 
+def write_result(path, result, method, dataset, stage, aggregate,
+                 yaw_threshold_deg, predictions, **extra):
+  """Writes an evaluate_items result as the JSON file eval/tables.py reads
+  (fields in eval/README.md; `extra` fields are added at the top level)."""
+  result = dict(result, format_version=RESULT_FORMAT_VERSION, method=method,
+                dataset=dataset, stage=stage, aggregate=aggregate,
+                yaw_threshold_deg=yaw_threshold_deg,
+                predictions=os.path.abspath(predictions), **extra)
+  parent = os.path.dirname(path)
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(result, f, indent=1, default=_json_default)
+
+
 def main(argv):
   del argv
   for name in ('dataset', 'dataset_root', 'predictions'):
@@ -183,16 +203,9 @@ def main(argv):
     for failure in result['failed']:
       print(f'  {failure["reason"]}')
   if FLAGS.output:
-    result.update(
-        format_version=RESULT_FORMAT_VERSION, method=FLAGS.method,
-        dataset=FLAGS.dataset, stage=FLAGS.stage, aggregate=FLAGS.aggregate,
-        yaw_threshold_deg=FLAGS.yaw_threshold_deg,
-        predictions=os.path.abspath(FLAGS.predictions))
-    parent = os.path.dirname(FLAGS.output)
-    if parent:
-      os.makedirs(parent, exist_ok=True)
-    with open(FLAGS.output, 'w', encoding='utf-8') as f:
-      json.dump(result, f, indent=1, default=_json_default)
+    write_result(FLAGS.output, result, FLAGS.method, FLAGS.dataset,
+                 FLAGS.stage, FLAGS.aggregate, FLAGS.yaw_threshold_deg,
+                 FLAGS.predictions)
     print(f'wrote {FLAGS.output}')
 
 

@@ -55,18 +55,12 @@ PAPER_SCALE = benchmark_flags.PAPER_SCALE
 
 def apply_paper_scale():
   """Sets the PAPER_SCALE values of flags not given on the command line."""
-  for name, (value, _) in PAPER_SCALE.items():
-    if not FLAGS[name].present:
-      FLAGS[name].value = value
+  benchmark_flags.apply_paper_scale(PAPER_SCALE)
 
 
 def shortcuts():
   """Human-readable differences between this run and the paper's method."""
-  out = []
-  for name, (paper_value, what) in PAPER_SCALE.items():
-    value = FLAGS[name].value
-    if value != paper_value:
-      out.append('--%s=%s (paper: %s)' % (name, value, what))
+  out = benchmark_flags.scale_shortcuts(PAPER_SCALE)
   if not FLAGS.benchmark_vgg_weights:
     out.append('no VGG-16 weights: backbone from random initialisation '
                '(paper: ImageNet-pretrained VGG-16) and the perceptual '

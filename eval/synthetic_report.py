@@ -51,12 +51,24 @@ def paired_differences(result, baseline='none'):
       continue
     out[config] = {}
     for split in result['splits']:
-      diff = (np.asarray(row['splits'][split]['per_image_mean']) -
-              np.asarray(rows[baseline]['splits'][split]['per_image_mean']))
-      half = (1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
-              if diff.size > 1 else float('nan'))
-      out[config][split] = (float(diff.mean()), float(half), int(diff.size))
+      out[config][split] = paired_difference(
+          row['splits'][split]['per_image_mean'],
+          rows[baseline]['splits'][split]['per_image_mean'])
   return out
+
+
+def paired_difference(values, baseline):
+  """(mean, half_width_95, n) of per-image values minus baseline values on
+  the same images: the mean difference and 1.96 standard errors (a normal-
+  approximation 95% interval; NaN half width for one image)."""
+  diff = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
+  if diff.shape != np.shape(baseline) or diff.ndim != 1:
+    raise ValueError('paired_difference: need two equal-length lists of '
+                     'per-image values, got %s and %s' %
+                     (np.shape(values), np.shape(baseline)))
+  half = (1.96 * diff.std(ddof=1) / np.sqrt(diff.size)
+          if diff.size > 1 else float('nan'))
+  return (float(diff.mean()), float(half), int(diff.size))
 
 
 def face_model(settings):
@@ -137,13 +149,14 @@ def _flag_text(value):
   return str(value)
 
 
-def write(result, folder, name):
-  """Writes <folder>/<name>.json and .md; returns their paths."""
+def write(result, folder, name, text=None):
+  """Writes <folder>/<name>.json and .md (`text`, default this benchmark's
+  markdown(result)); returns their paths."""
   os.makedirs(folder, exist_ok=True)
   json_path = os.path.join(folder, name + '.json')
   md_path = os.path.join(folder, name + '.md')
   for path, text in ((json_path, json.dumps(result, indent=1, sort_keys=True)),
-                     (md_path, markdown(result))):
+                     (md_path, markdown(result) if text is None else text)):
     tmp = path + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as f:
       f.write(text)

@@ -27,11 +27,39 @@ _define = common_flags.define_once
 PAPER_SCALE = {}
 
 
-def _define_scaled(kind, name, default, paper, text):
-  """A flag --paper_scale sets; paper = (its value, what the paper says).
-  Its help starts with "[paper_scale: <value>]"."""
-  PAPER_SCALE[name] = paper
+def define_scaled(kind, name, default, paper, text, table=None):
+  """A flag --paper_scale sets; paper = (its value, what the paper says),
+  recorded in `table` (default: this benchmark's PAPER_SCALE). Its help
+  starts with "[paper_scale: <value>]"."""
+  (PAPER_SCALE if table is None else table)[name] = paper
   _define(kind, name, default, '[paper_scale: %s] %s' % (paper[0], text))
+
+
+_define_scaled = define_scaled
+
+
+def apply_paper_scale(table):
+  """Sets the paper values of `table`'s flags not given on the command
+  line (--paper_scale)."""
+  for name, (value, _) in table.items():
+    if not FLAGS[name].present:
+      FLAGS[name].value = value
+
+
+def scale_shortcuts(table):
+  """'--flag=value (paper: ...)' for every flag of `table` whose value is
+  not the paper's."""
+  out = []
+  for name, (paper_value, what) in table.items():
+    value = FLAGS[name].value
+    if value != paper_value:
+      out.append('--%s=%s (paper: %s)' % (name, value, what))
+  return out
+
+
+def define_paper_scale():
+  """--paper_scale, shared by the benchmarks (idempotent)."""
+  define_paper_scale()
 
 
 def names():
@@ -46,10 +74,7 @@ def define_flags():
   """Defines all benchmark flags plus the shared ones (idempotent)."""
   common_flags.define_flags()
   # --- Scale ----------------------------------------------------------------
-  _define(
-      'bool', 'paper_scale', False,
-      'Use the paper\'s settings for every flag marked [paper_scale] (needs a '
-      'GPU: hours). Flags given explicitly on the command line still win.')
+  define_paper_scale()
 
   # --- Data sets (cached under --benchmark_cache_dir; face model: --bfm,
   # the same for ground truth and predictions) -------------------------------

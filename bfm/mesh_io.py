@@ -185,13 +185,12 @@ def write_obj(path, vertices, triangles=None, uvs=None, normals=None,
       f.write('# %s\n' % line)
     if mtllib:
       f.write('mtllib %s\n' % mtllib)
-    if vertices.shape[0]:
-      np.savetxt(f, vertices, fmt='v ' + xyz)
+    _write_rows(f, 'v ' + xyz, vertices)
     if uvs is not None:
       uv_digits = max(digits, 6)
-      np.savetxt(f, uvs, fmt=f'vt %.{uv_digits}f %.{uv_digits}f')
+      _write_rows(f, f'vt %.{uv_digits}f %.{uv_digits}f', uvs)
     if normals is not None:
-      np.savetxt(f, normals, fmt='vn ' + xyz)
+      _write_rows(f, 'vn ' + xyz, normals)
     if material:
       f.write('usemtl %s\n' % material)
     if triangles.shape[0]:
@@ -202,5 +201,19 @@ def write_obj(path, vertices, triangles=None, uvs=None, normals=None,
           (False, True): ('%d//%d', 2),
           (True, True): ('%d/%d/%d', 3),
       }[(uvs is not None, normals is not None)]
-      np.savetxt(f, np.repeat(t, repeat, axis=1),
-                 fmt='f ' + ' '.join([corner] * 3))
+      _write_rows(f, 'f ' + ' '.join([corner] * 3),
+                  np.repeat(t, repeat, axis=1))
+
+
+# Rows formatted per call of _write_rows' one %-format (bounds its memory).
+_ROWS_PER_FORMAT = 1 << 16
+
+
+def _write_rows(f, row_format, values):
+  """Writes `row_format % tuple(row)` and a newline for each row of the 2-D
+  `values`: the text of np.savetxt(f, values, fmt=row_format), formatted
+  one block of rows per %-operation instead of one row at a time."""
+  line = row_format + '\n'
+  for start in range(0, values.shape[0], _ROWS_PER_FORMAT):
+    block = values[start:start + _ROWS_PER_FORMAT]
+    f.write((line * block.shape[0]) % tuple(block.ravel().tolist()))

@@ -1,5 +1,6 @@
 """Tests for bfm/mesh_io.py and eval/landmark_io.py."""
 
+import io
 import os
 import tempfile
 
@@ -142,6 +143,38 @@ class WriteObjAttributesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(vt, uvs if with_uvs else np.zeros([0, 2]), atol=1e-6)
     self.assertAllClose(vn, normals if with_normals else np.zeros([0, 3]),
                         atol=1e-6)
+
+  @parameterized.parameters((False, False), (True, False), (False, True),
+                            (True, True))
+  def test_text_is_savetxt_text(self, with_normals, with_uvs):
+    # The reference: np.savetxt row by row, as write_obj wrote before it
+    # formatted blocks of rows at once; 70,001 rows span two blocks.
+    rng = np.random.RandomState(1)
+    num = 70001
+    verts = rng.normal(size=[num, 3]) * 100
+    verts[0] = [-0.0, 0.0, 1e-9]  # Signed zero and rounding to zero.
+    tris = rng.randint(0, num, [num, 3])
+    normals = rng.normal(size=[num, 3]) if with_normals else None
+    uvs = rng.uniform(size=[num, 2]) if with_uvs else None
+    path = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), 'm.obj')
+    mesh_io.write_obj(path, verts, tris, uvs=uvs, normals=normals,
+                      mtllib='m.mtl', material='face', comments=('a', 'b'),
+                      precision=5)
+    expected = io.StringIO()
+    expected.write('# a\n# b\nmtllib m.mtl\n')
+    np.savetxt(expected, verts, fmt='v %.5f %.5f %.5f')
+    if with_uvs:
+      np.savetxt(expected, uvs, fmt='vt %.6f %.6f')
+    if with_normals:
+      np.savetxt(expected, normals, fmt='vn %.5f %.5f %.5f')
+    expected.write('usemtl face\n')
+    corner = {(False, False): '%d', (True, False): '%d/%d',
+              (False, True): '%d//%d', (True, True): '%d/%d/%d'}[
+                  (with_uvs, with_normals)]
+    np.savetxt(expected, np.repeat(tris + 1, corner.count('%'), axis=1),
+               fmt='f ' + ' '.join([corner] * 3))
+    with open(path, encoding='utf-8') as f:
+      self.assertEqual(f.read(), expected.getvalue())
 
   def test_bad_shapes_name_the_file(self):
     with self.assertRaisesRegex(ValueError, 'x.obj.*uvs'):

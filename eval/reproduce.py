@@ -17,7 +17,7 @@ It composes the project's own steps and holds none of their code:
      (--fit or the checkpoints, --bfm, --landmarks, --batch_size, --resume,
      --overwrite, ...).
   3. Each of the paper's tables with a column for the dataset (--tables;
-     eval/tables.py TABLES) fixes a protocol and a stage (TABLE_EVALUATIONS):
+     eval/tables.py TABLES) fixes a protocol and a stage (table_evaluations):
      Tables 1 and 4, FG 2018 NME of the coarse meshes; Table 2, Chen20's MICC
      point-to-point error of the detailed meshes; Table 3, NME of the detailed
      meshes. eval/evaluate.py evaluate_items scores the predictions with it
@@ -46,13 +46,16 @@ try:  # as the reconstruct command: Ctrl-C while TensorFlow loads
   from absl import app
   from absl import flags
 
+  from flags import common_flags
   from flags import reproduce_flags
 except KeyboardInterrupt:
   print('Interrupted while starting; nothing was written.', file=sys.stderr)
   sys.exit(130)
 
 reproduce_flags.define_flags()
-flags.adopt_module_key_flags(reproduce_flags)
+# Every flag is defined through common_flags.define_once, which absl records
+# as the defining module: --helpshort lists them all.
+flags.adopt_module_key_flags(common_flags)
 FLAGS = flags.FLAGS
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -75,6 +78,14 @@ EXIT_INTERRUPTED = 130
 # is "detailed reconstruction, same topology" (Chen20's MICC protocol on the
 # detailed meshes).
 _OPEN_STAGES = {'2': 'detail'}
+# Reconstruct flags this command does not read, and what to use instead.
+_UNUSED_RECONSTRUCT_FLAGS = {
+    'out': '--reproduce_out (the predictions go to its predictions/)',
+    'shard': 'nothing (the dataset is reconstructed in one run; --resume '
+             'finishes a stopped one)',
+    'extensions': 'nothing (the dataset lists its photos)',
+    'benchmark': 'the reconstruct command', 'benchmark_images':
+        'the reconstruct command'}
 CSV_COLUMNS = ('image', 'subject', 'split', 'yaw_deg', 'reconstructed_yaw_deg',
                'status', 'mean_mm', 'median_mm', 'std_mm', 'num_points',
                'scale', 'mean_face_mean_mm', 'reason')
@@ -308,6 +319,11 @@ def main(argv):
 
 
 def _main():
+  for name, instead in _UNUSED_RECONSTRUCT_FLAGS.items():
+    if FLAGS[name].present:
+      _warn('eval/reproduce.py: --%s is a reconstruct flag this command does '
+            'not read; use %s.' % (name, instead))
+      return EXIT_USAGE
   for name in ('dataset', 'dataset_root'):
     if FLAGS[name].value is None:
       _warn('eval/reproduce.py: --%s is required.' % name)

@@ -64,7 +64,6 @@ import numpy as np
 from eval import datasets
 from eval import evaluate
 from eval import landmark_io
-from eval import protocols
 from eval import tables
 from bfm import mesh_io
 from reconstruct import command

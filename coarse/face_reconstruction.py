@@ -27,6 +27,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
+from bfm import mesh_geometry
 from renderer import shaded_render
 from coarse import coefficients as coefficients_lib
 
@@ -104,6 +105,38 @@ def landmark_indices(model, screen_vertices):
   rest = tf.tile(tf.constant(model.landmarks68[17:], tf.int32)[None],
                  [batch, 1])
   return tf.concat([jaw, rest], axis=1)
+
+
+def silhouette_vertices(triangles, screen_vertices):
+  """[B,N] float32: 1 on the vertices of the mesh's outline at this pose.
+
+  A vertex is on the outline when some of its triangles face the camera and
+  some face away (Chen20's contour mask for its second landmark loss, read
+  as the fraction of front-facing triangles around the vertex strictly
+  between 0 and 1). This includes inner occluding contours (the far side of
+  the nose at large yaw); vertices on the mesh's open border whose
+  triangles all face the camera are not on it.
+
+  Args:
+    triangles: [T,3] int vertex indices (NumPy), e.g. model.triangles.
+    screen_vertices: [B,N,3] float32 screen vertices (pixels, y down, z
+      larger = closer; renderer.camera).
+  """
+  corners = np.asarray(triangles, np.int32).T.reshape(-1)  # corner-major
+  num_vertices = screen_vertices.shape[1]
+  # Screen y points down: flipping it gives a right-handed frame whose +z
+  # looks at the camera, where a front-facing triangle's normal has z > 0.
+  flipped = screen_vertices * tf.constant([1.0, -1.0, 1.0])
+  normals = mesh_geometry.triangle_normals(flipped, triangles,
+                                           normalize=False)  # [B,T,3]
+  front = tf.transpose(tf.cast(normals[..., 2] > 0.0, tf.float32))  # [T,B]
+  front_count = tf.math.unsorted_segment_sum(
+      tf.concat([front, front, front], 0), tf.constant(corners),
+      num_vertices)  # [N,B]
+  total = np.bincount(corners, minlength=num_vertices).astype(np.float32)
+  outline = tf.logical_and(front_count > 0.0,
+                           front_count < tf.constant(total)[:, None])
+  return tf.transpose(tf.cast(outline, tf.float32))
 
 
 def check_landmark_source(source):

@@ -19,7 +19,11 @@ loss uses the jaw convention of the data's landmark source
 (`data_landmark_source`): records of prepare_data --landmarks=facemesh match
 the model's fixed landmarks68 jaw vertices; records of --landmarks=dlib,
 older records (which carry no source) and the synthetic set match the
-sliding silhouette contour.
+sliding silhouette contour. Chen20's second landmark term (the contour with
+a sliding correspondence, --coarse_contour_landmark_weight, default 0.5) is
+added for those outline-following sources and left out for FaceMesh
+records, whose jaw points are fixed surface points that the first term
+already matches at the fixed vertices.
 
 The defaults are the paper's (224 px, standard VGG-16, batch 6, 162 VGG
 images per our_star step): a GPU job. A short CPU run of the whole pipeline
@@ -84,9 +88,10 @@ DEFAULTS = training_loop.Defaults(steps=250, batch_size=6, lr_decay_steps=2000,
 PRETRAIN_STEPS = 200000
 
 
-def synthetic_dataset(model, image_size, batch_size):
+def synthetic_dataset(model, image_size, batch_size, first_example=0):
   """Endless shuffled batches (images, landmarks [B,68,2], skin masks) of a
-  fixed synthetic set of --num_images faces."""
+  fixed synthetic set of --num_images faces, from global example
+  `first_example` of the seeded stream (training_loop.example_stream)."""
   n = FLAGS.num_images
   if n < batch_size:
     raise ValueError('--num_images (%d) must be >= --batch_size (%d)' %
@@ -98,8 +103,9 @@ def synthetic_dataset(model, image_size, batch_size):
   images = np.concatenate([p.images for p in parts])
   landmarks = np.concatenate([p.landmarks for p in parts])
   masks = np.concatenate([p.skin_masks for p in parts])
-  ds = tf.data.Dataset.from_tensor_slices((images, landmarks, masks))
-  ds = ds.shuffle(n, seed=FLAGS.seed, reshuffle_each_iteration=True).repeat()
+  ds = training_loop.example_stream(
+      tf.data.Dataset.from_tensor_slices((images, landmarks, masks)), n,
+      FLAGS.seed, first_example, shuffle_buffer=n)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 
@@ -197,9 +203,14 @@ class CoarseTraining(training_loop.TrainingLoop):
     self.identity = build_identity_network()
     self.weights = losses.weights_from_flags(FLAGS)
     self.landmark_source = data_landmark_source(FLAGS.data)
-    logging.info('Training landmarks: %s (landmark loss jaw: %s)',
-                 self.landmark_source,
-                 face_reconstruction.JAW_CONVENTIONS[self.landmark_source])
+    jaw = face_reconstruction.JAW_CONVENTIONS[self.landmark_source]
+    # Chen20's contour term needs landmarks that follow the outline.
+    self.contour_model = model if jaw == 'sliding' else None
+    logging.info('Training landmarks: %s (landmark loss jaw: %s; Chen20 '
+                 'contour term %s)', self.landmark_source, jaw,
+                 'weight %g' % self.weights['contour_landmark']
+                 if self.contour_model is not None else
+                 'off: fixed jaw points')
     self.sam = sam_lib.SelfAugment(model, self.net, FLAGS.sam_config,
                                    self.image_size, FLAGS.sam_reduce,
                                    FLAGS.sam_render_gradients,
@@ -228,12 +239,16 @@ class CoarseTraining(training_loop.TrainingLoop):
     logging.info('SAM config %r: %d poses, %d network images per step.',
                  FLAGS.sam_config, self.sam.num_poses,
                  self.settings.batch_size * (1 + self.sam.num_poses))
+    # A resumed run reads on where the uninterrupted run would be: the data
+    # stream and the augmentation's per-example seeds both start at global
+    # example `first` (training_loop.example_stream).
+    first = self.steps_done() * self.settings.batch_size
     if FLAGS.data:
       dataset = self.record_dataset(FLAGS.data, self.image_size, FLAGS.seed,
-                                    FLAGS.skip_bad_records)
+                                    FLAGS.skip_bad_records, first)
     else:
       dataset = synthetic_dataset(self.model, self.image_size,
-                                  self.settings.batch_size)
+                                  self.settings.batch_size, first)
     if FLAGS.coarse_augment:
       logging.info('Chen20 augmentation: colour x U(%g, %g) per channel, '
                    'flip p=%g, scale U(%g, %g) (--coarse_augment)',
@@ -241,8 +256,7 @@ class CoarseTraining(training_loop.TrainingLoop):
                      (augmentation.FLIP_PROBABILITY,) +
                      augmentation.SCALE_RANGE))
       dataset = augmentation.augment_dataset(
-          dataset, self.settings.batch_size, FLAGS.seed,
-          first_example=self.steps_done() * self.settings.batch_size)
+          dataset, self.settings.batch_size, FLAGS.seed, first_example=first)
     self.use_dataset(dataset)
 
   def compute(self, batch):
@@ -250,7 +264,7 @@ class CoarseTraining(training_loop.TrainingLoop):
     out = self.sam.forward(images, training=True)
     total, terms = losses.coarse_losses(images, landmarks, masks, out.face,
                                         out.coefficients, self.weights,
-                                        self.identity)
+                                        self.identity, self.contour_model)
     return total, terms, out
 
   def write_images(self, step, batch, outputs):

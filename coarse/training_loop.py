@@ -335,17 +335,21 @@ class TrainingLoop:
       if self._record_files is None:
         raise
       data, files = self._record_files
-      raise BadRecordsError(
-          '--data: unreadable record in %s; rewrite or remove the shard, or '
-          'pass --skip_bad_records to train on the readable records' %
-          (_describe_bad(scan_records(files)) or
-           '%s (%s)' % (data, _first_line(e)))) from None
+      raise _bad_records_error(data, files, e) from None
 
-  def record_dataset(self, data, image_size, seed, skip_bad_records):
-    """record_dataset() of --data whose unreadable records this loop names."""
+  def record_dataset(self, data, image_size, seed, skip_bad_records,
+                     first_example=None):
+    """record_dataset() of --data whose unreadable records this loop names.
+
+    first_example: global index of the first example (None: where this
+    folder's run stands, steps done x --batch_size, so that a resumed run
+    reads on where the uninterrupted run would be).
+    """
+    if first_example is None:
+      first_example = self.steps_done() * self.settings.batch_size
     dataset, files = record_dataset(data, image_size,
                                     self.settings.batch_size, seed,
-                                    skip_bad_records)
+                                    skip_bad_records, first_example)
     self._record_files = (data, files)
     return dataset
 
@@ -642,6 +646,10 @@ def is_chief(strategy):
 
 # --- TFRecord training data ----------------------------------------------------
 
+# Block size of the training stream's shuffle (example_stream): sets up to
+# this many records (the paper trains on 1,000) are shuffled as a whole.
+SHUFFLE_BUFFER = 2048
+
 
 def scan_records(files, image_size=8):
   """Reads and decodes every record; returns [(file, readable, bad, why)].
@@ -732,30 +740,110 @@ def split_sizes(total, parts):
   return [size + (i < extra) for i in range(int(parts))]
 
 
-def record_dataset(data, image_size, batch_size, seed, skip_bad_records):
+def example_stream(examples, num_examples, seed, first_example=0,
+                   shuffle_buffer=SHUFFLE_BUFFER):
+  """The endless shuffled training stream of a finite dataset, resumable.
+
+  Epoch e of the stream is `examples` cut into consecutive blocks of
+  `shuffle_buffer` elements, each block permuted by stateless random draws
+  of (seed, e, block): a uniform shuffle of sets up to that size, mixing
+  within blocks beyond it. The stream starts at global example
+  `first_example` (epoch first_example // num_examples, the first
+  first_example % num_examples examples of that epoch skipped). So example
+  g of the stream depends only on (seed, g), not on tf's global seed or any
+  state of the process: a run resumed after n steps of batch b passes
+  first_example = n * b and reads exactly what the uninterrupted run reads
+  from its step n + 1 on. (A `shuffle(reshuffle_each_iteration=True).
+  repeat()` restarts at epoch 0 in every process, and its order lives in
+  iterator state that the checkpoints do not hold.) Skipping costs at most
+  one epoch of `examples`, which should therefore be undecoded records.
+
+  Args:
+    examples: tf.data.Dataset of one epoch in a fixed order.
+    num_examples: python int > 0, its length.
+    seed: python int.
+    first_example: python int >= 0.
+    shuffle_buffer: python int > 0, the block size.
+  Returns: tf.data.Dataset, endless.
+  """
+  num_examples, first_example = int(num_examples), int(first_example)
+  if num_examples <= 0:
+    raise ValueError('example_stream: no examples')
+  if first_example < 0:
+    raise ValueError('example_stream: first_example must be >= 0, got %d' %
+                     first_example)
+  first_epoch, offset = divmod(first_example, num_examples)
+  seed = tf.constant(int(seed), tf.int64)
+
+  def epoch(e):
+    epoch_key = tf.random.stateless_uniform(
+        [], tf.stack([seed, e]), minval=None, maxval=None, dtype=tf.int64)
+
+    def permuted(block_index, block):
+      size = tf.shape(tf.nest.flatten(block)[0])[0]
+      order = tf.argsort(tf.random.stateless_uniform(
+          [size], tf.stack([epoch_key, block_index])))
+      return tf.data.Dataset.from_tensor_slices(
+          tf.nest.map_structure(lambda t: tf.gather(t, order), block))
+
+    return examples.batch(shuffle_buffer).enumerate().flat_map(permuted)
+
+  return tf.data.Dataset.counter(first_epoch).flat_map(epoch).skip(offset)
+
+
+def _count_records(files, data):
+  """Number of records in the shards (read, not decoded).
+
+  Raises: BadRecordsError: a shard cannot be read to its end.
+  """
+  try:
+    return int(tf.data.TFRecordDataset(files).reduce(
+        tf.constant(0, tf.int64), lambda n, _: n + 1))
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+    raise _bad_records_error(data, files, e) from None
+
+
+def _bad_records_error(data, files, error):
+  """BadRecordsError naming the shards of --data that hold bad records."""
+  return BadRecordsError(
+      '--data: unreadable record in %s; rewrite or remove the shard, or '
+      'pass --skip_bad_records to train on the readable records' %
+      (_describe_bad(scan_records(files)) or
+       '%s (%s)' % (data, _first_line(error))))
+
+
+def record_dataset(data, image_size, batch_size, seed, skip_bad_records,
+                   first_example=0):
   """Endless shuffled global batches (images, landmarks, masks) of --data.
 
-  With skip_bad_records every shard is checked first and only the readable
-  records are used (how many were skipped, where, is logged).
+  The records are shuffled epoch by epoch (`example_stream`: example g
+  depends only on (seed, g)) and the stream starts at global example
+  `first_example`. With skip_bad_records every shard is checked first and
+  only the readable records are used (how many were skipped, where, is
+  logged).
   Returns: (tf.data.Dataset, the shard files).
-  Raises: BadRecordsError: fewer readable records than a batch.
+  Raises: BadRecordsError: an unreadable shard (without skip_bad_records),
+    or fewer readable records than a batch.
   """
   files = face_records.list_files(data)
   logging.info('Training data: %d TFRecord shard(s) at %s', len(files), data)
   if not skip_bad_records:
-    return face_records.dataset(data, image_size, batch_size, seed=seed), files
-  report = scan_records(files)
-  skipped = sum(len(bad) for _, _, bad, _ in report)
-  kept = sum(readable for _, readable, _, _ in report) - sum(
-      len([i for i in bad if i < readable]) for _, readable, bad, _ in report)
-  if skipped:
-    logging.warning('--skip_bad_records: skipped %d unreadable record(s), '
-                    'kept %d: %s', skipped, kept, _describe_bad(report))
+    records = tf.data.TFRecordDataset(files,
+                                      num_parallel_reads=tf.data.AUTOTUNE)
+    kept = _count_records(files, data)
+  else:
+    report = scan_records(files)
+    skipped = sum(len(bad) for _, _, bad, _ in report)
+    kept = sum(readable for _, readable, _, _ in report) - sum(
+        len([i for i in bad if i < readable]) for _, readable, bad, _ in report)
+    if skipped:
+      logging.warning('--skip_bad_records: skipped %d unreadable record(s), '
+                      'kept %d: %s', skipped, kept, _describe_bad(report))
+    records = _readable_records(report)
   if kept < batch_size:
     raise BadRecordsError('--data: only %d readable record(s) in %s, fewer '
                           'than --batch_size=%d' % (kept, data, batch_size))
-  dataset = _readable_records(report).shuffle(
-      2048, seed=seed, reshuffle_each_iteration=True)
-  dataset = dataset.repeat().map(lambda r: face_records.decode(r, image_size),
-                                 num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = example_stream(records, kept, seed, first_example)
+  dataset = dataset.map(lambda r: face_records.decode(r, image_size),
+                        num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.batch(batch_size, drop_remainder=True).prefetch(2), files

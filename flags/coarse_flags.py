@@ -34,6 +34,14 @@ _WEIGHT_HELP = {
     'shape_prior': 'w4 * omega_s, identity coefficient prior (Chen20 3.0).',
     'exp_prior': 'w4 * omega_e, expression coefficient prior (Chen20 10.0).',
     'tex_prior': 'Texture coefficient prior (Chen20 1.0).',
+    'contour_landmark': 'Chen20\'s second landmark term (landmark2d_weight '
+                        '0.5): the 17 jaw landmarks against the fixed jaw '
+                        'vertex where it faces the camera, else against the '
+                        'nearest vertex of the face\'s outline at its pose '
+                        '(sliding, capped; coarse/losses.py). Used with '
+                        'landmarks that follow the outline (--data from '
+                        'prepare_data --landmarks=dlib, the synthetic set); '
+                        'FaceMesh records (fixed jaw points) leave it out.',
 }
 
 
@@ -62,8 +70,14 @@ def define_sam_options(prefix=''):
   if prefix:
     helps = {k: 'coarse/train.py --%s of the SAM runs. %s' % (k, v)
              for k, v in helps.items()}
-  _define('enum', prefix + 'sam_reduce', 'sum', list(SAM_REDUCE),
-          helps['sam_reduce'])
+    # The benchmark compares reductions: a list, one set of SAM runs each.
+    _define('list', prefix + 'sam_reduce', ['sum', 'mean'],
+            '%s One set of SAM runs per listed reduction (names: %s), all '
+            'from the same pre-training and w/o SAM run.' %
+            (helps['sam_reduce'], ', '.join(SAM_REDUCE)))
+  else:
+    _define('enum', 'sam_reduce', 'sum', list(SAM_REDUCE),
+            helps['sam_reduce'])
   _define('bool', prefix + 'sam_render_gradients', False,
           helps['sam_render_gradients'])
   _define('enum', prefix + 'sam_translation', 'recentre',

@@ -202,7 +202,7 @@ def _settings(log_dir, data):
   return dict(bfm='synthetic', data=data, sam_config='none', image_size=32,
               vgg_width=1.0 / 16, vgg_input_size=None, vgg_weights=None,
               init_checkpoint=None, batch_size=2, num_images=2, seed=0,
-              steps=1, log_dir=log_dir)
+              steps=1, log_dir=log_dir, coarse_contour_landmark_weight=0.5)
 
 
 class TrainingSourceTest(test_utils.FlagsTestCase, parameterized.TestCase):
@@ -230,6 +230,37 @@ class TrainingSourceTest(test_utils.FlagsTestCase, parameterized.TestCase):
     self.assertEqual(loop.landmark_source, want)
     self.assertEqual(loop.sam.landmark_source, want)
     self.assertEqual(loop.config['landmark_source'], want)
+
+  @parameterized.named_parameters(('facemesh', 'facemesh', False),
+                                  ('dlib', 'dlib', True),
+                                  ('synthetic', 'synthetic', True))
+  def test_contour_term_only_for_outline_landmarks(self, written, on):
+    """Chen20's contour term (sliding outline correspondence) is trained for
+    landmarks that follow the outline, not for FaceMesh's fixed points."""
+    rng = np.random.RandomState(6)
+    data = None
+    if written != 'synthetic':
+      data = self.create_tempdir().full_path
+      _write(os.path.join(data, 'faces-00000.tfrecord'),
+             [_record(rng, written) for _ in range(2)])
+    model = bfm.load('synthetic')
+    with flagsaver.flagsaver(**_settings(self.create_tempdir().full_path,
+                                         data)):
+      loop = coarse_train.CoarseTraining(model)
+    self.assertIs(loop.contour_model, model if on else None)
+    images = tf.constant(rng.uniform(0, 1, [2, 32, 32, 3]), tf.float32)
+    landmarks = tf.constant(rng.uniform(8, 24, [2, 68, 2]), tf.float32)
+    total, terms, _ = loop.compute((images, landmarks, tf.ones([2, 32, 32,
+                                                                1])))
+    self.assertEqual('contour_landmark' in terms, on)
+    rest = sum(loop.weights[k] * float(v) for k, v in terms.items()
+               if k != 'contour_landmark')
+    if on:  # random landmarks are far from the face: the term counts
+      self.assertGreater(float(terms['contour_landmark']), 0.1)
+      self.assertAllClose(
+          total, rest + 0.5 * float(terms['contour_landmark']), rtol=1e-5)
+    else:
+      self.assertAllClose(total, rest, rtol=1e-5)
 
   def test_mixed_data_is_a_usage_error(self):
     rng = np.random.RandomState(5)

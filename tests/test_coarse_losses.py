@@ -4,9 +4,12 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+import bfm
 from coarse import coefficients
 from coarse import face_reconstruction
 from coarse import losses
+from renderer import camera
+from tests import test_utils
 
 
 def _face(image, mask, photo_mask, landmarks):
@@ -163,6 +166,206 @@ class CoarseLossesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(seen[0].shape[0], 2)
     self.assertAllClose(terms['id'], 25.0 / 12.0, atol=1e-3)
     self.assertAllClose(total, id_weight * 25.0 / 12.0, atol=1e-3)
+
+
+def _contour_inputs(width=300.0):
+  """17 visible contour landmarks exactly on their fixed vertices, and 4
+  model vertices of which 2 are on the outline."""
+  gt = np.zeros([1, 17, 2], np.float32)
+  gt[0, :, 0] = np.arange(17) * 10.0 + 20.0
+  gt[0, :, 1] = 100.0
+  fixed = gt.copy()
+  facing = np.ones([1, 17], np.float32)
+  screen = np.array([[[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]],
+                    np.float32)
+  outline = np.array([[1.0, 1.0, 0.0, 0.0]], np.float32)
+  return gt, fixed, facing, screen, outline, width
+
+
+class ContourLandmarkLossTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _loss(self, gt, fixed, facing, screen, outline, width):
+    return float(losses.contour_landmark_loss(gt, fixed, facing, screen,
+                                              outline, width))
+
+  def test_zero_when_the_contour_points_coincide(self):
+    self.assertEqual(self._loss(*_contour_inputs()), 0.0)
+    # A hidden landmark with an outline vertex exactly on it.
+    gt, fixed, facing, screen, outline, width = _contour_inputs()
+    facing[0, 4] = -0.3
+    fixed[0, 4] += 50.0  # the hidden fixed vertex is not what counts
+    screen[0, 1] = gt[0, 4]
+    self.assertEqual(self._loss(gt, fixed, facing, screen, outline, width),
+                     0.0)
+
+  @parameterized.parameters((300.0, 1.0), (150.0, 4.0))
+  def test_visible_landmark_mean_squared_error(self, width, unit):
+    gt, fixed, facing, screen, outline, _ = _contour_inputs()
+    fixed[0, 3] += [3.0, 4.0]  # 25 px^2 over x and y: mean 12.5
+    self.assertAllClose(
+        self._loss(gt, fixed, facing, screen, outline, width),
+        12.5 * unit / 17.0)
+
+  def test_hidden_landmark_slides_to_the_nearest_outline_vertex(self):
+    gt, fixed, facing, screen, outline, width = _contour_inputs()
+    facing[0, 2] = -0.5  # landmark 2, weight 1
+    target = gt[0, 2]
+    screen[0, 0] = target + [1.0, 0.0]  # outline, 1 px away
+    screen[0, 1] = target + [0.0, 2.0]  # outline, 2 px away
+    screen[0, 2] = target  # exactly there, but not on the outline
+    screen[0, 3] = target + [0.5, 0.0]  # not on the outline
+    self.assertAllClose(
+        self._loss(gt, fixed, facing, screen, outline, width), 1.0 / 17.0)
+    # The gradient moves only the chosen outline vertex, towards the point.
+    screen_t = tf.constant(screen)
+    with tf.GradientTape() as tape:
+      tape.watch(screen_t)
+      loss = losses.contour_landmark_loss(gt, fixed, facing, screen_t,
+                                          outline, width)
+    grad = tape.gradient(loss, screen_t).numpy()[0]
+    self.assertAllClose(grad[0], [2.0 / 17.0, 0.0])
+    self.assertAllClose(grad[1:], np.zeros([3, 2]))
+
+  def test_hidden_weights_and_cap(self):
+    gt, fixed, facing, screen, outline, width = _contour_inputs()
+    facing[0, 4] = -1.0  # Chen20 weight 5
+    screen[0, 0] = gt[0, 4] + [1.0, 0.0]
+    screen[0, 1] = gt[0, 4] + [30.0, 0.0]
+    self.assertAllClose(
+        self._loss(gt, fixed, facing, screen, outline, width), 5.0 / 17.0)
+    # 2 px away: 4 x 5 = 20, capped at 7 px of a 224-px image in 300-px
+    # units (9.375), with no gradient beyond the cap.
+    screen[0, 0] = gt[0, 4] + [2.0, 0.0]
+    self.assertAllClose(
+        self._loss(gt, fixed, facing, screen, outline, width), 9.375 / 17.0)
+    screen_t = tf.constant(screen)
+    with tf.GradientTape() as tape:
+      tape.watch(screen_t)
+      loss = losses.contour_landmark_loss(gt, fixed, facing, screen_t,
+                                          outline, width)
+    self.assertAllClose(tape.gradient(loss, screen_t), np.zeros([1, 4, 2]))
+    self.assertAllEqual(losses.contour_landmark_weights()[[0, 1, 4, 8, 16]],
+                        [1, 5, 5, 5, 1])
+
+
+class SilhouetteVerticesTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters((0.0, 0.0), (0.7, 0.3), (-1.2, 2.0))
+  def test_outline_of_a_sphere(self, pitch, yaw):
+    """Under an orthographic camera the outline of a sphere is the great
+    circle at its centre's depth: every outline vertex lies within one edge
+    of it, and the outline goes all the way round."""
+    vertices, triangles = test_utils.icosphere(radius=40.0, subdivisions=3)
+    edge = float(np.max(np.linalg.norm(
+        vertices[triangles] - np.roll(vertices[triangles], 1, axis=1), axis=-1)))
+    pose = tf.constant([[pitch, yaw, 0.4, 0.0, 0.0, 0.0]], tf.float32)
+    # 224 px, log_scale 0: 1 px per mm, centre (112, 112), depth 0 there.
+    screen = camera.orthographic_project(
+        tf.constant(vertices[None], tf.float32), pose, (224, 224)).numpy()
+    outline = face_reconstruction.silhouette_vertices(
+        triangles, screen).numpy()[0] > 0.5
+    depth = screen[0, :, 2]
+    self.assertGreater(outline.sum(), 30)
+    self.assertLess(np.abs(depth[outline]).max(), edge)
+    self.assertGreater(np.abs(depth[~outline]).max(), 30.0)
+    xy = screen[0, outline, :2] - 112.0
+    angles = np.sort(np.arctan2(xy[:, 1], xy[:, 0]))
+    gaps = np.diff(np.concatenate([angles, angles[:1] + 2 * np.pi]))
+    self.assertLess(gaps.max(), 2.0 * edge / 40.0)
+
+  @parameterized.parameters(30.0, 60.0, -50.0)
+  def test_hidden_jaw_slides_onto_the_rendered_silhouette(self, yaw):
+    """At a turned pose each hidden fixed jaw vertex is far from the face's
+    outline in the image; the outline vertex the loss picks is within a
+    pixel of it. The outline in the image is read from the rasterized mask
+    (the outermost covered pixel of the row on the turned-away side), not
+    from silhouette_vertices."""
+    test_utils.require_rasterizer()
+    size = 128
+    model = bfm.load('synthetic')
+    coeffs = coefficients.Coefficients.zeros(model, 1).numpy()
+    coeffs.pose[:, 1] = np.deg2rad(yaw)
+    coeffs.pose[:, 5] = np.log(0.5)
+    face = face_reconstruction.reconstruct(model, coeffs, size)
+    screen = face.screen_vertices.numpy()[0]
+    mask = face.mask.numpy()[0, ..., 0] > 0.5
+    fixed = np.asarray(model.landmarks68[:17])
+    hidden = np.nonzero(face.normals.numpy()[0, fixed, 2] <= 0.0)[0]
+    self.assertGreaterEqual(len(hidden), 5)
+    gt = screen[fixed, :2].copy()  # visible: on their fixed vertices
+    for k in hidden:
+      row = int(screen[fixed[k], 1])
+      cols = np.nonzero(mask[row])[0]
+      # Positive yaw turns the face to image right: its far side is there.
+      edge_x = cols.max() + 1.0 if yaw > 0 else float(cols.min())
+      gt[k] = [edge_x, row + 0.5]
+      self.assertGreater(np.linalg.norm(gt[k] - screen[fixed[k], :2]), 3.0)
+    outline = face_reconstruction.silhouette_vertices(
+        model.triangles, face.screen_vertices)
+    index, dist2 = losses.nearest_outline_vertex(
+        gt[None], face.screen_vertices[..., :2], outline)
+    index, dist2 = index.numpy()[0], dist2.numpy()[0]
+    for k in hidden:
+      # The chosen vertex is where the image's outline is, within a pixel.
+      self.assertLess(np.linalg.norm(screen[index[k], :2] - gt[k]), 1.2)
+      self.assertAllClose(dist2[k], np.sum(np.square(screen[index[k], :2] -
+                                                     gt[k])), rtol=1e-4)
+    # The term: visible ones on their fixed vertices (0), hidden ones at
+    # the chosen vertex's distance x weight, capped.
+    landmarks = np.zeros([1, 68, 2], np.float32)
+    landmarks[0, :17] = gt
+    per_px2 = (300.0 / size)**2
+    expected = np.zeros([17])
+    expected[hidden] = np.minimum(
+        dist2[hidden] * per_px2 * losses.contour_landmark_weights()[hidden],
+        7.0 / 224.0 * 300.0)
+    self.assertAllClose(
+        losses.contour_landmark_term(model, face, landmarks, size),
+        expected.mean(), rtol=1e-4)
+    # 3 px outwards on every hidden landmark: the term grows.
+    moved = landmarks.copy()
+    moved[0, hidden, 0] += 3.0 if yaw > 0 else -3.0
+    self.assertGreater(
+        float(losses.contour_landmark_term(model, face, moved, size)),
+        float(expected.mean()) + 0.5)
+
+
+class ContourTermInCoarseLossesTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _face(self):
+    test_utils.require_rasterizer()
+    model = bfm.load('synthetic')
+    coeffs = coefficients.Coefficients.zeros(model, 2).numpy()
+    coeffs.pose[:, 1] = np.deg2rad([40.0, -20.0])
+    coeffs.pose[:, 5] = np.log(0.5)
+    face = face_reconstruction.reconstruct(model, coeffs, 64)
+    landmarks = face.landmarks2d.numpy() + 1.5
+    images = np.zeros([2, 64, 64, 3], np.float32)
+    return model, face, coeffs, landmarks, images
+
+  @parameterized.parameters(0.5, 2.0)
+  def test_weight_scales_the_term(self, weight):
+    model, face, coeffs, landmarks, images = self._face()
+    weights = dict(photo=0.0, landmark=0.0, shape_prior=0.0, exp_prior=0.0,
+                   tex_prior=0.0, contour_landmark=weight)
+    total, terms = losses.coarse_losses(images, landmarks, None, face, coeffs,
+                                        weights, contour_model=model)
+    expected = losses.contour_landmark_term(model, face, landmarks, 64)
+    self.assertGreater(float(expected), 0.1)
+    self.assertAllClose(terms['contour_landmark'], expected)
+    self.assertAllClose(total, weight * float(expected), rtol=1e-5)
+
+  def test_off_without_the_model_or_weight(self):
+    model, face, coeffs, landmarks, images = self._face()
+    weights = dict(losses.DEFAULT_WEIGHTS)
+    self.assertEqual(weights['contour_landmark'], 0.5)  # Chen20's
+    _, terms = losses.coarse_losses(images, landmarks, None, face, coeffs,
+                                    weights)
+    self.assertNotIn('contour_landmark', terms)
+    weights['contour_landmark'] = 0.0
+    _, terms = losses.coarse_losses(images, landmarks, None, face, coeffs,
+                                    weights, contour_model=model)
+    self.assertNotIn('contour_landmark', terms)
 
 
 if __name__ == '__main__':

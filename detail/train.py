@@ -4,6 +4,9 @@ r"""Trains RI2ITN, the detail stage (paper Sec. 3.3-3.4, appendix C).
   python detail/train.py --large_pose    # large pose: from the small-pose
                                          # RI2ITN, 5,000 more steps with
                                          # symmetric UV padding on every image
+  python detail/train.py --large_pose --nolarge_pose_padding
+                                         # the same steps without the padding
+                                         # (ablation, eval/detail_benchmark.py)
 
 Images: synthetic faces (preprocess/synthetic_data.py) with known random wrinkles
 (detail/synthetic_details.py, --detail_synthetic_wrinkles_mm), or face crops
@@ -103,7 +106,7 @@ class DetailTraining(training_loop.TrainingLoop):
         FLAGS, DEFAULTS._replace(
             steps=LARGE_POSE_STEPS if self.large else SMALL_POSE_STEPS))
     self.stage = 'large_pose' if self.large else 'small_pose'
-    self.pad = 'always' if self.large else 'never'
+    self.pad = 'always' if self.large and FLAGS.large_pose_padding else 'never'
     self.recon = build_reconstructor(model)
     self.recon.build()  # the variables, before restoring
     self.weights = losses.weights_from_flags(FLAGS)
@@ -114,6 +117,8 @@ class DetailTraining(training_loop.TrainingLoop):
     # must share.
     config = dict(self.recon.config(),
                   init_checkpoint=FLAGS.init_checkpoint if self.large else None)
+    if self.large and not FLAGS.large_pose_padding:
+      config['large_pose_padding'] = False  # older configs: always padded
     super().__init__(NAME, folder, self.recon.network, config,
                      detail_reconstruction.CONFIG_FILE, settings,
                      summary_dir=os.path.join(folder, 'logs'),

@@ -101,6 +101,12 @@ def define_flags():
       'on every image, initialised from the small-pose RI2ITN checkpoint '
       '(--init_checkpoint).')
   _define(
+      'bool', 'large_pose_padding', True,
+      'With --large_pose: replace the self-occluded UV half by the mirrored '
+      'frontal half on every training image (Sec. 3.4). False trains the '
+      'same large-pose steps without the padding (the ablation of '
+      'eval/detail_benchmark.py).')
+  _define(
       'float', 'large_pose_yaw_threshold_deg', 30.0,
       'At inference, symmetric padding is applied when |yaw| exceeds this.')
 

@@ -67,7 +67,7 @@ def define_flags():
           (1000, '1,000 CelebA training images'),
           'Training faces (a fixed set, cycled; the yaw distribution of '
           'preprocess/synthetic_data.py: mostly near frontal, like CelebA).')
-  _scaled('integer', 'detail_benchmark_test_images', 24,
+  _scaled('integer', 'detail_benchmark_test_images', 40,
           (200, 'not stated; 200 test faces per split'),
           'Test faces in EACH split (small and large pose).')
   _define('float', 'detail_benchmark_wrinkles_mm', 2.0,
@@ -105,7 +105,7 @@ def define_flags():
           ['zero', 't1', 't2', 't2_unshared', 't3', 'large_as_is',
            'large_no_padding', 'large_padding'],
           'Rows to run (names in eval/detail_benchmark.py ROWS). The large-'
-          'pose rows and "t3"... need "t2" (their starting point / network).')
+          'pose rows also train "t2" (their network or starting point).')
   _define('bool', 'detail_benchmark_reuse_runs', False,
           'Reuse finished training runs of the same setting under '
           '--detail_benchmark_cache_dir (their recorded wall times are '

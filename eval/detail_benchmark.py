@@ -41,6 +41,10 @@ import subprocess
 import sys
 import time
 
+if __package__ in (None, ''):  # run as `python eval/detail_benchmark.py`
+  sys.path.insert(0,
+                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from absl import app
 from absl import flags
 from absl import logging

@@ -256,8 +256,9 @@ class SilhouetteVerticesTest(tf.test.TestCase, parameterized.TestCase):
     circle at its centre's depth: every outline vertex lies within one edge
     of it, and the outline goes all the way round."""
     vertices, triangles = test_utils.icosphere(radius=40.0, subdivisions=3)
+    corners = vertices[triangles]  # [T,3,3]
     edge = float(np.max(np.linalg.norm(
-        vertices[triangles] - np.roll(vertices[triangles], 1, axis=1), axis=-1)))
+        corners - np.roll(corners, 1, axis=1), axis=-1)))
     pose = tf.constant([[pitch, yaw, 0.4, 0.0, 0.0, 0.0]], tf.float32)
     # 224 px, log_scale 0: 1 px per mm, centre (112, 112), depth 0 there.
     screen = camera.orthographic_project(

@@ -59,7 +59,10 @@ def scale_shortcuts(table):
 
 def define_paper_scale():
   """--paper_scale, shared by the benchmarks (idempotent)."""
-  define_paper_scale()
+  _define(
+      'bool', 'paper_scale', False,
+      'Use the paper\'s settings for every flag marked [paper_scale] (needs a '
+      'GPU: hours). Flags given explicitly on the command line still win.')
 
 
 def names():

@@ -26,7 +26,6 @@ with one entry per yaw bin and model pair, the yaw sign pooled (each sign
 is also reported in "by_sign"); NME over the detected images.
 """
 
-import glob
 import json
 import os
 import shutil
@@ -45,39 +44,13 @@ fit_benchmark_flags.define_flags()
 FLAGS = flags.FLAGS
 
 YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90))
-BACKGROUND_BLUR_FRACTION = 0.03  # Gaussian sigma / image side (defocus)
 TEXTURE_SIZE = 512
 MAX_TEXTURES = 8
-# Albedos of the head stand-in (eval/textured_faces.py head_ellipsoid):
-# black, dark brown, brown, blond, grey hair.
-HAIR_COLOURS = ((0.05, 0.04, 0.035), (0.16, 0.1, 0.06), (0.33, 0.21, 0.12),
-                (0.6, 0.48, 0.3), (0.5, 0.5, 0.5))
 
 
 def _photos():
-  import bfm  # pylint: disable=g-import-not-at-top
-  folder = os.path.join(bfm.default_data_dir(), 'faces')
-  frontal = sorted(glob.glob(os.path.join(folder, 'celeba_sample', '*.jpg')))
-  every = sorted(glob.glob(os.path.join(folder, '*', '*.jpg')))
-  if not frontal:
-    raise FileNotFoundError(
-        'fit_benchmark: no photos under %s/celeba_sample (the shared sample '
-        'photos give the skin textures; set FULLPOSE_DATA_DIR)' % folder)
-  return frontal, every
-
-
-def sample_expression(model, rng):
-  """[K_exp] float32 expression: up to 3 blendshapes at weights in [0, 0.6]
-  for blendshape models (named expressions), else N(0, 0.5^2) PCA."""
-  out = np.zeros([model.num_exp], np.float32)
-  if not model.num_exp:
-    return out
-  if model.exp_names:
-    picks = rng.choice(model.num_exp, min(3, model.num_exp), replace=False)
-    out[picks] = rng.uniform(0.0, 0.6, len(picks))
-  else:
-    out[:] = rng.normal(0.0, 0.5, model.num_exp)
-  return out
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  return textured_faces.sample_photos(who='fit_benchmark')
 
 
 def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
@@ -89,7 +62,7 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
     for sign in (-1, 1):
       for k in range(per_bin):
         identity = rng.normal(size=model.num_id).astype(np.float32)
-        expression = sample_expression(model, rng)
+        expression = textured_faces.sample_expression(model, rng)
         vertices = model.vertices(identity[None],
                                   expression[None]).numpy()[0]
         yaw = sign * rng.uniform(lo, hi)
@@ -101,7 +74,8 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
             np.deg2rad([pitch, yaw, roll]),
             textured_faces.random_lighting(rng), size, background,
             offset_px=rng.uniform(-0.05, 0.05, 2) * size,
-            hair_colour=HAIR_COLOURS[rng.randint(len(HAIR_COLOURS))])
+            hair_colour=textured_faces.HAIR_COLOURS[
+                rng.randint(len(textured_faces.HAIR_COLOURS))])
         name = '%s_yaw%+03d_%d_%d' % (model.name, int(round(yaw)), lo, k)
         path = os.path.join(folder, name + '.png')
         cv2.imwrite(path, cv2.cvtColor(
@@ -115,28 +89,14 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
 def make_backgrounds(rng, photos, size, count=12):
   """Defocused backgrounds shuffled from photo patches (no whole face)."""
   from eval import textured_faces  # pylint: disable=g-import-not-at-top
-  import cv2  # pylint: disable=g-import-not-at-top
-  sigma = BACKGROUND_BLUR_FRACTION * size
-  return [cv2.GaussianBlur(textured_faces.background_tiles(rng, photos, size),
-                           (0, 0), sigma) for _ in range(count)]
+  return textured_faces.photo_backgrounds(rng, photos, size, count)
 
 
 def make_textures(model, photos, source):
   """Skin textures of `model` from the frontal sample photos."""
   from eval import textured_faces  # pylint: disable=g-import-not-at-top
-  from preprocess import face_landmarks  # pylint: disable=g-import-not-at-top
-  from preprocess import image_io  # pylint: disable=g-import-not-at-top
-  images, landmarks = [], []
-  for path in photos:
-    image = image_io.read_image(path)
-    faces = face_landmarks.detect_faces(image, source)
-    if faces:
-      images.append(image)
-      landmarks.append(faces[0].landmarks)
-    if len(images) == MAX_TEXTURES:
-      break
-  return textured_faces.skin_textures(model, images, landmarks,
-                                      TEXTURE_SIZE, source)
+  return textured_faces.skins_from_photos(model, photos, source, TEXTURE_SIZE,
+                                          MAX_TEXTURES)[0]
 
 
 def reconstruct_set(pipeline, records, batch_size):

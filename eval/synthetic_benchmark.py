@@ -1,16 +1,20 @@
 r"""Synthetic full-pose benchmark: the paper's Table 4 ablation, known meshes.
 
-  python eval/synthetic_benchmark.py                 # CPU setting (~35 min)
+  python eval/synthetic_benchmark.py                 # CPU setting (< 1 h)
   python eval/synthetic_benchmark.py --paper_scale   # paper settings (GPU)
 
 1. Sets (eval/synthetic_sets.py, cached under --benchmark_cache_dir): a
    CelebA-like training set (yaw distribution --benchmark_train_yaw, its
    histogram printed) and two test sets, small pose (|yaw| < 30 deg) and
    large pose (45 <= |yaw| <= 90 deg), with ground-truth meshes, landmarks
-   and lighting. Fixed seeds.
+   and lighting. Fixed seeds. Face model: --bfm, or without it the first of
+   benchmark_flags.DEFAULT_MODELS in the shared data (else the built-in
+   'synthetic' model); faces: --benchmark_faces (photo-like renders with
+   real skin by default). The result records both.
 2. Training, always through `python coarse/train.py` subprocesses: one shared
-   no-SAM (Chen20) pre-training, then each --benchmark_sam_configs run (none,
-   our, our_star) from that checkpoint with the same steps, batch size,
+   no-SAM (Chen20) pre-training, then the w/o SAM run and, for every
+   --benchmark_sam_reduce reduction, each other --benchmark_sam_configs run
+   (our, our_star) from that checkpoint with the same steps, batch size,
    learning rate and data order (the paper's setting: SAM fine-tunes a
    Chen20-trained network for 250 steps at batch 6).
 3. Evaluation (eval/synthetic_scoring.py): one plain pass of each trained
@@ -19,7 +23,9 @@ r"""Synthetic full-pose benchmark: the paper's Table 4 ablation, known meshes.
    the ground-truth mesh as the scan.
 4. Table in the paper's Table 4 layout with the training wall times and every
    shortcut versus the paper, printed and written to
-   <--benchmark_results_dir>/<--benchmark_name>.{json,md}.
+   <--benchmark_results_dir>/<--benchmark_name>.{json,md} for the first
+   reduction and <--benchmark_name>_sam_<reduction>.{json,md} for each other
+   (each with the shared w/o SAM row and references).
 
 Training runs live in <cache_dir>/runs/<key>/ keyed by their settings; they
 are trained afresh each time unless --benchmark_reuse_runs.
@@ -34,6 +40,10 @@ import shutil
 import subprocess
 import sys
 import time
+
+if __package__ in (None, ''):  # run as `python eval/synthetic_benchmark.py`
+  sys.path.insert(0,
+                  os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app
 from absl import flags
@@ -66,9 +76,49 @@ def shortcuts():
                '(paper: ImageNet-pretrained VGG-16) and the perceptual '
                'identity loss (Eq. 17) is off')
   out.append('training and test faces are rendered from the %r morphable '
-             'model (paper: CelebA photos; MICC, NoW, 3dMDLab, ESRC scans)'
-             % FLAGS.bfm)
+             'model (%s faces; paper: CelebA photos; MICC, NoW, 3dMDLab, '
+             'ESRC scans)' % (FLAGS.bfm, resolve_faces()))
+  out.append('exact 68 landmarks of the rendered meshes for training '
+             '(paper: detected ones)')
+  if resolve_faces() == 'textured':
+    out.append('faces rendered with a perspective camera at %.0f mm; the '
+               'network models Chen20\'s scaled orthographic camera' %
+               textured_faces_distance())
+  import bfm  # pylint: disable=g-import-not-at-top
+  if not bfm.load(FLAGS.bfm).num_tex:
+    out.append('the %r model has no texture basis: the network\'s renders '
+               'use its mean albedo, and the photometric loss compares that '
+               'one colour with the faces\' skin (paper: BFM\'s texture '
+               'basis)' % FLAGS.bfm)
   return out
+
+
+def textured_faces_distance():
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  return textured_faces.CAMERA_DISTANCE_MM
+
+
+def resolve_model():
+  """Sets --bfm, when not given, to the first of DEFAULT_MODELS in the
+  shared data, else 'synthetic'; returns the name used."""
+  if not FLAGS['bfm'].present:
+    from bfm import loader  # pylint: disable=g-import-not-at-top
+    found = [m for m in benchmark_flags.DEFAULT_MODELS if loader.find_model(m)]
+    FLAGS.bfm = found[0] if found else 'synthetic'
+  return FLAGS.bfm
+
+
+def resolve_faces():
+  """'textured' or 'model' (--benchmark_faces; 'auto' = textured when the
+  shared sample photos are found)."""
+  if FLAGS.benchmark_faces != 'auto':
+    return FLAGS.benchmark_faces
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  try:
+    textured_faces.sample_photos()
+  except FileNotFoundError:
+    return 'model'
+  return 'textured'
 
 
 def check_settings():
@@ -90,6 +140,12 @@ def check_settings():
   if bad or not FLAGS.benchmark_sam_configs:
     raise ValueError('--benchmark_sam_configs: expected names among %s, got %r'
                      % (SAM_CONFIGS, FLAGS.benchmark_sam_configs))
+  reduces = FLAGS.benchmark_sam_reduce
+  if (not reduces or len(set(reduces)) != len(reduces) or
+      any(r not in coarse_flags.SAM_REDUCE for r in reduces)):
+    raise ValueError('--benchmark_sam_reduce: expected distinct names among '
+                     '%s, got %r' % (', '.join(coarse_flags.SAM_REDUCE),
+                                     reduces))
   if len(FLAGS.benchmark_large_yaw) != 2:
     raise ValueError('--benchmark_large_yaw: expected LOW,HIGH degrees, got %r'
                      % (FLAGS.benchmark_large_yaw,))
@@ -115,7 +171,8 @@ def set_spec():
       train_images=FLAGS.benchmark_train_images,
       test_images=FLAGS.benchmark_test_images,
       train_yaw=FLAGS.benchmark_train_yaw,
-      small_max_yaw=float(FLAGS.benchmark_small_max_yaw), large_yaw=large)
+      small_max_yaw=float(FLAGS.benchmark_small_max_yaw), large_yaw=large,
+      faces=resolve_faces())
 
 
 @dataclasses.dataclass
@@ -126,6 +183,7 @@ class Run:
   steps: int
   learning_rate: float
   log_dir: str
+  sam_reduce: str = 'sum'  # irrelevant without SAM
   init_checkpoint: str = None
   vgg_weights: str = None
   wall_s: float = None
@@ -138,7 +196,8 @@ def _key(settings):
 
 
 def plan_runs(sets_folder, spec):
-  """The shared pre-training and one run per compared SAM config."""
+  """The shared pre-training and the compared runs: w/o SAM once, each
+  other config once per --benchmark_sam_reduce reduction."""
   runs_root = os.path.join(FLAGS.benchmark_cache_dir, 'runs')
   common = {'sets': spec.key(), 'batch_size': FLAGS.benchmark_batch_size,
             'vgg_width': FLAGS.benchmark_vgg_width,
@@ -154,18 +213,23 @@ def plan_runs(sets_folder, spec):
   del sets_folder
   runs = []
   for config in FLAGS.benchmark_sam_configs:
-    settings = dict(common, init=pre_key, config=config,
-                    steps=FLAGS.benchmark_steps,
-                    lr=FLAGS.benchmark_learning_rate)
-    if config != 'none':
-      settings.update(reduce=FLAGS.benchmark_sam_reduce,
-                      render_gradients=FLAGS.benchmark_sam_render_gradients,
-                      translation=FLAGS.benchmark_sam_translation)
-    runs.append(Run(config, config, FLAGS.benchmark_steps,
-                    FLAGS.benchmark_learning_rate,
-                    os.path.join(runs_root, '%s-%s' % (config,
-                                                       _key(settings))),
-                    init_checkpoint=pretrain.log_dir))
+    reduces = (['sum'] if config == 'none' else
+               list(FLAGS.benchmark_sam_reduce))
+    for reduce in reduces:
+      settings = dict(common, init=pre_key, config=config,
+                      steps=FLAGS.benchmark_steps,
+                      lr=FLAGS.benchmark_learning_rate)
+      name = config
+      if config != 'none':
+        settings.update(reduce=reduce,
+                        render_gradients=FLAGS.benchmark_sam_render_gradients,
+                        translation=FLAGS.benchmark_sam_translation)
+        name = '%s (%s)' % (config, reduce)
+      runs.append(Run(name, config, FLAGS.benchmark_steps,
+                      FLAGS.benchmark_learning_rate,
+                      os.path.join(runs_root, '%s-%s' % (config,
+                                                         _key(settings))),
+                      sam_reduce=reduce, init_checkpoint=pretrain.log_dir))
   return pretrain, runs
 
 
@@ -182,7 +246,7 @@ def train_command(run, data):
       '--vgg_width=%r' % FLAGS.benchmark_vgg_width,
       '--learning_rate=%r' % run.learning_rate,
       '--seed=%d' % FLAGS.benchmark_seed,
-      '--sam_reduce=' + FLAGS.benchmark_sam_reduce,
+      '--sam_reduce=' + run.sam_reduce,
       '--%ssam_render_gradients' % (
           '' if FLAGS.benchmark_sam_render_gradients else 'no'),
       '--sam_translation=' + FLAGS.benchmark_sam_translation,
@@ -287,13 +351,20 @@ def _git_commit():
 
 
 def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
-  """The whole benchmark with the current FLAGS; returns the result dict."""
+  """The whole benchmark with the current FLAGS.
+
+  Returns:
+    {reduction: result dict} for every --benchmark_sam_reduce reduction, in
+    order: each with the w/o SAM row, that reduction's SAM rows and the
+    shared references, all from the same sets, pre-training and seeds.
+  """
   import bfm
   from coarse import coarse_model
   from eval import synthetic_report
   from eval import synthetic_scoring
   from eval import synthetic_sets
 
+  resolve_model()
   check_settings()
   total_start = time.time()
   spec = set_spec()
@@ -341,6 +412,8 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
     log('Evaluating %s' % run.name)
     net = coarse_model.load(run.log_dir, model)
     rows.append({'config': run.sam_config,
+                 'sam_reduce': None if run.sam_config == 'none' else
+                               run.sam_reduce,
                  'label': synthetic_report.row_label(run.sam_config),
                  'splits': evaluate(model, test_sets, net),
                  'train_wall_s': run.wall_s, 'reused': run.reused,
@@ -350,7 +423,12 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   for name in benchmark_flags.names():
     value = FLAGS[name].value
     settings[name] = list(value) if isinstance(value, tuple) else value
-  result = {
+  # What was used, whichever way it was chosen (--bfm given or not,
+  # --benchmark_faces=auto).
+  settings['benchmark_model'] = FLAGS.bfm
+  settings['benchmark_faces_used'] = spec.faces
+  sets_record = synthetic_sets.load_settings(folder)
+  common = {
       'benchmark': 'synthetic_full_pose',
       'command': ' '.join(['python', argv0] + sys.argv[1:]),
       'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
@@ -366,11 +444,21 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
       'splits': list(synthetic_sets.SPLITS),
       'train_yaw_histogram': synthetic_sets.yaw_histogram(train_yaw),
       'train_yaw_histogram_text': histogram,
-      'rows': rows,
+      'skins': sets_record.get('skins'),
       'references': references,
       'wall_s': {'sets': sets_wall, 'total': time.time() - total_start},
   }
-  return result
+  out = {}
+  for reduce in FLAGS.benchmark_sam_reduce:
+    out[reduce] = dict(common, sam_reduce=reduce, rows=[
+        r for r in rows if r['sam_reduce'] in (None, reduce)])
+  return out
+
+
+def result_name(base, reduce, index):
+  """File base name of a reduction's result: `base` for the first listed
+  reduction, `base`_sam_<reduce> for the others."""
+  return base if index == 0 else '%s_sam_%s' % (base, reduce)
 
 
 def main(argv):
@@ -379,14 +467,16 @@ def main(argv):
   if FLAGS.paper_scale:
     apply_paper_scale()
   from eval import synthetic_report
-  result = run_benchmark()
+  results = run_benchmark()
   folder = FLAGS.benchmark_results_dir
   if not os.path.isabs(folder):
     folder = os.path.join(REPO_ROOT, folder)
-  text = synthetic_report.markdown(result)
-  print('\n' + text)
-  paths = synthetic_report.write(result, folder, FLAGS.benchmark_name)
-  print('Wrote %s and %s' % paths)
+  for index, (reduce, result) in enumerate(results.items()):
+    text = synthetic_report.markdown(result)
+    print('\n' + text)
+    paths = synthetic_report.write(
+        result, folder, result_name(FLAGS.benchmark_name, reduce, index))
+    print('Wrote %s and %s' % paths)
 
 
 if __name__ == '__main__':

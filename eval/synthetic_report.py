@@ -72,9 +72,30 @@ def paired_difference(values, baseline):
 
 
 def face_model(settings):
-  """The --bfm a result was run with (before the flag rename:
-  --benchmark_model)."""
-  return settings.get('bfm', settings.get('benchmark_model'))
+  """The face model a result was run with: 'benchmark_model' (the model
+  used, recorded since --bfm has a benchmark default) or --bfm."""
+  return settings.get('benchmark_model', settings.get('bfm'))
+
+
+def _faces_text(result):
+  faces = result['settings'].get('benchmark_faces_used', 'model')
+  return {'textured': 'photo-like (real skin from the shared sample photos, '
+                      'random SH lighting, photo-patch backgrounds)',
+          'model': 'model-albedo'}.get(faces, faces)
+
+
+def _skins_text(skins):
+  if not skins:
+    return ''
+  return (' Skins of training faces: %s; of test faces (disjoint): %s.' %
+          (', '.join(skins['train']), ', '.join(skins['test'])))
+
+
+def _reduce_text(reduce):
+  if reduce is None:
+    return 'not recorded (results written before the field: see settings)'
+  return {'sum': '`sum` (Eq. 4 as printed)',
+          'mean': '`mean` (their average)'}.get(reduce, '`%s`' % reduce)
 
 
 def markdown(result):
@@ -84,9 +105,14 @@ def markdown(result):
   lines = [
       '## Synthetic full-pose benchmark (coarse NME, Table 4 layout)',
       '',
-      'Data: faces rendered from the %r morphable model (synthetic data with '
-      'exact ground-truth meshes), NOT the paper\'s MICC / NoW / 3dMDLab / '
-      'ESRC.' % face_model(result['settings']),
+      'Data: %s faces rendered from the %r morphable model (synthetic data '
+      'with exact ground-truth meshes), NOT the paper\'s MICC / NoW / '
+      '3dMDLab / ESRC.%s' % (
+          _faces_text(result), face_model(result['settings']),
+          _skins_text(result.get('skins'))),
+      '',
+      'SAM rows: the 1 + K identity/expression predictions of Eq. 4 '
+      'combined by %s.' % _reduce_text(result.get('sam_reduce')),
       '',
       '| Method / NME (mm) | %s | training wall time |' % ' | '.join(
           _split_header(result, s) for s in splits),

@@ -4,12 +4,22 @@ One training set (TFRecords in preprocess/face_records.py's format, so
 `python coarse/train.py --data=<dir>/train` reads it) and two test sets,
 small pose (|yaw| < 30 deg) and large pose (45 <= |yaw| <= 90 deg), each
 image stored with its ground-truth mesh, 2D/3D landmarks, coefficients
-(identity, expression, texture, pose, SH lighting) and skin mask. Faces come
-from preprocess/synthetic_data.py (random identity, expression, albedo, lighting,
-background; the sampled yaw replaced per set).
+(identity, expression, texture, pose, SH lighting) and skin mask. Faces
+(SetSpec.faces):
+  'textured': photo-like renders of eval/synthetic_photos.py (real skin
+    unwrapped from the shared sample photos, a head stand-in, random SH
+    lighting, photo-patch backgrounds, perspective camera). The sample
+    photos whose skins texture the TEST faces are not used for training
+    faces (`photo_material`: every third detected photo is a test skin);
+    the background patches come from all sample photos.
+  'model': the model's own renders, preprocess/synthetic_data.py (random
+    albedo of its texture basis, smooth backgrounds; no download needed).
+The sampled yaw is replaced per set.
 
 Layout of one cached setting, <cache_dir>/sets-<key>/:
-  settings.json            the SetSpec the folder was generated from
+  settings.json            the SetSpec the folder was generated from, plus
+                           'skins': {'train': [photo names], 'test': [...]}
+                           for textured faces
   train/train.tfrecord     training crops (image PNG, skin mask, landmarks)
   train_yaw_deg.npy        [N] yaw of each training image, degrees
   test_small.npz, test_large.npz   (arrays below)
@@ -38,6 +48,14 @@ import numpy as np
 from preprocess import face_records
 from preprocess import synthetic_data
 
+# SetSpec.faces values (module docstring).
+FACES = ('textured', 'model')
+# Texture side of the unwrapped skins (texels), and their landmark source.
+SKIN_TEXTURE_SIZE = 256
+SKIN_LANDMARKS = 'facemesh'
+# Every TEST_SKIN_EVERY-th detected sample photo (1-based) is a test skin.
+TEST_SKIN_EVERY = 3
+
 # Bumped when the generation code changes in a way the settings do not show.
 FORMAT_VERSION = 1
 SPLITS = ('small', 'large')
@@ -55,6 +73,7 @@ class SetSpec:
   train_yaw: str
   small_max_yaw: float
   large_yaw: tuple
+  faces: str = 'model'
 
   def key(self):
     text = json.dumps(dict(dataclasses.asdict(self), version=FORMAT_VERSION),
@@ -105,7 +124,71 @@ def _to_uint8(images):
   return np.clip(np.round(np.asarray(images) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _write_train(model, spec, folder):
+@dataclasses.dataclass
+class PhotoMaterial:
+  """What textured faces are made of (eval/synthetic_photos.py).
+
+  train_skins, test_skins: lists of [T,T,3] float32 skin textures in the
+    model's UV layout, from disjoint sample photos.
+  train_names, test_names: the file names of those photos.
+  background_photos: list of [H,W,3] float32 photos in [0,1].
+  """
+  train_skins: list
+  test_skins: list
+  train_names: list
+  test_names: list
+  background_photos: list
+
+
+def photo_material(model, log=print):
+  """PhotoMaterial of `model` from the shared sample photos.
+
+  Skins: every celeba_sample photo in which SKIN_LANDMARKS finds a face,
+  unwrapped into the model's UV (textured_faces.skins_from_photos); the
+  TEST_SKIN_EVERY-th, 2*TEST_SKIN_EVERY-th, ... of them texture test faces
+  only, the others training faces only. Backgrounds: every sample photo.
+
+  Raises:
+    FileNotFoundError: no sample photos (textured_faces.sample_photos).
+    ValueError: fewer than 2 photos with a detected face.
+  """
+  from eval import textured_faces  # pylint: disable=g-import-not-at-top
+  from preprocess import image_io  # pylint: disable=g-import-not-at-top
+  frontal, every = textured_faces.sample_photos(who='synthetic_sets')
+  log('Unwrapping skins of the %r model from %d sample photos' %
+      (model.name, len(frontal)))
+  skins, used = textured_faces.skins_from_photos(
+      model, frontal, SKIN_LANDMARKS, SKIN_TEXTURE_SIZE)
+  if len(skins) < 2:
+    raise ValueError('synthetic_sets: faces found in %d of the %d sample '
+                     'photos; textured faces need 2 (one training and one '
+                     'test skin)' % (len(skins), len(frontal)))
+  is_test = [(i + 1) % TEST_SKIN_EVERY == 0 for i in range(len(skins))]
+  if not any(is_test):
+    is_test[-1] = True
+  pick = lambda want, items: [x for x, t in zip(items, is_test) if t == want]
+  names = [os.path.basename(p) for p in used]
+  return PhotoMaterial(
+      train_skins=pick(False, skins), test_skins=pick(True, skins),
+      train_names=pick(False, names), test_names=pick(True, names),
+      background_photos=[image_io.read_image(p) for p in every])
+
+
+def _batches(model, faces, seed, count, image_size, yaw, skins, material):
+  """SyntheticBatch iterator of `faces` ('textured' uses `skins` and the
+  backgrounds of `material`)."""
+  if faces == 'model':
+    return synthetic_data.generate(model, seed, count, image_size, yaw,
+                                   _GENERATE_BATCH)
+  if faces == 'textured':
+    from eval import synthetic_photos  # pylint: disable=g-import-not-at-top
+    return synthetic_photos.generate(model, seed, count, image_size, yaw,
+                                     skins, material.background_photos,
+                                     _GENERATE_BATCH)
+  raise ValueError('faces must be one of %s, got %r' % (FACES, faces))
+
+
+def _write_train(model, spec, folder, material=None):
   """Writes train/train.tfrecord and train_yaw_deg.npy; returns the yaws."""
   import tensorflow as tf  # only needed while writing
   os.makedirs(os.path.join(folder, 'train'))
@@ -113,9 +196,10 @@ def _write_train(model, spec, folder):
   path = os.path.join(folder, 'train', 'train.tfrecord')
   with tf.io.TFRecordWriter(path) as writer:
     index = 0
-    for batch in synthetic_data.generate(
-        model, spec.seed, spec.train_images, spec.image_size,
-        parse_yaw_distribution(spec.train_yaw), _GENERATE_BATCH):
+    for batch in _batches(
+        model, spec.faces, spec.seed, spec.train_images, spec.image_size,
+        parse_yaw_distribution(spec.train_yaw),
+        material.train_skins if material else None, material):
       images = _to_uint8(batch.images)
       masks = _to_uint8(batch.skin_masks[..., 0])
       for i in range(images.shape[0]):
@@ -129,11 +213,14 @@ def _write_train(model, spec, folder):
   return yaws
 
 
-def generate_test_set(model, seed, count, image_size, low_deg, high_deg):
-  """dict of test arrays (module docstring) for |yaw| in [low, high)."""
-  parts = list(synthetic_data.generate(model, seed, count, image_size,
-                                       symmetric_yaw(low_deg, high_deg),
-                                       _GENERATE_BATCH))
+def generate_test_set(model, seed, count, image_size, low_deg, high_deg,
+                      material=None):
+  """dict of test arrays (module docstring) for |yaw| in [low, high):
+  model renders, or textured faces with material.test_skins when a
+  PhotoMaterial is given."""
+  parts = list(_batches(model, 'textured' if material else 'model', seed,
+                        count, image_size, symmetric_yaw(low_deg, high_deg),
+                        material.test_skins if material else None, material))
   cat = lambda f: np.concatenate([f(p) for p in parts])
   vertices = cat(lambda p: p.vertices).astype(np.float32)
   out = {
@@ -161,21 +248,29 @@ def ensure_sets(model, spec, cache_dir, log=print):
     log('Reusing cached sets %s' % folder)
     return folder
   os.makedirs(cache_dir, exist_ok=True)
+  if spec.faces not in FACES:
+    raise ValueError('--benchmark_faces must be one of %s, got %r' %
+                     (FACES, spec.faces))
+  material = photo_material(model, log) if spec.faces == 'textured' else None
   tmp = tempfile.mkdtemp(prefix='.partial-', dir=cache_dir)
   try:
-    log('Generating %d training images (%d px, yaw %s) into %s' %
-        (spec.train_images, spec.image_size, spec.train_yaw, folder))
-    _write_train(model, spec, tmp)
+    log('Generating %d training images (%d px, yaw %s, %s faces) into %s' %
+        (spec.train_images, spec.image_size, spec.train_yaw, spec.faces,
+         folder))
+    _write_train(model, spec, tmp, material)
     for offset, split in enumerate(SPLITS, start=1):
       low, high = test_yaw_ranges(spec)[split]
       log('Generating the %s-pose test set: %d images, |yaw| in [%g, %g) deg' %
           (split, spec.test_images, low, high))
       arrays = generate_test_set(model, spec.seed + offset, spec.test_images,
-                                 spec.image_size, low, high)
+                                 spec.image_size, low, high, material)
       np.savez(os.path.join(tmp, 'test_%s.npz' % split), **arrays)
+    record = dict(dataclasses.asdict(spec), version=FORMAT_VERSION)
+    if material:
+      record['skins'] = {'train': material.train_names,
+                         'test': material.test_names}
     with open(os.path.join(tmp, 'settings.json'), 'w') as f:
-      json.dump(dict(dataclasses.asdict(spec), version=FORMAT_VERSION), f,
-                indent=1)
+      json.dump(record, f, indent=1)
     if os.path.exists(folder):  # an incomplete older attempt
       shutil.rmtree(folder)
     os.rename(tmp, folder)
@@ -188,6 +283,13 @@ def ensure_sets(model, spec, cache_dir, log=print):
 def train_data(folder):
   """The --data argument of coarse/train.py for a set folder."""
   return os.path.join(folder, 'train')
+
+
+def load_settings(folder):
+  """The settings.json record of a set folder (SetSpec fields, version,
+  'skins' for textured faces)."""
+  with open(os.path.join(folder, 'settings.json')) as f:
+    return json.load(f)
 
 
 def load_train_yaw(folder):

@@ -13,6 +13,9 @@ which no landmark detector was trained on. Here:
   of an ambient term plus one directional light from the camera's side.
 * `background_tiles`: backgrounds shuffled from 24-px patches of photos, so
   no whole face (which a detector could pick instead) survives in them.
+* `sample_photos`, `skins_from_photos`, `photo_backgrounds`,
+  `sample_expression`, `HAIR_COLOURS`: what the benchmarks that render such
+  faces share (eval/fit_benchmark.py, eval/synthetic_photos.py).
 * `render_textured`: a PERSPECTIVE render (pinhole camera at
   `CAMERA_DISTANCE_MM`, unlike the orthographic camera of the fit, as a real
   photo), texture looked up per pixel at the interpolated UV, Lambertian SH
@@ -21,6 +24,9 @@ which no landmark detector was trained on. Here:
 Geometry comes out exactly: callers keep the model-space vertices they
 rendered and score reconstructions against them (eval/protocols.py).
 """
+
+import glob
+import os
 
 import cv2
 import numpy as np
@@ -36,6 +42,84 @@ CAMERA_DISTANCE_MM = 700.0
 # Face height (model y extent) as a fraction of the image side.
 FACE_FRACTION = 0.55
 TILE_PX = 24
+BACKGROUND_BLUR_FRACTION = 0.03  # Gaussian sigma / image side (defocus)
+# Albedos of the head stand-in (head_ellipsoid): black, dark brown, brown,
+# blond, grey hair.
+HAIR_COLOURS = ((0.05, 0.04, 0.035), (0.16, 0.1, 0.06), (0.33, 0.21, 0.12),
+                (0.6, 0.48, 0.3), (0.5, 0.5, 0.5))
+
+
+def sample_photos(data_dir=None, who='textured_faces'):
+  """(frontal, every): sorted paths of the shared sample photos.
+
+  frontal = <data>/faces/celeba_sample/*.jpg (near-frontal: the skins);
+  every = <data>/faces/*/*.jpg (background patches). <data> defaults to
+  bfm.default_data_dir() (FULLPOSE_DATA_DIR). `who` names the caller in the
+  error raised when there are no frontal photos.
+  """
+  if data_dir is None:
+    import bfm  # pylint: disable=g-import-not-at-top
+    data_dir = bfm.default_data_dir()
+  folder = os.path.join(data_dir, 'faces')
+  frontal = sorted(glob.glob(os.path.join(folder, 'celeba_sample', '*.jpg')))
+  every = sorted(glob.glob(os.path.join(folder, '*', '*.jpg')))
+  if not frontal:
+    raise FileNotFoundError(
+        '%s: no photos under %s/celeba_sample (the shared sample photos give '
+        'the skin textures; set FULLPOSE_DATA_DIR)' % (who, folder))
+  return frontal, every
+
+
+def sample_expression(model, rng):
+  """[K_exp] float32 expression: up to 3 blendshapes at weights in [0, 0.6]
+  for blendshape models (named expressions), else N(0, 0.5^2) PCA."""
+  out = np.zeros([model.num_exp], np.float32)
+  if not model.num_exp:
+    return out
+  if model.exp_names:
+    picks = rng.choice(model.num_exp, min(3, model.num_exp), replace=False)
+    out[picks] = rng.uniform(0.0, 0.6, len(picks))
+  else:
+    out[:] = rng.normal(0.0, 0.5, model.num_exp)
+  return out
+
+
+def photo_backgrounds(rng, photos, size, count=12):
+  """`count` defocused [size,size,3] float32 backgrounds shuffled from
+  TILE_PX patches of `photos` (list of [H,W,3] float32 in [0,1]; no whole
+  face survives in them)."""
+  sigma = BACKGROUND_BLUR_FRACTION * size
+  return [cv2.GaussianBlur(background_tiles(rng, photos, size), (0, 0), sigma)
+          for _ in range(count)]
+
+
+def skins_from_photos(model, paths, source, size=512, limit=None):
+  """Skin textures of `model` from the photos at `paths` in which `source`
+  (preprocess/face_landmarks.py) finds a face.
+
+  Args:
+    model: bfm.MorphableModel.
+    paths: photo file paths, read in order.
+    source: landmark source ('facemesh' or 'dlib').
+    size: texture side in texels.
+    limit: at most this many textures (None: one per detected photo).
+  Returns:
+    (list of [size,size,3] float32 textures, list of the paths they came
+    from).
+  """
+  from preprocess import face_landmarks  # pylint: disable=g-import-not-at-top
+  from preprocess import image_io  # pylint: disable=g-import-not-at-top
+  images, landmarks, used = [], [], []
+  for path in paths:
+    if limit is not None and len(images) == limit:
+      break
+    image = image_io.read_image(path)
+    faces = face_landmarks.detect_faces(image, source)
+    if faces:
+      images.append(image)
+      landmarks.append(faces[0].landmarks)
+      used.append(path)
+  return skin_textures(model, images, landmarks, size, source), used
 
 
 def skin_textures(model, photos, landmarks, size=256, source='facemesh'):
@@ -154,6 +238,25 @@ def _camera_setup(vertices, size, offset_px):
                            -offset_px[1] * CAMERA_DISTANCE_MM / focal,
                            -CAMERA_DISTANCE_MM]], np.float32)
   return vertices - centre, focal, translation
+
+
+def project(vertices, angles, size, offset_px=(0.0, 0.0)):
+  """Screen positions of `vertices` under render_textured's camera.
+
+  Args:
+    vertices: [N,3] float32 model-space vertices, mm (those rendered).
+    angles: (pitch, yaw, roll) radians.
+    size: image side in pixels.
+    offset_px: as render_textured.
+  Returns:
+    [N,3] float32: x, y pixels (origin top-left, y down) and camera-space
+    z in mm (larger = closer), renderer/camera.py perspective_project.
+  """
+  points, focal, translation = _camera_setup(vertices, size, offset_px)
+  angles = tf.constant(np.asarray(angles, np.float32)[None])
+  return camera.perspective_project(tf.constant(points[None]), angles,
+                                    translation, focal,
+                                    (size, size))[0].numpy()
 
 
 def render_with_positions(model, vertices, texture, angles, lighting, size,

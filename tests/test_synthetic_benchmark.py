@@ -211,6 +211,87 @@ class SetsTest(tf.test.TestCase):
       synthetic_scoring.score(self.model, data, data['vertices'][:2])
 
 
+class TexturedFacesTest(tf.test.TestCase):
+  """Photo-like faces of a statistical model (eval/synthetic_photos.py)."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    _parse_flags()
+    from tests import test_utils  # pylint: disable=g-import-not-at-top
+    test_utils.require_rasterizer()
+    test_utils.require_data('sfm', 'sfm_shape_3448.bin')
+    cls.model = bfm.load('sfm')
+    # Two flat skins of distinct colours and two flat backgrounds: what a
+    # pixel shows says where it came from.
+    cls.skins = [np.full([64, 64, 3], c, np.float32) for c in
+                 ((0.8, 0.5, 0.4), (0.6, 0.4, 0.3))]
+    cls.backgrounds = [np.full([48, 48, 3], c, np.float32) for c in
+                       ((0.0, 0.2, 0.9), (0.1, 0.6, 0.1))]
+
+  def _batch(self, seed, yaw='frontal', n=4):
+    from eval import synthetic_photos  # pylint: disable=g-import-not-at-top
+    return synthetic_photos.sample_batch(
+        self.model, n, 48, np.random.RandomState(seed), yaw, self.skins,
+        self.backgrounds)
+
+  def test_inner_landmarks_lie_on_their_own_face(self):
+    """The nose and eye landmarks (27-47) of a face within 30 deg of
+    frontal fall on its rendered skin (brow ends and mouth corners may sit
+    on the mesh's edge, inner lips in an open mouth); moved landmarks
+    mostly do not."""
+    batch = self._batch(11, (-30.0, 30.0), n=6)
+    self.assertEqual(batch.images.shape, (6, 48, 48, 3))
+    self.assertEqual(batch.landmarks.shape, (6, 68, 2))
+    self.assertEqual(batch.vertices.shape[1:], (3448, 3))
+
+    def inside(landmarks, mask):
+      px = np.clip(np.round(landmarks[27:48] - 0.5).astype(int), 0, 47)
+      return mask[px[:, 1], px[:, 0]].mean()
+
+    masks = batch.skin_masks[..., 0]
+    for i in range(6):
+      self.assertGreaterEqual(inside(batch.landmarks[i], masks[i]), 0.95, i)
+    # Landmarks moved by 10 px and scaled about the image centre: off skin.
+    moved = (batch.landmarks - 24.0) * 1.6 + 24.0 + 10.0
+    self.assertLess(np.mean([inside(moved[i], masks[i]) for i in range(6)]),
+                    0.7)
+    # Skin pixels show a skin colour (shaded), background pixels one of the
+    # backgrounds.
+    far = batch.images[:, :3, :3].reshape(-1, 3)
+    self.assertLess(np.min(np.abs(far[:, None] - np.asarray(
+        [b[0, 0] for b in self.backgrounds])[None]).sum(-1), 1).max(), 0.05)
+
+  def test_yaw_sign_and_ground_truth_meshes(self):
+    """The stored mesh is the model's shape of the stored coefficients, and
+    a positive yaw turns the face towards image right (renderer/camera.py):
+    the nose tip moves right of the eye-corner midpoint."""
+    batch = self._batch(12, (50.0, 60.0), n=2)
+    np.testing.assert_allclose(
+        np.asarray(self.model.vertices(batch.coefficients.identity,
+                                       batch.coefficients.expression)),
+        batch.vertices, atol=1e-3)
+    self.assertTrue(np.all(batch.yaw_deg >= 50.0))
+    eyes = 0.5 * (batch.landmarks[:, 36, 0] + batch.landmarks[:, 45, 0])
+    self.assertTrue(np.all(batch.landmarks[:, 30, 0] > eyes + 2.0))
+    turned = self._batch(12, (-60.0, -50.0), n=2)
+    eyes = 0.5 * (turned.landmarks[:, 36, 0] + turned.landmarks[:, 45, 0])
+    self.assertTrue(np.all(turned.landmarks[:, 30, 0] < eyes - 2.0))
+
+  def test_generation_is_deterministic(self):
+    from eval import synthetic_photos  # pylint: disable=g-import-not-at-top
+    photos = [np.random.RandomState(0).uniform(size=[60, 80, 3]).astype(
+        np.float32)]
+    run = lambda seed: list(synthetic_photos.generate(
+        self.model, seed, 3, 32, 'celeba', self.skins, photos, batch_size=2))
+    a, b, c = run(1), run(1), run(2)
+    self.assertEqual([len(x.images) for x in a], [2, 1])
+    for x, y in zip(a, b):
+      np.testing.assert_array_equal(x.images, y.images)
+      np.testing.assert_array_equal(x.landmarks, y.landmarks)
+    self.assertGreater(np.abs(a[0].vertices - c[0].vertices).max(), 1.0)
+
+
 class ReportTest(tf.test.TestCase):
 
   def test_paired_differences_against_the_no_sam_row(self):
@@ -255,15 +336,31 @@ class EndToEndTest(tf.test.TestCase):
         '--benchmark_test_images=2', '--benchmark_pretrain_steps=2',
         '--benchmark_steps=2', '--benchmark_batch_size=2',
         '--benchmark_vgg_width=0.0625', '--benchmark_eval_batch_size=2',
+        # The no-download fallback (fast); both reductions, one SAM config.
+        '--bfm=synthetic', '--benchmark_faces=model',
+        '--benchmark_sam_configs=none,our', '--benchmark_sam_reduce=sum,mean',
     ]
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
                           timeout=600)
     self.assertEqual(proc.returncode, 0, proc.stdout[-3000:] +
                      proc.stderr[-3000:])
+    with open(os.path.join(results, 'tiny_sam_mean.json')) as f:
+      mean_result = json.load(f)
     with open(os.path.join(results, 'tiny.json')) as f:
       result = json.load(f)
-    self.assertEqual([r['config'] for r in result['rows']],
-                     ['none', 'our', 'our_star'])
+    # One file per reduction; the w/o SAM row and references are shared.
+    self.assertEqual((result['sam_reduce'], mean_result['sam_reduce']),
+                     ('sum', 'mean'))
+    self.assertEqual([r['config'] for r in mean_result['rows']],
+                     ['none', 'our'])
+    self.assertEqual(mean_result['rows'][0], result['rows'][0])
+    self.assertNotEqual(mean_result['rows'][1]['log_dir'],
+                        result['rows'][1]['log_dir'])
+    self.assertEqual(mean_result['rows'][1]['sam_reduce'], 'mean')
+    self.assertEqual(mean_result['references'], result['references'])
+    self.assertEqual(result['settings']['benchmark_model'], 'synthetic')
+    self.assertEqual(result['settings']['benchmark_faces_used'], 'model')
+    self.assertEqual([r['config'] for r in result['rows']], ['none', 'our'])
     for row in result['rows'] + result['references']:
       for split in ('small', 'large'):
         stats = row['splits'][split]['pooled']
@@ -288,7 +385,7 @@ class EndToEndTest(tf.test.TestCase):
     self.assertIn('Large pose', lines[header[0]])
     table = lines[header[0] + 2:lines.index('', header[0])]
     self.assertEqual([l.split(' | ')[0] for l in table],
-                     ['| w/o SAM', '| Our', '| Our*'])
+                     ['| w/o SAM', '| Our'])
     for row in table:
       self.assertRegex(row, r'^\| [^|]+ \| \d+\.\d{3}±\d+\.\d{3} \| '
                        r'\d+\.\d{3}±\d+\.\d{3} \| \d+ s \|$')
@@ -296,6 +393,7 @@ class EndToEndTest(tf.test.TestCase):
     self.assertIn('Shortcuts versus the paper', text)
     self.assertIn('Scoring: one network pass, no SAM', text)
     self.assertIn('synthetic', text)
+    self.assertIn('Eq. 4 as printed', text)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,6 @@ when they are absent.
 import glob
 import os
 import threading
-import time
 from unittest import mock
 
 from absl.testing import parameterized
@@ -174,6 +173,10 @@ class InputTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, r'\[H,W,3\]'):
       _detect(np.zeros([64, 64], np.float32))
 
+  def test_unknown_augment_mode_raises(self):
+    with self.assertRaisesRegex(ValueError, 'augment must be one of'):
+      mediapipe_landmarks.FaceMeshDetector(augment=True)
+
   def test_missing_models_say_what_to_install(self):
     with mock.patch.object(mediapipe_landmarks.package_files,
                            'package_folders', return_value=[]):
@@ -283,9 +286,15 @@ class PhotoTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(corners.min() <= lm[1, 0] <= corners.max())
     self.assertGreater(abs(mediapipe_landmarks.estimate_yaw_deg(lm)), 45.0)
 
-  @parameterized.parameters(FRONTAL_PHOTO, PROFILE,
-                            os.path.join('aflw2000_sample', 'image02246.jpg'))
-  def test_mirrored_photo_gives_mirrored_landmarks(self, relative):
+  # Bound on the mean landmark error / box width. Measured on the 26 shared
+  # photos: 0.007-0.020; on the profile 0.029 with the photo's own detection
+  # and 0.052 with the default merged copies, whose detections of the photo
+  # and of its mirror image are exactly mirrored (the copies include the
+  # mirror): the rest is FaceMesh's own left-right asymmetry near profile.
+  @parameterized.parameters((FRONTAL_PHOTO, 0.04), (PROFILE, 0.07),
+                            (os.path.join('aflw2000_sample', 'image02246.jpg'),
+                             0.04))
+  def test_mirrored_photo_gives_mirrored_landmarks(self, relative, bound):
     image = _photo_or_skip(self, relative)
     width = image.shape[1]
     face = _detect(image)[0]
@@ -293,10 +302,9 @@ class PhotoTest(tf.test.TestCase, parameterized.TestCase):
     back = flipped.landmarks68[IBUG_MIRROR].copy()
     back[:, 0] = width - back[:, 0]                 # corner-origin x
     # Normalised by the box width (the eye distance vanishes on a profile).
-    # Measured on the 26 shared photos: mean 0.008-0.020, 0.029 on the profile.
     face_width = face.box[2] - face.box[0]
     err = np.linalg.norm(back - face.landmarks68, axis=-1) / face_width
-    self.assertLess(err.mean(), 0.04)
+    self.assertLess(err.mean(), bound)
     box = flipped.box
     self.assertAllClose([width - box[2], box[1], width - box[0], box[3]],
                         face.box, atol=0.05 * face_width)
@@ -317,15 +325,27 @@ class PhotoTest(tf.test.TestCase, parameterized.TestCase):
                      interpolation=cv2.INTER_CUBIC).clip(0, 1)
     self.assertGreater(max(big.shape[:2]), mediapipe_landmarks.MAX_SIDE)
     face = _detect(image)[0]
-    start = time.perf_counter()
-    big_face = _detect(big)[0]
-    seconds = time.perf_counter() - start
+    # Every image the models see is the reduced one (a timing bound would
+    # depend on the machine's load); recorded by wrapping BlazeFace.detect,
+    # which every detection mode goes through.
+    seen = []
+    original = blazeface.BlazeFace.detect
+
+    def spy(detector, photo, *args, **kwargs):
+      seen.append(photo.shape[:2])
+      return original(detector, photo, *args, **kwargs)
+
+    with mock.patch.object(blazeface.BlazeFace, 'detect', spy):
+      big_face = _detect(big)[0]
+    # The smallest is the photo itself (larger ones are its padded copies).
+    self.assertNotEmpty(seen)
+    self.assertEqual(min(max(shape) for shape in seen),
+                     mediapipe_landmarks.MAX_SIDE)
     err = np.linalg.norm(big_face.landmarks68 / factor - face.landmarks68,
                          axis=-1) / _iod(face.landmarks68)
     self.assertLess(err.mean(), 0.03)
     self.assertAllClose(np.array(big_face.box) / factor, face.box,
                         atol=0.05 * (face.box[2] - face.box[0]))
-    self.assertLess(seconds, 2.0)
 
   def test_threads_share_one_detector(self):
     image = _photo_or_skip(self, FRONTAL_PHOTO)
@@ -353,6 +373,22 @@ class PhotoTest(tf.test.TestCase, parameterized.TestCase):
     self.assertLen(faces, 1)
     err = np.linalg.norm(faces[0].landmarks68 - reference, axis=-1)
     self.assertLess(err.mean() / _iod(reference), 0.05)
+
+  @parameterized.parameters('fallback', 'off')
+  def test_merged_copies_agree_with_the_photo_alone(self, mode):
+    # On a frontal photo the photo alone finds the face, so 'always' (boxes
+    # and keypoints averaged over padded and mirrored copies) must land on
+    # the same face as the single-copy modes, with FaceMesh points within a
+    # small fraction of the eye distance.
+    image = _photo_or_skip(self, FRONTAL_PHOTO)
+    merged = mediapipe_landmarks.FaceMeshDetector(augment='always').detect(
+        image)
+    single = mediapipe_landmarks.FaceMeshDetector(augment=mode).detect(image)
+    self.assertLen(merged, 1)
+    self.assertLen(single, 1)
+    reference = single[0].landmarks68
+    err = np.linalg.norm(merged[0].landmarks68 - reference, axis=-1)
+    self.assertLess(err.mean() / _iod(reference), 0.03)
 
   def test_largest_face_first(self):
     image = _photo_or_skip(self, FRONTAL_PHOTO)

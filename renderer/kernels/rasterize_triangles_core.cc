@@ -20,7 +20,6 @@
 #include "rasterize_triangles_math.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -28,13 +27,12 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 namespace fullpose {
 namespace {
 
-// Triangles below which one image is not shared by several threads.
+// Triangles per range below which an image is not split (step 2).
 constexpr int64_t kMinTrianglesPerRange = 4096;
 
 // A vertex in pixel space; x = y = NaN when w <= 0 (so that any triangle
@@ -43,29 +41,16 @@ struct ScreenVertex {
   double x, y, z, inv_w;
 };
 
-// A front- or back-facing triangle (as culling allows) of nonzero finite
-// area whose bounding box holds pixel centres: columns [c0, c1], rows
-// [r0, r1] (inclusive, inside the image).
-struct Candidate {
-  double area;  // Signed, pixel space (Edge(v0, v1, v2)).
-  int32_t t, c0, c1, r0, r1;
-};
-
-// Triangles per block of the binning step (several threads on one image).
-constexpr int64_t kBinBlock = 4096;
-
-// Bands of rows per thread when several threads share one image.
-constexpr int kBandsPerThread = 8;
-
-// One image's buffers (reused by later calls on the thread that owns them).
-struct ImageWorkspace {
-  std::vector<ScreenVertex> vertices;  // [N]
+// Nearest fragment per pixel of one triangle range.
+struct RangeBuffers {
   std::vector<double> depth;    // [H * W], +inf where no fragment.
   std::vector<int32_t> ids;     // [H * W], valid where depth is finite.
   std::vector<double> weights;  // [H * W, 3] e_i / w_i of the winner.
-  // Binned path: bins[block * num_bands + band], candidates of triangle
-  // block `block` that overlap band `band`, in triangle order.
-  std::vector<std::vector<Candidate>> bins;
+};
+
+struct ImageWorkspace {
+  std::vector<ScreenVertex> vertices;
+  std::vector<RangeBuffers> ranges;
 };
 
 inline double Edge(double ax, double ay, double bx, double by, double px,
@@ -74,13 +59,13 @@ inline double Edge(double ax, double ay, double bx, double by, double px,
 }
 
 void TransformVertices(const RasterizeParams& p, const float* vertices,
-                       int64_t begin, int64_t end, ScreenVertex* out_vertices) {
+                       int64_t begin, int64_t end, ImageWorkspace* ws) {
   const double half_w = 0.5 * p.image_width;
   const double half_h = 0.5 * p.image_height;
   for (int64_t n = begin; n < end; ++n) {
     const float* v = vertices + n * p.vertex_dim;
     const double w = p.vertex_dim == 4 ? static_cast<double>(v[3]) : 1.0;
-    ScreenVertex& out = out_vertices[n];
+    ScreenVertex& out = ws->vertices[n];
     if (!(w > 0.0)) {
       out.x = out.y = std::numeric_limits<double>::quiet_NaN();
       out.z = out.inv_w = 0.0;
@@ -100,29 +85,28 @@ void TransformVertices(const RasterizeParams& p, const float* vertices,
   }
 }
 
+// Clamps a pixel-space coordinate range to integer pixel centres in
+// [0, size - 1]; returns false when no centre is inside. (ceil and floor
+// through integer conversion of the clamped values: exact, and without the
+// libm calls that baseline x86-64 code makes for std::ceil / std::floor.)
+inline bool CentreRange(double lo, double hi, int size, int32_t* first,
+                        int32_t* last) {
+  if (!(lo <= size - 1) || !(hi >= 0.0)) return false;
+  lo = std::max(lo, 0.0);
+  hi = std::min(hi, static_cast<double>(size - 1));
+  int32_t f = static_cast<int32_t>(lo);  // Truncation = floor for lo >= 0.
+  f += static_cast<int32_t>(static_cast<double>(f) < lo);  // ceil
+  const int32_t l = static_cast<int32_t>(hi);  // floor for hi >= 0.
+  *first = f;
+  *last = l;
+  return f <= l;
+}
+
 inline double Min3(double a, double b, double c) {
   return std::min(a, std::min(b, c));
 }
 inline double Max3(double a, double b, double c) {
   return std::max(a, std::max(b, c));
-}
-
-// Pixel centres [*first, *last] of a pixel-space coordinate range clamped to
-// [0, size - 1]; returns whether the range reaches into the image (false for
-// NaN). first > last when no centre is inside. (ceil and floor through
-// integer conversion of the clamped values: exact, and without the libm
-// calls that baseline x86-64 code makes for std::ceil / std::floor.)
-inline bool CentreRange(double lo, double hi, int size, int32_t* first,
-                        int32_t* last) {
-  const double top = static_cast<double>(size - 1);
-  const bool inside = lo <= top && hi >= 0.0;
-  lo = inside ? std::max(lo, 0.0) : 0.0;
-  hi = inside ? std::min(hi, top) : 0.0;
-  int32_t f = static_cast<int32_t>(lo);  // Truncation = floor for lo >= 0.
-  f += static_cast<int32_t>(static_cast<double>(f) < lo);  // ceil
-  *first = f;
-  *last = static_cast<int32_t>(hi);  // floor for hi >= 0.
-  return inside;
 }
 
 // Whether a pixel centre with edge functions e0, e1, e2 is inside (or on the
@@ -132,93 +116,79 @@ inline bool Covers(double area, double e0, double e1, double e2) {
                     : (e0 <= 0.0 && e1 <= 0.0 && e2 <= 0.0);
 }
 
-// Sets up triangle t: whether it can cover a pixel centre (bounding box,
-// area and culling tests; *candidate is written either way).
-inline bool MakeCandidate(const RasterizeParams& p, const int32_t* triangles,
-                          const ScreenVertex* vertices, int64_t t,
-                          Candidate* candidate) {
-  const ScreenVertex& v0 = vertices[triangles[3 * t]];
-  const ScreenVertex& v1 = vertices[triangles[3 * t + 1]];
-  const ScreenVertex& v2 = vertices[triangles[3 * t + 2]];
-  const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
-               y2 = v2.y;
-  const bool rows = CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2),
-                                p.image_height, &candidate->r0,
-                                &candidate->r1);
-  const bool cols = CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2),
-                                p.image_width, &candidate->c0, &candidate->c1);
-  // Front faces are counter-clockwise in NDC: negative area with y down.
-  const double area = Edge(x0, y0, x1, y1, x2, y2);
-  candidate->area = area;
-  candidate->t = static_cast<int32_t>(t);
-  // area - area == 0: finite (NaN when a vertex has w <= 0).
-  return rows & cols & (candidate->r0 <= candidate->r1) &
-         (candidate->c0 <= candidate->c1) & (area != 0.0) &
-         (area - area == 0.0) & !(p.cull_backfaces & (area > 0.0));
-}
-
-// Lists the triangles of [begin, end) that can cover a pixel centre
-// (MakeCandidate), in order, into out[0, count) (branch-free: out needs
-// room for end - begin). Returns count.
-int64_t ListCandidates(const RasterizeParams& p, const int32_t* triangles,
-                       const ScreenVertex* vertices, int64_t begin,
-                       int64_t end, Candidate* out) {
-  int64_t count = 0;
+// Rasterizes triangles [begin, end) in order into `out` (nearest fragment
+// kept; on equal depth the earlier triangle).
+void RasterizeRange(const RasterizeParams& p, const int32_t* triangles,
+                    const ScreenVertex* vertices, int64_t begin, int64_t end,
+                    RangeBuffers* out) {
+  const int W = p.image_width;
+  double* depth = out->depth.data();
+  int32_t* ids = out->ids.data();
+  double* weights = out->weights.data();
+  std::fill(out->depth.begin(), out->depth.end(),
+            std::numeric_limits<double>::infinity());
   for (int64_t t = begin; t < end; ++t) {
-    count += static_cast<int64_t>(
-        MakeCandidate(p, triangles, vertices, t, &out[count]));
-  }
-  return count;
-}
-
-// Rasterizes one candidate's pixel centres in rows [r0, r1] (within its
-// bounding box) into the image buffers: nearest fragment kept, the earlier
-// triangle on equal depth (candidates come in triangle order).
-inline void RasterizeCandidate(const Candidate& candidate,
-                               const int32_t* triangles,
-                               const ScreenVertex* vertices, int W, int r0,
-                               int r1, double* depth, int32_t* ids,
-                               double* weights) {
-  const int32_t t = candidate.t;
-  const ScreenVertex& v0 = vertices[triangles[3 * t]];
-  const ScreenVertex& v1 = vertices[triangles[3 * t + 1]];
-  const ScreenVertex& v2 = vertices[triangles[3 * t + 2]];
-  const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
-               y2 = v2.y;
-  const double area = candidate.area;
-  double inv_area = 0.0;  // 1 / area, once a pixel is covered.
-  for (int r = r0; r <= r1; ++r) {
-    const double py = r;
-    const int64_t row = static_cast<int64_t>(r) * W;
-    for (int c = candidate.c0; c <= candidate.c1; ++c) {
-      const double px = c;
-      const double e0 = Edge(x1, y1, x2, y2, px, py);
-      const double e1 = Edge(x2, y2, x0, y0, px, py);
-      const double e2 = Edge(x0, y0, x1, y1, px, py);
-      if (!Covers(area, e0, e1, e2)) continue;
-      if (inv_area == 0.0) inv_area = 1.0 / area;
-      const double z = (e0 * v0.z + e1 * v1.z + e2 * v2.z) * inv_area;
-      if (!(z >= -1.0 && z <= 1.0)) continue;
-      const int64_t pixel = row + c;
-      if (z < depth[pixel]) {
-        depth[pixel] = z;
-        ids[pixel] = t;
-        // Perspective-correct: screen-space weights e_i divided by w_i
-        // (normalised when resolving; the common factor 1 / area cancels).
-        weights[3 * pixel] = e0 * v0.inv_w;
-        weights[3 * pixel + 1] = e1 * v1.inv_w;
-        weights[3 * pixel + 2] = e2 * v2.inv_w;
+    const ScreenVertex& v0 = vertices[triangles[3 * t]];
+    const ScreenVertex& v1 = vertices[triangles[3 * t + 1]];
+    const ScreenVertex& v2 = vertices[triangles[3 * t + 2]];
+    const double x0 = v0.x, y0 = v0.y, x1 = v1.x, y1 = v1.y, x2 = v2.x,
+                 y2 = v2.y;
+    // First the pixel centres in the bounding box (none for most triangles
+    // of a dense mesh; none either when a vertex has w <= 0, x = y = NaN).
+    int32_t c0, c1, r0, r1;
+    if (!CentreRange(Min3(y0, y1, y2), Max3(y0, y1, y2), p.image_height, &r0,
+                     &r1) ||
+        !CentreRange(Min3(x0, x1, x2), Max3(x0, x1, x2), W, &c0, &c1)) {
+      continue;
+    }
+    // Front faces are counter-clockwise in NDC: negative area with y down.
+    const double area = Edge(x0, y0, x1, y1, x2, y2);
+    if (area == 0.0 || !std::isfinite(area) ||
+        (p.cull_backfaces && area > 0.0)) {
+      continue;
+    }
+    const double inv_area = 1.0 / area;
+    for (int r = r0; r <= r1; ++r) {
+      const double py = r;
+      const int64_t row = static_cast<int64_t>(r) * W;
+      for (int c = c0; c <= c1; ++c) {
+        const double px = c;
+        const double e0 = Edge(x1, y1, x2, y2, px, py);
+        const double e1 = Edge(x2, y2, x0, y0, px, py);
+        const double e2 = Edge(x0, y0, x1, y1, px, py);
+        if (!Covers(inv_area, e0, e1, e2)) continue;
+        const double z = (e0 * v0.z + e1 * v1.z + e2 * v2.z) * inv_area;
+        if (!(z >= -1.0 && z <= 1.0)) continue;
+        const int64_t pixel = row + c;
+        if (z < depth[pixel]) {
+          depth[pixel] = z;
+          ids[pixel] = static_cast<int32_t>(t);
+          // Perspective-correct: screen-space weights e_i divided by w_i
+          // (normalised when resolving; the common factor 1 / area cancels).
+          weights[3 * pixel] = e0 * v0.inv_w;
+          weights[3 * pixel + 1] = e1 * v1.inv_w;
+          weights[3 * pixel + 2] = e2 * v2.inv_w;
+        }
       }
     }
   }
 }
 
-// Writes ids, barycentrics and depth of pixels [begin, end) from the
-// image buffers.
-void Resolve(const ImageWorkspace& ws, int64_t begin, int64_t end,
-             int32_t* ids_out, float* bary_out, float* depth_out) {
+// Writes ids, barycentrics and depth of pixels [begin, end) from the nearest
+// fragment over `num_ranges` range buffers (the earlier range on ties).
+void Resolve(const ImageWorkspace& ws, int num_ranges, int64_t begin,
+             int64_t end, int32_t* ids_out, float* bary_out,
+             float* depth_out) {
   for (int64_t pixel = begin; pixel < end; ++pixel) {
-    const double z = ws.depth[pixel];
+    const RangeBuffers* best = &ws.ranges[0];
+    double z = best->depth[pixel];
+    for (int k = 1; k < num_ranges; ++k) {
+      const double candidate = ws.ranges[k].depth[pixel];
+      if (candidate < z) {
+        z = candidate;
+        best = &ws.ranges[k];
+      }
+    }
     float* bary = bary_out + 3 * pixel;
     if (z == std::numeric_limits<double>::infinity()) {
       ids_out[pixel] = -1;
@@ -226,10 +196,10 @@ void Resolve(const ImageWorkspace& ws, int64_t begin, int64_t end,
       depth_out[pixel] = 1.0f;
       continue;
     }
-    ids_out[pixel] = ws.ids[pixel];
-    const double p0 = ws.weights[3 * pixel];
-    const double p1 = ws.weights[3 * pixel + 1];
-    const double p2 = ws.weights[3 * pixel + 2];
+    ids_out[pixel] = best->ids[pixel];
+    const double p0 = best->weights[3 * pixel];
+    const double p1 = best->weights[3 * pixel + 1];
+    const double p2 = best->weights[3 * pixel + 2];
     const double inv_sum = 1.0 / (p0 + p1 + p2);
     bary[0] = static_cast<float>(p0 * inv_sum);
     bary[1] = static_cast<float>(p1 * inv_sum);
@@ -238,58 +208,7 @@ void Resolve(const ImageWorkspace& ws, int64_t begin, int64_t end,
   }
 }
 
-// Vertices per task of the transform step (several threads on one image).
-constexpr int64_t kVertexBlock = 8192;
-
-// Runs task(phase, i) for i in [0, sizes[phase]), phase 0, 1, 2, where a
-// phase's tasks start only when the previous phase's are done, in ONE
-// parallel_for call: num_threads workers (the caller and helpers) claim
-// tasks in order from a shared counter. One call starts helpers once per
-// image (a thread pool wakes, and may spin, once), and a helper that the
-// machine's load starts late finds fewer tasks, or none, left. A worker
-// whose next task waits for a phase still running on another worker spins
-// briefly, then yields.
-void RunPhases(const ParallelForFn& parallel_for, int num_threads,
-               const std::array<int64_t, 3>& sizes,
-               const std::function<void(int, int64_t)>& task) {
-  std::array<int64_t, 3> ends;  // Task index where each phase ends.
-  int64_t total = 0;
-  for (int k = 0; k < 3; ++k) ends[k] = total += sizes[k];
-  std::atomic<int64_t> next{0};
-  std::array<std::atomic<int64_t>, 3> done;
-  for (auto& d : done) d.store(0);
-  parallel_for(std::max(1, num_threads), int64_t{1} << 40,
-               [&](int64_t begin, int64_t end) {
-    for (int64_t worker = begin; worker < end; ++worker) {
-      for (int64_t i = next.fetch_add(1); i < total; i = next.fetch_add(1)) {
-        const int phase = i < ends[0] ? 0 : i < ends[1] ? 1 : 2;
-        if (phase > 0) {
-          for (int spin = 0;
-               done[phase - 1].load(std::memory_order_acquire) <
-               sizes[phase - 1];
-               ++spin) {
-            if (spin >= 1000) std::this_thread::yield();
-          }
-        }
-        task(phase, i - (phase > 0 ? ends[phase - 1] : 0));
-        done[phase].fetch_add(1, std::memory_order_release);
-      }
-    }
-  });
-}
-
 // Rasterizes image b; inner steps use parallel_for.
-//
-// One thread (num_threads 1, or too few triangles to share): each triangle
-// set up (MakeCandidate) and rasterized in order.
-// Several threads: the rows are cut into bands (kBandsPerThread per
-// thread); the triangles are listed in blocks of kBinBlock, in parallel,
-// into per-block, per-band bins; then each band, in parallel, rasterizes
-// its bins in block order (so in triangle order) and resolves its rows.
-// The three steps (with the vertex transform before them) are small tasks
-// claimed one at a time in one parallel section (RunPhases), so that a
-// thread the machine's load holds up delays little; no step merges
-// per-thread copies of the image.
 void RasterizeImage(const RasterizeParams& p, const float* vertices,
                     const int32_t* triangles, int64_t b,
                     const ParallelForFn& parallel_for, int num_threads,
@@ -300,109 +219,38 @@ void RasterizeImage(const RasterizeParams& p, const float* vertices,
   // thread's.)
   thread_local ImageWorkspace thread_workspace;
   ImageWorkspace& ws = thread_workspace;
-  const int W = p.image_width, H = p.image_height;
-  const int64_t pixels = static_cast<int64_t>(H) * W;
+  const int64_t pixels = static_cast<int64_t>(p.image_height) * p.image_width;
+  const int num_ranges = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(num_threads,
+                           p.num_triangles / kMinTrianglesPerRange)));
   ws.vertices.resize(p.num_vertices);
-  ws.depth.resize(pixels);
-  ws.ids.resize(pixels);
-  ws.weights.resize(3 * pixels);
+  if (static_cast<int>(ws.ranges.size()) < num_ranges) {
+    ws.ranges.resize(num_ranges);
+  }
+  for (int k = 0; k < num_ranges; ++k) {
+    ws.ranges[k].depth.resize(pixels);
+    ws.ranges[k].ids.resize(pixels);
+    ws.ranges[k].weights.resize(3 * pixels);
+  }
   const float* image_vertices =
       vertices + b * static_cast<int64_t>(p.num_vertices) * p.vertex_dim;
-  int32_t* ids_out = triangle_ids + b * pixels;
-  float* bary_out = barycentrics + 3 * b * pixels;
-  float* depth_out = depth + b * pixels;
-  ScreenVertex* screen = ws.vertices.data();
-  const int num_bands =
-      num_threads > 1 && p.num_triangles >= kMinTrianglesPerRange
-          ? std::min(H, kBandsPerThread * num_threads)
-          : 1;
-  if (num_bands == 1) {
-    TransformVertices(p, image_vertices, 0, p.num_vertices, screen);
-    std::fill(ws.depth.begin(), ws.depth.end(),
-              std::numeric_limits<double>::infinity());
-    for (int64_t t = 0; t < p.num_triangles; ++t) {
-      // MakeCandidate's tests, each skipping the rest when it fails.
-      const ScreenVertex& v0 = screen[triangles[3 * t]];
-      const ScreenVertex& v1 = screen[triangles[3 * t + 1]];
-      const ScreenVertex& v2 = screen[triangles[3 * t + 2]];
-      Candidate candidate;
-      if (!CentreRange(Min3(v0.y, v1.y, v2.y), Max3(v0.y, v1.y, v2.y), H,
-                       &candidate.r0, &candidate.r1) ||
-          candidate.r0 > candidate.r1 ||
-          !CentreRange(Min3(v0.x, v1.x, v2.x), Max3(v0.x, v1.x, v2.x), W,
-                       &candidate.c0, &candidate.c1) ||
-          candidate.c0 > candidate.c1) {
-        continue;
-      }
-      candidate.area = Edge(v0.x, v0.y, v1.x, v1.y, v2.x, v2.y);
-      if (candidate.area == 0.0 || !std::isfinite(candidate.area) ||
-          (p.cull_backfaces && candidate.area > 0.0)) {
-        continue;
-      }
-      candidate.t = static_cast<int32_t>(t);
-      RasterizeCandidate(candidate, triangles, screen, W, candidate.r0,
-                         candidate.r1, ws.depth.data(), ws.ids.data(),
-                         ws.weights.data());
-    }
-    Resolve(ws, 0, pixels, ids_out, bary_out, depth_out);
-    return;
-  }
-  // Band k holds rows [k * H / num_bands, (k + 1) * H / num_bands).
-  const auto band_start = [H, num_bands](int64_t k) {
-    return static_cast<int>(k * H / num_bands);
-  };
-  const int64_t num_vertex_blocks =
-      (p.num_vertices + kVertexBlock - 1) / kVertexBlock;
-  const int64_t num_blocks = (p.num_triangles + kBinBlock - 1) / kBinBlock;
-  if (static_cast<int64_t>(ws.bins.size()) < num_blocks * num_bands) {
-    ws.bins.resize(num_blocks * num_bands);
-  }
-  RunPhases(
-      parallel_for, num_threads, {num_vertex_blocks, num_blocks, num_bands},
-      [&](int phase, int64_t task) {
-        if (phase == 0) {  // Vertices to pixel space.
-          TransformVertices(
-              p, image_vertices, task * kVertexBlock,
-              std::min<int64_t>(p.num_vertices, (task + 1) * kVertexBlock),
-              screen);
-        } else if (phase == 1) {  // Triangle block `task` into the bands.
-          thread_local std::vector<Candidate> listed;
-          listed.resize(kBinBlock);
-          std::vector<Candidate>* bins = &ws.bins[task * num_bands];
-          for (int k = 0; k < num_bands; ++k) bins[k].clear();
-          const int64_t count = ListCandidates(
-              p, triangles, screen, task * kBinBlock,
-              std::min<int64_t>(p.num_triangles, (task + 1) * kBinBlock),
-              listed.data());
-          for (int64_t i = 0; i < count; ++i) {
-            const Candidate& candidate = listed[i];
-            // The band of the first row (band_start(k) <= r0 < next).
-            int k = static_cast<int>(
-                static_cast<int64_t>(candidate.r0) * num_bands / H);
-            while (k > 0 && band_start(k) > candidate.r0) --k;
-            while (k + 1 < num_bands && band_start(k + 1) <= candidate.r0) ++k;
-            for (; k < num_bands && band_start(k) <= candidate.r1; ++k) {
-              bins[k].push_back(candidate);
-            }
-          }
-        } else {  // Band `task`: its bins in triangle order, then resolve.
-          const int row0 = band_start(task), row1 = band_start(task + 1) - 1;
-          const int64_t first = static_cast<int64_t>(row0) * W;
-          const int64_t last = static_cast<int64_t>(row1 + 1) * W;
-          std::fill(ws.depth.begin() + first, ws.depth.begin() + last,
-                    std::numeric_limits<double>::infinity());
-          for (int64_t block = 0; block < num_blocks; ++block) {
-            for (const Candidate& candidate :
-                 ws.bins[block * num_bands + task]) {
-              RasterizeCandidate(candidate, triangles, screen, W,
-                                 std::max(candidate.r0, row0),
-                                 std::min(candidate.r1, row1), ws.depth.data(),
-                                 ws.ids.data(), ws.weights.data());
-            }
-          }
-          Resolve(ws, first, last, ids_out, bary_out, depth_out);
-        }
-      });
+  parallel_for(p.num_vertices, 30, [&](int64_t begin, int64_t end) {
+    TransformVertices(p, image_vertices, begin, end, &ws);
+  });
+  const int64_t per_range = (p.num_triangles + num_ranges - 1) / num_ranges;
+  parallel_for(num_ranges, 100 * per_range + 10 * pixels,
+               [&](int64_t begin, int64_t end) {
+                 for (int64_t k = begin; k < end; ++k) {
+                   RasterizeRange(
+                       p, triangles, ws.vertices.data(), k * per_range,
+                       std::min<int64_t>(p.num_triangles, (k + 1) * per_range),
+                       &ws.ranges[k]);
+                 }
+               });
+  parallel_for(pixels, 20 + 5 * num_ranges, [&](int64_t begin, int64_t end) {
+    Resolve(ws, num_ranges, begin, end, triangle_ids + b * pixels,
+            barycentrics + 3 * b * pixels, depth + b * pixels);
+  });
 }
 
 }  // namespace
@@ -505,23 +353,12 @@ void ForEachImage(
 namespace {
 
 constexpr int64_t kCheckBlock = 1 << 14;
-// Up to this many blocks (a few tens of microseconds) are checked on the
-// calling thread: waking helpers costs more.
-constexpr int64_t kSerialCheckBlocks = 16;
 
 // Runs first_bad(begin, end) (index of the first bad element in [begin, end)
 // or -1) over blocks in parallel; returns the smallest bad index or -1.
 int64_t FindFirst(int64_t size, const ParallelForFn& parallel_for,
                   const std::function<int64_t(int64_t, int64_t)>& first_bad) {
   const int64_t num_blocks = (size + kCheckBlock - 1) / kCheckBlock;
-  if (num_blocks <= kSerialCheckBlocks) {  // One image's mesh: no helpers.
-    for (int64_t block = 0; block < num_blocks; ++block) {
-      const int64_t bad = first_bad(block * kCheckBlock,
-                                    std::min(size, (block + 1) * kCheckBlock));
-      if (bad >= 0) return bad;
-    }
-    return -1;
-  }
   std::atomic<int64_t> first(std::numeric_limits<int64_t>::max());
   parallel_for(num_blocks, 2 * kCheckBlock, [&](int64_t begin, int64_t end) {
     for (int64_t block = begin; block < end; ++block) {

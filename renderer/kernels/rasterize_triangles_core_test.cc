@@ -120,7 +120,7 @@ Output Run(const Mesh& mesh, const ParallelForFn& parallel_for,
   return out;
 }
 
-// The image split into row bands (several threads) gives the same
+// The image split into triangle ranges (several threads) gives the same
 // ids, barycentrics and depth, bit for bit, as one thread; the gradient
 // (summed in a different order) agrees to float32 precision.
 bool TestThreadsDoNotChangeOutputs() {

@@ -32,12 +32,12 @@ METRICS = ('disp_mae_mm', 'detail_mae_mm', 'normal_err_deg')
 REGIONS = ('all', 'visible', 'occluded')
 
 Truth = collections.namedtuple(
-  'Truth',
-  [
-    'dense',  # [B,M,3] mm, dense mesh of the ground-truth coarse face
-    'displacement',  # [B,M,1] mm, true displacement (detail-masked)
-    'normals',  # [B,M,3] unit normals of the truly displaced mesh
-  ])
+    'Truth',
+    [
+        'dense',  # [B,M,3] mm, dense mesh of the ground-truth coarse face
+        'displacement',  # [B,M,1] mm, true displacement (detail-masked)
+        'normals',  # [B,M,3] unit normals of the truly displaced mesh
+    ])
 
 
 def truth(applier, coarse_vertices, maps, amplitude_mm):
@@ -65,11 +65,11 @@ def lowpass(values, mesh, sigma_texels):
     mesh: detail.dense_uv_mesh.DenseUVMesh.
     sigma_texels: Gaussian sigma in texels (> 0).
   Returns: [B,M,1] float32, the low-frequency part (the blur normalised by
-    the blurred mask, so the face border is not pulled to zero).
+      the blurred mask, so the face border is not pulled to zero).
   """
   if not sigma_texels > 0:
     raise ValueError('lowpass: sigma_texels must be > 0, got %r' %
-            (sigma_texels,))
+                     (sigma_texels,))
   radius = int(np.ceil(3 * sigma_texels))
   x = np.arange(-radius, radius + 1, dtype=np.float64)
   g = np.exp(-x**2 / (2 * sigma_texels**2))
@@ -101,7 +101,7 @@ def region_weights(applier, sides, yaw, region):
   """
   if region not in REGIONS:
     raise ValueError('region must be one of %s, got %r' %
-            (REGIONS, region))
+                     (REGIONS, region))
   batch = int(tf.shape(yaw)[0])
   if region == 'all':
     return tf.ones([batch, applier.mesh.num_vertices], tf.float32)
@@ -109,8 +109,8 @@ def region_weights(applier, sides, yaw, region):
   occluded = symmetric_padding.occluded_side(yaw)  # [B]
   want = occluded if region == 'occluded' else -occluded
   return tf.cast(
-    tf.logical_and(tf.equal(side[None], want[:, None]),
-           tf.not_equal(want[:, None], 0.0)), tf.float32)
+      tf.logical_and(tf.equal(side[None], want[:, None]),
+                     tf.not_equal(want[:, None], 0.0)), tf.float32)
 
 
 def score(applier, truth_, displacement, weights, lowpass_texels):
@@ -120,8 +120,8 @@ def score(applier, truth_, displacement, weights, lowpass_texels):
     applier: DisplacementApplier (its mesh and triangles).
     truth_: Truth of the images.
     displacement: [B,M,1] mm, predicted displacement on the dense mesh
-    (after the detail mask), e.g. DetailOutput.detailed.displacement;
-    zeros for the coarse face alone.
+      (after the detail mask), e.g. DetailOutput.detailed.displacement;
+      zeros for the coarse face alone.
     weights: [B,M] float32 region weights (region_weights).
     lowpass_texels: sigma of the low-frequency part (texels).
   Returns: dict metric -> [B] float64 NumPy array.
@@ -148,10 +148,10 @@ def score(applier, truth_, displacement, weights, lowpass_texels):
 
   def mean(x):
     return (tf.reduce_sum(x * weights, 1) / count).numpy().astype(
-      np.float64)
+        np.float64)
 
   return {
-    'disp_mae_mm': mean(err),
-    'detail_mae_mm': mean(detail_err),
-    'normal_err_deg': mean(angle),
+      'disp_mae_mm': mean(err),
+      'detail_mae_mm': mean(detail_err),
+      'normal_err_deg': mean(angle),
   }

@@ -107,6 +107,15 @@ class DetailBenchmarkTest(test_utils.FlagsTestCase):
     tmp = self.create_tempdir().full_path
     with flagsaver.flagsaver(**_tiny_flags(tmp)):
       detail_benchmark.main(['detail_benchmark.py'])
+      configs = {}
+      for name in ('large_no_padding', 'large_padding'):
+        with open(os.path.join(detail_benchmark.stage_folder(name),
+                               'detail_config.json')) as f:
+          configs[name] = json.load(f)
+    # The ablation run trained without the padding, the other with it
+    # (detail/train.py records only the non-default).
+    self.assertIs(configs['large_no_padding']['large_pose_padding'], False)
+    self.assertNotIn('large_pose_padding', configs['large_padding'])
     folder = os.path.join(tmp, 'results')
     for ext in ('json', 'md', 'png'):
       self.assertTrue(os.path.exists(os.path.join(folder, 'tiny.' + ext)))

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -49,6 +48,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from eval import provenance
 from flags import benchmark_flags
 from flags import detail_benchmark_flags
 
@@ -257,15 +257,6 @@ def train(name, log=print):
   return wall, False
 
 
-def _git_commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                          cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return None
-
-
 def predict(recon, test_set, pad):
   """(displacement [N,M,1] mm on the dense mesh, displacement maps
   [N,S,S,1]) of a DetailReconstructor on a test set, in eval batches."""
@@ -397,7 +388,7 @@ def run_benchmark(argv0='eval/detail_benchmark.py', log=print):
       'benchmark': 'detail_stage',
       'command': ' '.join(['python', argv0] + sys.argv[1:]),
       'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
-      'git_commit': _git_commit(),
+      'git_commit': provenance.git_commit(),
       'cpu_count': os.cpu_count(),
       'load_average': list(os.getloadavg()),
       'settings': settings,

@@ -29,7 +29,6 @@ is also reported in "by_sign"); NME over the detected images.
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from eval import provenance
 from flags import fit_benchmark_flags
 
 fit_benchmark_flags.define_flags()
@@ -191,16 +191,6 @@ def markdown(result):
   return '\n'.join(lines) + '\n'
 
 
-def _git_commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
-                          text=True, check=True,
-                          cwd=os.path.dirname(os.path.abspath(__file__))
-                          ).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return 'unknown'
-
-
 def run(argv):
   import bfm  # pylint: disable=g-import-not-at-top
   from eval import textured_faces  # pylint: disable=g-import-not-at-top
@@ -271,7 +261,7 @@ def run(argv):
       'bins': rows,
       'command': ' '.join(['python eval/fit_benchmark.py'] +
                           [a for a in sys.argv[1:] if a.startswith('--')]),
-      'git_commit': _git_commit(),
+      'git_commit': provenance.git_commit(),
       'settings': settings,
   }
   os.makedirs(FLAGS.fit_benchmark_out, exist_ok=True)

@@ -48,6 +48,7 @@ if __package__ in (None, ''):  # run as `python eval/synthetic_benchmark.py`
 from absl import app
 from absl import flags
 
+from eval import provenance
 from flags import benchmark_flags
 from flags import coarse_flags
 
@@ -341,15 +342,6 @@ def evaluate(model, test_sets, net):
   return out
 
 
-def _git_commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                          cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return None
-
-
 def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
   """The whole benchmark with the current FLAGS.
 
@@ -432,7 +424,7 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
       'benchmark': 'synthetic_full_pose',
       'command': ' '.join(['python', argv0] + sys.argv[1:]),
       'date': datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
-      'git_commit': _git_commit(),
+      'git_commit': provenance.git_commit(),
       'cpu_count': os.cpu_count(),
       'protocol': 'nme_' + FLAGS.benchmark_nme_variant,
       'scoring': synthetic_scoring.SCORING,

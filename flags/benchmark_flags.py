@@ -151,10 +151,10 @@ def define_flags():
       'Adam learning rate of the pre-training (Chen20: 1e-5, for 200,000 '
       'steps from ImageNet weights; the CPU setting starts from random '
       'weights with far fewer steps: 3e-4 lowered the loss faster than 1e-3 '
-      'in trials at 64 px. On textured SFM faces 1,500 steps reached 0.94x '
-      'the mean face\'s small-pose NME (2.28 vs 2.43 mm), with the loss '
-      'still falling, hence 8,000; on the built-in model\'s faces 4,000 '
-      'steps had stayed at the mean face).')
+      'in trials at 64 px. On textured SFM faces from 1,000 training '
+      'images, 1,500 steps reached 0.99x the mean face\'s small-pose NME '
+      'and 4,000 steps 1.04x (identity fitted to the training faces without '
+      'generalising; README); 8,000 is a time budget, not a tuned value).')
   _define_scaled('float', 'benchmark_learning_rate', 1e-5,
                  (1e-5, 'Chen20 learning rate 1e-5'),
                  'Adam learning rate of the compared runs (Chen20 / paper: '

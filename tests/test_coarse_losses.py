@@ -188,6 +188,15 @@ class ContourLandmarkLossTest(tf.test.TestCase, parameterized.TestCase):
     return float(losses.contour_landmark_loss(gt, fixed, facing, screen,
                                               outline, width))
 
+  def _screen_gradient(self, gt, fixed, facing, screen, outline, width):
+    """[B,N,2] gradient of the loss with respect to the screen vertices."""
+    screen_t = tf.constant(screen)
+    with tf.GradientTape() as tape:
+      tape.watch(screen_t)
+      loss = losses.contour_landmark_loss(gt, fixed, facing, screen_t,
+                                          outline, width)
+    return tape.gradient(loss, screen_t).numpy()
+
   def test_zero_when_the_contour_points_coincide(self):
     self.assertEqual(self._loss(*_contour_inputs()), 0.0)
     # A hidden landmark with an outline vertex exactly on it.
@@ -217,12 +226,8 @@ class ContourLandmarkLossTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(
         self._loss(gt, fixed, facing, screen, outline, width), 1.0 / 17.0)
     # The gradient moves only the chosen outline vertex, towards the point.
-    screen_t = tf.constant(screen)
-    with tf.GradientTape() as tape:
-      tape.watch(screen_t)
-      loss = losses.contour_landmark_loss(gt, fixed, facing, screen_t,
-                                          outline, width)
-    grad = tape.gradient(loss, screen_t).numpy()[0]
+    grad = self._screen_gradient(gt, fixed, facing, screen, outline,
+                                 width)[0]
     self.assertAllClose(grad[0], [2.0 / 17.0, 0.0])
     self.assertAllClose(grad[1:], np.zeros([3, 2]))
 
@@ -238,12 +243,9 @@ class ContourLandmarkLossTest(tf.test.TestCase, parameterized.TestCase):
     screen[0, 0] = gt[0, 4] + [2.0, 0.0]
     self.assertAllClose(
         self._loss(gt, fixed, facing, screen, outline, width), 9.375 / 17.0)
-    screen_t = tf.constant(screen)
-    with tf.GradientTape() as tape:
-      tape.watch(screen_t)
-      loss = losses.contour_landmark_loss(gt, fixed, facing, screen_t,
-                                          outline, width)
-    self.assertAllClose(tape.gradient(loss, screen_t), np.zeros([1, 4, 2]))
+    self.assertAllClose(
+        self._screen_gradient(gt, fixed, facing, screen, outline, width),
+        np.zeros([1, 4, 2]))
     self.assertAllEqual(losses.contour_landmark_weights()[[0, 1, 4, 8, 16]],
                         [1, 5, 5, 5, 1])
 

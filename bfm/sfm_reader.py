@@ -26,7 +26,10 @@ with x towards the subject's left, y up, z forward (checked on the data);
 eos's texture v grows downwards (image rows), so v = 1 - v_eos. Identity
 basis = orthonormal basis * sqrt(eigenvalue) (coefficients ~ N(0, 1));
 expression basis = the 6 blendshapes (weight 1 = full expression). There is
-no colour model: constant mean albedo, empty texture basis.
+no colour model: constant mean albedo, empty texture basis. eos's contour
+lists place the fixed jaw landmarks 0-7 and 9-16; the sliding candidates of
+each jaw landmark are the derived horizontal band at its height, as for every
+model (bfm/face_regions.py contour_candidates).
 """
 
 import json
@@ -297,12 +300,6 @@ def read_sfm(folder):
     raise morphable_model.ModelFormatError(
         '%s: landmark vertex index %d >= %d vertices' %
         (join(LANDMARKS_FILE), landmarks.max(), n))
-  candidates = []
-  for k in range(17):
-    if k == 8:
-      candidates.append(np.array([chin], np.int32))
-    else:
-      candidates.append((right if k < 8 else left).astype(np.int32))
   sym = _symmetry(mean, read_symmetry_list(join(SYMMETRY_FILE)),
                   join(SYMMETRY_FILE))
   uv = shape['uv'].astype(np.float64)
@@ -317,7 +314,12 @@ def read_sfm(folder):
       exp_basis=blend.astype(np.float32),
       uv=uv,
       symmetry=sym,
-      contour_candidates=candidates,
+      # Derived bands (bfm/face_regions.py contour_candidates), one per jaw
+      # landmark at its height. Not eos's contour lists: landmark marching
+      # takes the extreme screen x among a landmark's candidates, so giving
+      # every landmark of a side the whole list put landmarks 0-7 (9-16) on
+      # one vertex (issue 17).
+      contour_candidates=None,
       exp_names=names,
       source='Surrey Face Model 3448 (eos share/, %s)' % folder)
 

@@ -57,7 +57,9 @@ SKIN_LANDMARKS = 'facemesh'
 TEST_SKIN_EVERY = 3
 
 # Bumped when the generation code changes in a way the settings do not show.
-FORMAT_VERSION = 1
+# 2: SFM's jaw landmarks no longer collapse to one vertex per side (issue 17,
+# bfm/sfm_reader.py contour candidates).
+FORMAT_VERSION = 2
 SPLITS = ('small', 'large')
 _GENERATE_BATCH = 16
 

@@ -15,9 +15,12 @@ import tensorflow as tf
 import bfm
 from bfm import bfm2009_reader
 from bfm import convert
+from bfm import face_regions
 from bfm import ict_reader
 from bfm import npz_format
 from bfm import sfm_reader
+from coarse import face_reconstruction
+from renderer import camera
 
 DATA_DIR = bfm.default_data_dir()
 SFM_DIR = os.path.join(DATA_DIR, 'sfm')
@@ -179,8 +182,18 @@ class ConverterRoundTripTest(SyntheticModelTestCase):
     self.assertEqual(model.landmarks68[60], m.landmarks68[48])
     self.assertEqual(model.num_tex, 0)
     for k in range(8):
-      self.assertAllEqual(model.contour_candidates[k], m.landmarks68[0:8])
       self.assertIn(model.landmarks68[k], m.landmarks68[0:8])
+    # The jaw's sliding candidates are the derived per-landmark bands, not
+    # the contour lists: with a whole list per side, marching (the extreme
+    # screen x among the candidates) put landmarks 0-7 on one vertex.
+    derived = face_regions.contour_candidates(
+        model.mean_shape, model.triangles, model.landmarks68)
+    for got, want in zip(model.contour_candidates, derived):
+      self.assertAllEqual(got, want)
+    pose = np.array([[0.0, np.deg2rad(20.0), 0.0, 0.0, 0.0, 0.0]], np.float32)
+    screen = camera.orthographic_project(model.mean_shape[None], pose, (64, 64))
+    jaw = face_reconstruction.landmark_indices(model, screen).numpy()[0, :17]
+    self.assertLen(set(jaw), 17)
     coeff = np.array([[1.0, -2.0, 0.5, 0.0]], np.float32)
     exp = np.array([[0.3, 1.0]], np.float32)
     expected = (m.mean_shape + np.einsum('k,knc->nc', coeff[0],

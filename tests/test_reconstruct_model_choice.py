@@ -7,14 +7,18 @@ after `python -m bfm.fetch sfm --from_dir=...` the same command, with no
 --bfm, reconstructs with SFM and says so.
 """
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import tensorflow as tf
 
+from bfm import fetch
 from tests import test_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,8 +54,14 @@ class ModelChoiceTest(tf.test.TestCase):
     self.assertIn('face model: synthetic', out)
     self.assertEqual(out.count('python -m bfm.fetch sfm'), 1, out)
 
-    code, out = self._run('bfm.fetch', 'sfm', '--from_dir=' + self.sfm)
-    self.assertEqual(code, 0, out)
+    # `python -m bfm.fetch sfm --from_dir=...` is bfm.fetch.main with the
+    # same argv and environment; run in this process (the reconstruct runs,
+    # whose output is checked, stay commands).
+    output = io.StringIO()
+    with mock.patch.dict(os.environ, {'FULLPOSE_DATA_DIR': self.data}), \
+        contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+      code = fetch.main(['sfm', '--from_dir=' + self.sfm])
+    self.assertEqual(code, 0, output.getvalue())
     code, out = self._run('reconstruct', self.photo, '--out=' +
                           os.path.join(self.tmp, 'after'), *FAST)
     self.assertEqual(code, 0, out)

@@ -6,7 +6,8 @@
     -> unwrap input image and coarse render into UV (renderer/uv.py)
     -> [large pose] replace the self-occluded UV half by the mirrored
        frontal half
-    -> network input (Chen20: normalised difference; or both images)
+    -> network input (Chen20: normalised difference; or both images;
+       optionally plus the lighting-aware shading channels)
     -> RI2ITN displacement map (tanh) -> dense displaced mesh -> render.
 
 `DetailReconstructor.__call__` is what detail/train.py optimises and what the
@@ -20,14 +21,21 @@ import os
 
 import tensorflow as tf
 
+from bfm import mesh_geometry
 from coarse import face_reconstruction
 from detail import displacement as displacement_lib
 from detail import losses
 from detail import ri2itn
 from detail import symmetric_padding
+from renderer import camera
+from renderer import shading
 from renderer import uv as uv_lib
 
 INPUT_CHANNELS = {'difference': 3, 'concat': 6}
+# Channels appended by the lighting-aware input (shading_input=True).
+SHADING_CHANNELS = 3
+# Model-space directions of the shading input's two slope channels.
+_TILTS = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 # Written by detail/train.py next to its checkpoints; read by load().
 CONFIG_FILE = 'detail_config.json'
 
@@ -62,6 +70,47 @@ def network_input(uv_image, uv_render, mode):
       'network_input: mode must be "difference" or "concat", got %r' % (mode,))
 
 
+def shading_channels(vertices, albedo, triangles, pose, lighting):
+  """Per-vertex lighting-aware input channels of the coarse face.
+
+  A wrinkle shows in the photo as the change of shading its slopes cause,
+  and whether a slope darkens or brightens a pixel depends on the light:
+  with a lateral SH component of either sign, Chen20's input alone (the
+  photo minus the coarse render) cannot tell which way a slope faces. These
+  channels give the network the coarse face's shading and its sensitivity to
+  a slope, both under the estimated lighting:
+
+    0: 2 g(n) - 1, g = mean over colours of the shaded colour
+       (renderer/shading.py sh_shade) at the coarse normal n: the grey coarse
+       render before clipping, on the network input's [-1, 1] scale;
+    1, 2: 2 dg/de of the unit normal normalize(n + e t) at e = 0, t = model x
+       and model y: the change of the grey value per unit surface slope along
+       x / y, in the units of the 'difference' input (2 x colour).
+
+  Args:
+    vertices: [B,N,3] mm, model space (the coarse face); albedo: [B,N,3];
+    triangles: [T,3] int32; pose: [B,6]; lighting: [B,27].
+  Returns: [B,N,3] float32.
+  """
+  vertices = tf.convert_to_tensor(vertices, tf.float32)
+  pose = tf.convert_to_tensor(pose, tf.float32)
+  normals = mesh_geometry.vertex_normals(vertices, triangles)
+  rotation = camera.rotation_matrix(pose[:, :3])
+  cam_normals = tf.einsum('bij,bnj->bni', rotation, normals)
+  grey = tf.reduce_mean(shading.sh_shade(albedo, cam_normals, lighting), -1,
+                        keepdims=True)
+  out = [2.0 * grey - 1.0]
+  for tilt in _TILTS:
+    t = tf.constant(tilt, tf.float32)
+    # The change of the unit normal: t's component tangent to the sphere.
+    tangent = t - tf.reduce_sum(t * normals, -1, keepdims=True) * normals
+    direction = tf.einsum('bij,bnj->bni', rotation, tangent)
+    slope = shading.sh_shade_derivative(albedo, cam_normals, lighting,
+                                        direction)
+    out.append(2.0 * tf.reduce_mean(slope, -1, keepdims=True))
+  return tf.concat(out, -1)
+
+
 class DetailReconstructor:
   """Everything of the detail stage that depends on the face model and UV size.
 
@@ -71,6 +120,8 @@ class DetailReconstructor:
     network: an RI2ITN; default a new one for uv_size with num_passes and
       share_weights.
     input_mode: 'difference' (Chen20) or 'concat'.
+    shading_input: append the 3 lighting-aware channels of
+      `shading_channels` (unwrapped into UV) to the network input.
     displacement_scale_mm: mm per unit of the tanh output.
     yaw_threshold_deg: for pad='auto', pad images with |yaw| above this.
   """
@@ -83,7 +134,8 @@ class DetailReconstructor:
                displacement_scale_mm=1.0,
                yaw_threshold_deg=30.0,
                num_passes=2,
-               share_weights=True):
+               share_weights=True,
+               shading_input=False):
     if input_mode not in INPUT_CHANNELS:
       raise ValueError(
           'DetailReconstructor: input_mode must be one of %s, got %r' %
@@ -91,6 +143,7 @@ class DetailReconstructor:
     self.model = model
     self.uv_size = int(uv_size)
     self.input_mode = input_mode
+    self.shading_input = bool(shading_input)
     self.displacement_scale_mm = float(displacement_scale_mm)
     self.yaw_threshold = math.radians(yaw_threshold_deg)
     self.network = network or ri2itn.RI2ITN(uv_size=self.uv_size,
@@ -111,6 +164,7 @@ class DetailReconstructor:
         'face_model': getattr(self.model, 'name', None),
         'uv_size': self.uv_size,
         'input_mode': self.input_mode,
+        'shading_input': self.shading_input,
         'displacement_scale_mm': self.displacement_scale_mm,
         'num_passes': net.num_passes,
         'share_weights': net.share_weights,
@@ -119,11 +173,16 @@ class DetailReconstructor:
         'feedback_chains': net.feedback_chains,
     }
 
+  @property
+  def input_channels(self):
+    """Channels of the network input."""
+    return INPUT_CHANNELS[self.input_mode] + (SHADING_CHANNELS if
+                                              self.shading_input else 0)
+
   def build(self):
     """Creates the RI2ITN variables (before restoring or counting them)."""
     self.network(
-        tf.zeros(
-            [1, self.uv_size, self.uv_size, INPUT_CHANNELS[self.input_mode]]))
+        tf.zeros([1, self.uv_size, self.uv_size, self.input_channels]))
 
   def restore(self, checkpoint):
     """Loads RI2ITN weights written by detail/train.py.
@@ -155,13 +214,28 @@ class DetailReconstructor:
 
   def unwrap(self, images, coarse_face):
     """([B,S,S,3] unwrapped images, [B,S,S,3] unwrapped coarse render)."""
+    uv_image, uv_render, _ = self._unwrap(images, coarse_face)
+    return uv_image, uv_render
+
+  def _unwrap(self, images, coarse_face):
+    """unwrap() plus the [B,S,S,1] visibility of the texels."""
     m = self.model
-    uv_image, _ = uv_lib.unwrap_image(images, coarse_face.screen_vertices,
-                                      m.triangles, m.uv, self.uv_size)
+    uv_image, visibility = uv_lib.unwrap_image(images,
+                                               coarse_face.screen_vertices,
+                                               m.triangles, m.uv, self.uv_size)
     uv_render, _ = uv_lib.unwrap_image(coarse_face.image,
                                        coarse_face.screen_vertices, m.triangles,
                                        m.uv, self.uv_size)
-    return uv_image, uv_render
+    return uv_image, uv_render, visibility
+
+  def uv_shading(self, coarse_face, pose, lighting, visibility):
+    """[B,S,S,3] `shading_channels` of the coarse face rendered into UV,
+    zero where the texel is not visible in the image (as the photo)."""
+    m = self.model
+    channels = shading_channels(coarse_face.vertices, coarse_face.albedo,
+                                m.triangles, pose, lighting)
+    uv_map, _ = uv_lib.render_to_uv(channels, m.uv, m.triangles, self.uv_size)
+    return uv_map * visibility
 
   def __call__(self, images, coeffs, pad='auto', training=False):
     """Runs the detail stage.
@@ -205,7 +279,7 @@ class DetailReconstructor:
     Returns: DetailOutput.
     """
     image_size = (int(images.shape[1]), int(images.shape[2]))
-    uv_image, uv_render = self.unwrap(images, coarse_face)
+    uv_image, uv_render, visibility = self._unwrap(images, coarse_face)
     yaw = pose[:, 1]
     if pad == 'always':
       side = symmetric_padding.occluded_side(yaw)
@@ -225,6 +299,19 @@ class DetailReconstructor:
                                                     self.padding.mirror_coords,
                                                     side)
     net_in = network_input(uv_image, uv_render, self.input_mode)
+    if self.shading_input:
+      uv_shade = self.uv_shading(coarse_face, pose, lighting, visibility)
+      padded = symmetric_padding.pad_occluded_half(uv_shade,
+                                                   self.padding.sides,
+                                                   self.padding.mirror_coords,
+                                                   side)
+      # A mirrored texel shows the mirrored face: its x slope reverses.
+      replaced = tf.logical_and(
+          tf.equal(self.padding.sides[None], side[:, None, None, None]),
+          tf.not_equal(side, 0.0)[:, None, None, None])
+      flip = tf.constant([1.0, -1.0, 1.0], tf.float32)
+      net_in = tf.concat(
+          [net_in, tf.where(replaced, padded * flip, padded)], -1)
     disp_uv = self.network(net_in, training=training)
     detailed = self.applier.render(coarse_face.vertices, coarse_face.albedo,
                                    pose, lighting, disp_uv, image_size,
@@ -312,6 +399,8 @@ def load(checkpoint, model, **overrides):
                           feedback_chains=cfg.get('feedback_chains',
                                                   'per_pair'))
   kwargs = dict(input_mode=cfg['input_mode'],
+                # Configs written before the option: Chen20's input only.
+                shading_input=cfg.get('shading_input', False),
                 displacement_scale_mm=cfg['displacement_scale_mm'])
   kwargs.update(overrides)
   rec = DetailReconstructor(model, cfg['uv_size'], network=network, **kwargs)

@@ -93,6 +93,7 @@ def build_reconstructor(model):
       FLAGS.detail_uv_size,
       network=network,
       input_mode=FLAGS.ri2itn_input_mode,
+      shading_input=FLAGS.ri2itn_shading_input,
       displacement_scale_mm=FLAGS.detail_displacement_scale_mm,
       yaw_threshold_deg=FLAGS.large_pose_yaw_threshold_deg)
 

@@ -176,6 +176,7 @@ def _common_training():
       'ri2itn_stem_channels': FLAGS.ri2itn_stem_channels,
       'ri2itn_feedback_chains': FLAGS.ri2itn_feedback_chains,
       'ri2itn_input_mode': FLAGS.ri2itn_input_mode,
+      'ri2itn_shading_input': FLAGS.ri2itn_shading_input,
       'detail_displacement_scale_mm': FLAGS.detail_displacement_scale_mm,
       'detail_photo_skin_mask': FLAGS.detail_photo_skin_mask,
       'weights': {n: FLAGS[n].value for n in FLAGS

@@ -39,6 +39,7 @@ def names():
   --paper_scale and the detail stage's training flags it passes on."""
   shared = ('paper_scale', 'bfm', 'ri2itn_stem_channels',
             'ri2itn_feedback_chains', 'ri2itn_input_mode',
+            'ri2itn_shading_input',
             'detail_displacement_scale_mm', 'detail_photo_skin_mask',
             'large_pose_yaw_threshold_deg')
   return sorted(n for n in FLAGS if n.startswith('detail_benchmark_') or
@@ -81,7 +82,7 @@ def define_flags():
           'sign.')
 
   # --- Training (detail/train.py, in this process) ---------------------------
-  _scaled('integer', 'detail_benchmark_steps', 400,
+  _scaled('integer', 'detail_benchmark_steps', 1200,
           (20000, 'small-pose training 20,000 steps'),
           'Small-pose training steps of every small-pose row.')
   _scaled('integer', 'detail_benchmark_large_steps', 100,

@@ -90,6 +90,17 @@ def define_flags():
       'unwrapped input minus unwrapped coarse render, 3 channels; "concat" = '
       'both normalised unwrapped images, 6 channels (paper Fig. 3-4).')
   _define(
+      'bool', 'ri2itn_shading_input', True,
+      'Append 3 lighting-aware channels to the network input (a departure '
+      'from Chen20 and the paper, which feed only the unwrapped photo and '
+      'coarse render): the coarse face\'s grey SH shading under the '
+      'estimated lighting and its change per unit surface slope along model '
+      'x and y, rendered into UV (detail/detail_reconstruction.py '
+      'shading_channels). Without them the input does not say which way a '
+      'slope faces when the light comes from one side; on the detail '
+      'benchmark they cut the t = 2 error (README, detail benchmark). '
+      '--nori2itn_shading_input = Chen20\'s input.')
+  _define(
       'float', 'detail_displacement_scale_mm', 1.0,
       'Millimetres of model-space depth per unit of the tanh output '
       '(Chen20 adds the tanh output directly in its model units).')

@@ -49,6 +49,7 @@ def _tiny_flags(tmp):
       detail_benchmark_name='tiny',
       detail_benchmark_channels=['4'] * 4, ri2itn_stem_channels=4,
       ri2itn_feedback_chains='per_pair', ri2itn_input_mode='difference',
+      ri2itn_shading_input=False,
       detail_displacement_scale_mm=WRINKLES_MM, detail_photo_skin_mask=True,
       large_pose_yaw_threshold_deg=30.0)
 

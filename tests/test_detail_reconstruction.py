@@ -14,9 +14,12 @@ from tests import test_utils
 
 try:
   from detail import detail_reconstruction
+  from bfm import mesh_geometry
   from detail import ri2itn
+  from detail import symmetric_padding
   from renderer import camera
   from renderer import mesh_renderer
+  from renderer import shading
 except ImportError as e:  # bfm/, coarse/ or renderer/ not written yet
   raise unittest.SkipTest('dependency missing: %s' % e)
 
@@ -69,6 +72,109 @@ class NetworkInputTest(tf.test.TestCase):
     self.assertAllClose(both[..., :3], 2.0 * a - 1.0)
     with self.assertRaisesRegex(ValueError, 'mode'):
       detail_reconstruction.network_input(a, b, 'sum')
+
+
+class ShadingChannelsTest(tf.test.TestCase, parameterized.TestCase):
+  """The lighting-aware input channels (shading_input=True), checked against
+  the renderer's own shading, not against their formula."""
+
+  def _grey(self, model_normals, albedo, pose, lighting):
+    rotation = camera.rotation_matrix(pose[:, :3])
+    normals = tf.einsum('bij,bnj->bni', rotation, model_normals)
+    return tf.reduce_mean(shading.sh_shade(albedo, normals, lighting), -1)
+
+  @parameterized.parameters(0.0, 0.5, -1.2)
+  def test_slope_channels_are_the_finite_difference_of_the_shading(self, yaw):
+    model = _face_model()
+    verts = tf.constant(model.mean_shape[None])
+    rng = np.random.RandomState(4)
+    albedo = tf.constant(rng.uniform(0.3, 0.8, [1, verts.shape[1], 3]),
+                         tf.float32)
+    lighting = tf.constant(rng.normal(0.0, 0.4, [1, 27]), tf.float32)
+    pose = tf.constant([[0.1, yaw, -0.2, 0.0, 0.0, 0.0]], tf.float32)
+    out = detail_reconstruction.shading_channels(verts, albedo,
+                                                 model.triangles, pose,
+                                                 lighting)
+    self.assertEqual(out.shape, (1, verts.shape[1], 3))
+    normals = mesh_geometry.vertex_normals(verts, model.triangles)
+    grey = self._grey(normals, albedo, pose, lighting)
+    self.assertAllClose(out[..., 0], 2.0 * grey - 1.0, atol=1e-5)
+    eps = 1e-3
+    for k, tilt in enumerate(([1.0, 0.0, 0.0], [0.0, 1.0, 0.0])):
+      t = tf.constant(tilt, tf.float32)
+      plus = tf.math.l2_normalize(normals + eps * t, -1)
+      minus = tf.math.l2_normalize(normals - eps * t, -1)
+      diff = (self._grey(plus, albedo, pose, lighting) -
+              self._grey(minus, albedo, pose, lighting)) / (2 * eps)
+      self.assertAllClose(out[..., 1 + k], 2.0 * diff, atol=2e-3)
+      self.assertGreater(float(tf.reduce_max(tf.abs(diff))), 0.05)
+
+  def test_a_light_from_one_side_gives_the_slope_channel_its_sign(self):
+    # Frontal normal, ambient plus a lateral light +-L along camera x: a
+    # slope tilting the normal to +x brightens (+L) or darkens (-L) it by
+    # albedo x sqrt(3 / (4 pi)) x L; the difference input is 2 x colour.
+    model = _face_model()
+    verts = tf.constant(model.mean_shape[None])
+    albedo = tf.fill([1, verts.shape[1], 3], 0.5)
+    pose = tf.zeros([1, 6])
+    centre = int(np.argmin(np.hypot(model.mean_shape[:, 0],
+                                    model.mean_shape[:, 1])))
+    for light in (0.4, -0.4):
+      lighting = np.zeros([3, 9], np.float32)
+      lighting[:, 2] = light
+      out = detail_reconstruction.shading_channels(
+          verts, albedo, model.triangles, pose,
+          tf.constant(lighting.reshape(1, 27)))
+      self.assertAllClose(out[0, centre, 1],
+                          2.0 * 0.5 * np.sqrt(3.0 / (4 * np.pi)) * light,
+                          atol=5e-3)
+      # (the grid's centre normal is frontal up to its triangulation)
+      self.assertAllClose(out[0, centre, 2], 0.0, atol=5e-3)
+
+  def test_network_input_channels_visibility_and_round_trip(self):
+    model = _face_model()
+    net = ri2itn.RI2ITN(UV, channels=[4] * 5, stem_channels=4)
+    rec = detail_reconstruction.DetailReconstructor(model, UV, network=net,
+                                                    shading_input=True)
+    self.assertEqual(rec.input_channels, 6)
+    self.assertTrue(rec.config()['shading_input'])
+    verts = tf.constant(model.mean_shape[None])
+    pose = tf.constant([[0.0, 0.9, 0.0, 0.0, 0.0,
+                         np.log(0.8 * 224.0 / 120.0)]], tf.float32)
+    screen = camera.orthographic_project(verts, pose, IMAGE)
+    albedo = tf.fill([1, verts.shape[1], 3], 0.6)
+    face = types.SimpleNamespace(
+        vertices=verts, screen_vertices=screen, albedo=albedo,
+        image=mesh_renderer.render(screen, model.triangles, albedo,
+                                   IMAGE).image)
+    lighting = tf.reshape(
+        tf.constant(np.r_[[0.8, 0.0, 0.3], np.zeros(6)] * np.ones([3, 1]),
+                    tf.float32), [1, 27])
+    images = tf.random.uniform([1, IMAGE[0], IMAGE[1], 3], seed=3)
+    out = rec.from_coarse_face(images, face, pose, lighting, pad='never')
+    self.assertEqual(out.network_input.shape, (1, UV, UV, 6))
+    _, _, visibility = rec._unwrap(images, face)  # pylint: disable=protected-access
+    extra = out.network_input[..., 3:]
+    self.assertAllEqual(extra * (1.0 - visibility), tf.zeros_like(extra))
+    self.assertGreater(float(tf.reduce_sum(tf.abs(extra[..., 1]))), 0.0)
+    # Padded: the occluded half holds the mirrored half's channels, the x
+    # slope with its sign reversed.
+    padded = rec.from_coarse_face(images, face, pose, lighting, pad='always')
+    mirrored = rec.padding.pad(extra, pose[:, 1])
+    side = symmetric_padding.occluded_side(pose[:, 1])
+    replaced = tf.cast(tf.equal(rec.padding.sides[None], side[0]), tf.float32)
+    self.assertGreater(float(tf.reduce_sum(replaced)), 0.0)
+    self.assertAllClose(padded.network_input[..., 3:],
+                        mirrored * (1.0 - 2.0 * replaced *
+                                    tf.constant([0.0, 1.0, 0.0])))
+    # The option travels with the checkpoint's config.
+    folder = tempfile.mkdtemp(dir=self.get_temp_dir())
+    tf.train.Checkpoint(network=rec.network).save(os.path.join(folder, 'ckpt'))
+    detail_reconstruction.save_config(rec, folder)
+    loaded, _ = detail_reconstruction.load(folder, model)
+    self.assertTrue(loaded.shading_input)
+    again = loaded.from_coarse_face(images, face, pose, lighting, pad='never')
+    self.assertAllClose(again.displacement_uv, out.displacement_uv)
 
 
 class DetailReconstructorTest(tf.test.TestCase, parameterized.TestCase):

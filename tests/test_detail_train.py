@@ -92,8 +92,9 @@ class DetailTrainTest(test_utils.FlagsTestCase):
     with flagsaver.flagsaver(**_settings(tmp)):
       model = bfm.load('synthetic')
       for path in (small, large):
-        net = detail_train.build_reconstructor(model).network
-        net(tf.zeros([1, 64, 64, 3]))
+        recon = detail_train.build_reconstructor(model)
+        recon.build()  # the input's channels follow the flags
+        net = recon.network
         tf.train.Checkpoint(network=net).restore(path).expect_partial()
         nets.append(net)
     self.assertGreater(len(nets[0].weights), 10)

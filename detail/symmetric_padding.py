@@ -53,7 +53,8 @@ def side_map(model, uv_size):
   return tf.sign(x_uv[0]) * tf.cast(coverage > 0.5, tf.float32)
 
 
-def pad_occluded_half(uv_maps, sides, mirror_coords, occluded):
+def pad_occluded_half(uv_maps, sides, mirror_coords, occluded,
+                      mirror_scale=None):
   """Replaces the occluded half of each UV map by the mirrored frontal half.
 
   Args:
@@ -61,8 +62,11 @@ def pad_occluded_half(uv_maps, sides, mirror_coords, occluded):
     sides: [S,S,1] float32, side_map(): +1 left half, -1 right half, 0 neither.
     mirror_coords: [S,S,2] from renderer.uv.uv_mirror_coordinates.
     occluded: [B] float32, occluded_side() per image; 0 leaves the map as is.
+    mirror_scale: None or [C] factors applied to the mirrored texels (e.g.
+      -1 on a channel that changes sign under mirroring, an x slope).
   Returns: [B,S,S,C]: texels with sides == occluded replaced by
-    renderer.uv.mirror_sample(uv_maps, mirror_coords); all others unchanged.
+    renderer.uv.mirror_sample(uv_maps, mirror_coords) (x mirror_scale); all
+    others unchanged.
   """
   uv_maps = tf.convert_to_tensor(uv_maps, tf.float32)
   if uv_maps.shape.rank != 4:
@@ -77,6 +81,8 @@ def pad_occluded_half(uv_maps, sides, mirror_coords, occluded):
   replace = tf.logical_and(tf.equal(sides[None], occluded),
                            tf.not_equal(occluded, 0.0))
   mirrored = uv_lib.mirror_sample(uv_maps, mirror_coords)
+  if mirror_scale is not None:
+    mirrored *= tf.constant(mirror_scale, tf.float32)
   return tf.where(replace, mirrored, uv_maps)
 
 

@@ -187,6 +187,9 @@ class Run:
   sam_reduce: str = 'sum'  # irrelevant without SAM
   init_checkpoint: str = None
   vgg_weights: str = None
+  # coarse/train.py --lr_decay_steps / --lr_decay_rate; None: its defaults.
+  lr_decay_steps: int = None
+  lr_decay_rate: float = None
   wall_s: float = None
   reused: bool = False
 
@@ -202,15 +205,20 @@ def plan_runs(sets_folder, spec):
   runs_root = os.path.join(FLAGS.benchmark_cache_dir, 'runs')
   common = {'sets': spec.key(), 'batch_size': FLAGS.benchmark_batch_size,
             'vgg_width': FLAGS.benchmark_vgg_width,
-            'seed': FLAGS.benchmark_seed}
+            'seed': FLAGS.benchmark_seed,
+            'contour_landmark_weight': FLAGS.benchmark_contour_landmark_weight}
   pre_settings = dict(common, steps=FLAGS.benchmark_pretrain_steps,
                       lr=FLAGS.benchmark_pretrain_learning_rate,
+                      decay=(FLAGS.benchmark_pretrain_lr_decay_steps,
+                             FLAGS.benchmark_pretrain_lr_decay_rate),
                       vgg_weights=FLAGS.benchmark_vgg_weights)
   pre_key = _key(pre_settings)
   pretrain = Run('pretrain', 'none', FLAGS.benchmark_pretrain_steps,
                  FLAGS.benchmark_pretrain_learning_rate,
                  os.path.join(runs_root, 'pretrain-' + pre_key),
-                 vgg_weights=FLAGS.benchmark_vgg_weights)
+                 vgg_weights=FLAGS.benchmark_vgg_weights,
+                 lr_decay_steps=FLAGS.benchmark_pretrain_lr_decay_steps,
+                 lr_decay_rate=FLAGS.benchmark_pretrain_lr_decay_rate)
   del sets_folder
   runs = []
   for config in FLAGS.benchmark_sam_configs:
@@ -251,11 +259,17 @@ def train_command(run, data):
       '--%ssam_render_gradients' % (
           '' if FLAGS.benchmark_sam_render_gradients else 'no'),
       '--sam_translation=' + FLAGS.benchmark_sam_translation,
+      '--coarse_contour_landmark_weight=%r' %
+      FLAGS.benchmark_contour_landmark_weight,
       '--log_dir=' + run.log_dir,
       '--log_every=%d' % max(1, run.steps // 10),
       '--save_every=%d' % max(1, run.steps),
       '--image_every=%d' % max(1, run.steps),
   ]
+  if run.lr_decay_steps is not None:
+    argv.append('--lr_decay_steps=%d' % run.lr_decay_steps)
+  if run.lr_decay_rate is not None:
+    argv.append('--lr_decay_rate=%r' % run.lr_decay_rate)
   if run.init_checkpoint:
     argv.append('--init_checkpoint=' + run.init_checkpoint)
   if run.vgg_weights:

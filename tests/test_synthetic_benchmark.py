@@ -15,6 +15,7 @@ import unittest
 
 from absl import flags
 from absl.testing import flagsaver
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -318,6 +319,62 @@ class ReportTest(tf.test.TestCase):
     self.assertAllClose(paired['our']['large'][0], delta.mean())
     self.assertEqual(synthetic_report.paired_differences(
         {'splits': ['small'], 'rows': [row('our', base)]}), {})
+
+
+class TrainCommandTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    _parse_flags()
+
+  @parameterized.parameters(0.0, 0.5)
+  def test_contour_weight_reaches_every_run_and_its_cache_key(self, weight):
+    tmp = self.create_tempdir().full_path
+    spec = _spec()
+    with flagsaver.flagsaver(benchmark_cache_dir=tmp,
+                             benchmark_contour_landmark_weight=weight,
+                             benchmark_sam_configs=['none', 'our'],
+                             benchmark_sam_reduce=['sum'], bfm='synthetic'):
+      pretrain, runs = synthetic_benchmark.plan_runs(tmp, spec)
+      for run in [pretrain] + runs:
+        argv = synthetic_benchmark.train_command(run, tmp)
+        given = [a for a in argv
+                 if a.startswith('--coarse_contour_landmark_weight=')]
+        self.assertEqual(given,
+                         ['--coarse_contour_landmark_weight=%r' % weight])
+      other = 0.5 if weight == 0.0 else 0.0
+      with flagsaver.flagsaver(benchmark_contour_landmark_weight=other):
+        pretrain2, runs2 = synthetic_benchmark.plan_runs(tmp, spec)
+    # A different loss is a different training run, never a reused one.
+    self.assertNotEqual(pretrain.log_dir, pretrain2.log_dir)
+    self.assertNotEqual([r.log_dir for r in runs], [r.log_dir for r in runs2])
+
+  def test_decay_flags_reach_the_pretraining_only(self):
+    tmp = self.create_tempdir().full_path
+    with flagsaver.flagsaver(benchmark_cache_dir=tmp,
+                             benchmark_pretrain_lr_decay_steps=123,
+                             benchmark_pretrain_lr_decay_rate=0.7,
+                             benchmark_sam_configs=['none'], bfm='synthetic'):
+      pretrain, runs = synthetic_benchmark.plan_runs(tmp, _spec())
+      argv = synthetic_benchmark.train_command(pretrain, tmp)
+      self.assertIn('--lr_decay_steps=123', argv)
+      self.assertIn('--lr_decay_rate=0.7', argv)
+      argv = synthetic_benchmark.train_command(runs[0], tmp)
+      self.assertEmpty([a for a in argv if a.startswith('--lr_decay')])
+      with flagsaver.flagsaver(benchmark_pretrain_lr_decay_rate=0.9):
+        other, _ = synthetic_benchmark.plan_runs(tmp, _spec())
+    self.assertNotEqual(pretrain.log_dir, other.log_dir)
+
+  @parameterized.parameters(
+      ('benchmark_contour_landmark_weight', 0.5),
+      ('benchmark_pretrain_lr_decay_steps', 2000),
+      ('benchmark_pretrain_lr_decay_rate', 0.98))
+  def test_paper_scale_restores_chen20_values(self, name, chen20):
+    with flagsaver.flagsaver():
+      flags.FLAGS[name].unparse()
+      synthetic_benchmark.apply_paper_scale()
+      self.assertEqual(flags.FLAGS[name].value, chen20)
 
 
 class EndToEndTest(tf.test.TestCase):

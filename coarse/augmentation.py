@@ -13,6 +13,10 @@ order:
     centre-cropped or zero-padded back to its size; landmarks x s plus the
     offset (Chen20 random_resize_and_crop; its comment says 0.8-1.2, its
     code draws 0.9-1.1).
+Examples that carry a ground-truth mesh (synthetic data for the supervised
+vertex loss) have it mirrored with the image: x -> -x in model space and
+every vertex renumbered by the model's symmetry map (`mirror_shape`);
+colour and scale leave it as it is.
 Used by coarse/train.py (--coarse_augment).
 """
 
@@ -40,6 +44,13 @@ def flip(image, landmarks, mask):
   landmarks = tf.gather(landmarks, IBUG68_MIRROR)
   landmarks = tf.stack([width - landmarks[:, 0], landmarks[:, 1]], -1)
   return image[:, ::-1], landmarks, mask[:, ::-1]
+
+
+def mirror_shape(shape, symmetry):
+  """The mesh of the mirrored face: [V,3] mm model space (mirror plane
+  x = 0, bfm.symmetry), vertex i taken from symmetry[i] with x negated."""
+  shape = tf.gather(shape, tf.constant(np.asarray(symmetry), tf.int32))
+  return shape * tf.constant([-1.0, 1.0, 1.0], shape.dtype)
 
 
 def rescale(image, landmarks, mask, scale):
@@ -76,13 +87,17 @@ def rescale(image, landmarks, mask, scale):
   return image, landmarks, mask
 
 
-def augment(image, landmarks, mask, seed):
+def augment(image, landmarks, mask, seed, shape=None, symmetry=None):
   """Chen20's colour, flip and scale augmentation of one training example.
 
   Args:
     image: [S,S,3] float32 in [0,1]; landmarks: [68,2] float32 px;
     mask: [S,S,1] float32 skin mask; seed: [2] int32 stateless seed.
-  Returns: (image, landmarks, mask), same shapes and dtypes.
+    shape: None, or the example's ground-truth mesh [V,3] mm (mirrored
+      with the image, `mirror_shape`).
+    symmetry: [V] int, the model's symmetry map; needed with `shape`.
+  Returns: (image, landmarks, mask), same shapes and dtypes; with `shape`,
+    (image, landmarks, mask, shape).
   """
   seeds = tf.random.experimental.stateless_split(seed, 3)
   factors = tf.random.stateless_uniform([3], seeds[0], *COLOR_RANGE)
@@ -91,16 +106,27 @@ def augment(image, landmarks, mask, seed):
   image, landmarks, mask = tf.cond(
       do_flip, lambda: flip(image, landmarks, mask),
       lambda: (image, landmarks, mask))
+  if shape is not None:
+    if symmetry is None:
+      raise ValueError('augment: a shape needs the model\'s symmetry map')
+    shape = tf.cond(do_flip, lambda: mirror_shape(shape, symmetry),
+                    lambda: tf.identity(shape))
   scale = tf.random.stateless_uniform([], seeds[2], *SCALE_RANGE)
-  shape = image.shape
+  size = image.shape
   image, landmarks, mask = rescale(image, landmarks, mask, scale)
-  image = tf.ensure_shape(image, shape)
-  mask = tf.ensure_shape(mask, shape[:2] + [1])
+  image = tf.ensure_shape(image, size)
+  mask = tf.ensure_shape(mask, size[:2] + [1])
+  if shape is not None:
+    return image, landmarks, mask, shape
   return image, landmarks, mask
 
 
-def augment_dataset(dataset, batch_size, seed, first_example=0):
+def augment_dataset(dataset, batch_size, seed, first_example=0,
+                    symmetry=None):
   """Batches (images, landmarks, masks) -> the same batches, augmented.
+
+  Batches with a fourth element, ground-truth meshes [B,V,3], need the
+  model's symmetry map `symmetry` [V] to mirror them (`augment`).
 
   Example k of the stream is augmented with the stateless seed
   (seed, first_example + k): a run resumed after n steps passes
@@ -111,9 +137,12 @@ def augment_dataset(dataset, batch_size, seed, first_example=0):
   examples = tf.data.Dataset.zip((dataset.unbatch(), counter))
 
   def one(example, index):
+    stateless = tf.stack([tf.cast(seed, tf.int64), index])
+    if len(example) == 4:
+      image, landmarks, mask, shape = example
+      return augment(image, landmarks, mask, stateless, shape, symmetry)
     image, landmarks, mask = example
-    return augment(image, landmarks, mask,
-                   tf.stack([tf.cast(seed, tf.int64), index]))
+    return augment(image, landmarks, mask, stateless)
 
   return examples.map(one, num_parallel_calls=tf.data.AUTOTUNE).batch(
       batch_size, drop_remainder=True).prefetch(2)

@@ -13,6 +13,11 @@ model-side point slides along the outline where the fixed contour vertex is
 hidden. The second needs landmarks that follow the visible outline (dlib's,
 the synthetic set's); coarse/train.py applies it to those and leaves it out
 for FaceMesh's fixed jaw points (see `contour_landmark_term`).
+
+Not in the paper or Chen20: `vertex_loss`, a supervised term against the
+ground-truth mesh of synthetic training faces (weight 'vertex', 0 by
+default). The synthetic benchmark's pre-training uses it as a listed
+shortcut (eval/synthetic_benchmark.py); photos have no ground truth.
 """
 
 import numpy as np
@@ -38,6 +43,9 @@ DEFAULT_WEIGHTS = {
     # Chen20 landmark2d_weight: the contour landmarks with a sliding
     # correspondence (contour_landmark_loss).
     'contour_landmark': 0.5,
+    # Not Chen20: supervised model-space vertex loss against the known mesh
+    # of synthetic faces (`vertex_loss`); off, as in the paper.
+    'vertex': 0.0,
 }
 # The image landmarks of the contour term: the 17 iBUG jaw points (Chen20:
 # the 18 contour points of its 86-point layout).
@@ -220,13 +228,30 @@ def coefficient_prior(coeff):
   return tf.reduce_mean(tf.square(coeff))
 
 
+def vertex_loss(pred_vertices, true_vertices):
+  """Supervised shape term: mean over batch and vertices of the squared
+  distance between predicted and ground-truth meshes, mm^2.
+
+  Both meshes are in the same model space (no pose, no alignment): the
+  prediction is model.vertices(identity, expression) of the network, the
+  truth the mesh the synthetic face was rendered from.
+
+  Args:
+    pred_vertices, true_vertices: [B,V,3] float32 mm.
+  Returns: scalar float32.
+  """
+  return tf.reduce_mean(tf.reduce_sum(
+      tf.square(pred_vertices - true_vertices), -1))
+
+
 def composite(render, mask, images):
   """Render over the input (Chen20: render * mask + image * (1 - mask))."""
   return render * mask + images * (1.0 - mask)
 
 
 def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
-                  id_features=None, contour_model=None):
+                  id_features=None, contour_model=None, true_shapes=None,
+                  model=None):
   """Eq. 14 (and Chen20's contour term): weighted terms and total.
 
   Args:
@@ -243,6 +268,9 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
       `face` for Chen20's contour term (`contour_landmark_term`; computed
       when weights['contour_landmark'] > 0). Pass it only for landmarks that
       follow the visible outline (dlib's, the synthetic set's).
+    true_shapes: None, or [B,V,3] float32 mm ground-truth meshes for
+      `vertex_loss` (computed when weights['vertex'] > 0; needs `model`).
+    model: the bfm.MorphableModel of `coeffs`, for `vertex_loss`.
   Returns:
     (total scalar, dict name -> unweighted scalar term).
   """
@@ -265,6 +293,12 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
   if contour_model is not None and weights.get('contour_landmark', 0.0) > 0:
     terms['contour_landmark'] = contour_landmark_term(
         contour_model, face, gt_landmarks, int(images.shape[2]))
+  if weights.get('vertex', 0.0) > 0:
+    if true_shapes is None or model is None:
+      raise ValueError('coarse_losses: the vertex loss (weight %g) needs '
+                       'true_shapes and model' % weights['vertex'])
+    terms['vertex'] = vertex_loss(
+        model.vertices(coeffs.identity, coeffs.expression), true_shapes)
   total = tf.add_n([weights[k] * v for k, v in terms.items()])
   return total, terms
 

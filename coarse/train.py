@@ -23,7 +23,9 @@ sliding silhouette contour. Chen20's second landmark term (the contour with
 a sliding correspondence, --coarse_contour_landmark_weight, default 0.5) is
 added for those outline-following sources and left out for FaceMesh
 records, whose jaw points are fixed surface points that the first term
-already matches at the fixed vertices.
+already matches at the fixed vertices. Synthetic records that carry their
+ground-truth meshes (eval/synthetic_sets.py) can add a supervised vertex
+loss, --coarse_vertex_weight (not the paper; off by default).
 
 The defaults are the paper's (224 px, standard VGG-16, batch 6, 162 VGG
 images per our_star step): a GPU job. A short CPU run of the whole pipeline
@@ -88,10 +90,12 @@ DEFAULTS = training_loop.Defaults(steps=250, batch_size=6, lr_decay_steps=2000,
 PRETRAIN_STEPS = 200000
 
 
-def synthetic_dataset(model, image_size, batch_size, first_example=0):
+def synthetic_dataset(model, image_size, batch_size, first_example=0,
+                      with_shapes=False):
   """Endless shuffled batches (images, landmarks [B,68,2], skin masks) of a
   fixed synthetic set of --num_images faces, from global example
-  `first_example` of the seeded stream (training_loop.example_stream)."""
+  `first_example` of the seeded stream (training_loop.example_stream);
+  with_shapes adds their ground-truth meshes [B,V,3] mm."""
   n = FLAGS.num_images
   if n < batch_size:
     raise ValueError('--num_images (%d) must be >= --batch_size (%d)' %
@@ -103,9 +107,12 @@ def synthetic_dataset(model, image_size, batch_size, first_example=0):
   images = np.concatenate([p.images for p in parts])
   landmarks = np.concatenate([p.landmarks for p in parts])
   masks = np.concatenate([p.skin_masks for p in parts])
+  arrays = (images, landmarks, masks)
+  if with_shapes:
+    arrays += (np.concatenate([p.vertices for p in parts]).astype(np.float32),)
   ds = training_loop.example_stream(
-      tf.data.Dataset.from_tensor_slices((images, landmarks, masks)), n,
-      FLAGS.seed, first_example, shuffle_buffer=n)
+      tf.data.Dataset.from_tensor_slices(arrays), n, FLAGS.seed,
+      first_example, shuffle_buffer=n)
   return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 
@@ -123,6 +130,28 @@ def data_landmark_source(data):
     return face_records.landmark_source(data)
   except ValueError as e:  # shards of two sources: one line, no traceback
     raise training_loop.UsageError('%s: %s' % (NAME, e)) from None
+
+
+def check_record_shapes(data, model):
+  """Checks that the first record of every --data shard carries a
+  ground-truth mesh of `model`'s vertex count (the vertex loss's target).
+
+  Raises:
+    training_loop.UsageError: naming the shard and what is wrong.
+  """
+  want = 3 * model.num_vertices
+  for path in face_records.list_files(data):
+    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    if first is None:
+      continue
+    got = face_records.record_shape_size(first)
+    if got != want:
+      raise training_loop.UsageError(
+          '%s: --coarse_vertex_weight=%g needs records with the ground-truth '
+          'mesh of the %r model (%d vertices; eval/synthetic_sets.py writes '
+          'them), but %s has %s' % (
+              NAME, FLAGS.coarse_vertex_weight, model.name, want // 3, path,
+              'none' if not got else '%d values' % got))
 
 
 def build_identity_network():
@@ -202,6 +231,8 @@ class CoarseTraining(training_loop.TrainingLoop):
     self.net(tf.zeros([1, self.image_size, self.image_size, 3]))
     self.identity = build_identity_network()
     self.weights = losses.weights_from_flags(FLAGS)
+    # The supervised vertex loss reads the data's ground-truth meshes.
+    self.with_shapes = self.weights['vertex'] > 0
     self.landmark_source = data_landmark_source(FLAGS.data)
     jaw = face_reconstruction.JAW_CONVENTIONS[self.landmark_source]
     # Chen20's contour term needs landmarks that follow the outline.
@@ -244,11 +275,19 @@ class CoarseTraining(training_loop.TrainingLoop):
     # example `first` (training_loop.example_stream).
     first = self.steps_done() * self.settings.batch_size
     if FLAGS.data:
+      if self.with_shapes:
+        check_record_shapes(FLAGS.data, self.model)
       dataset = self.record_dataset(FLAGS.data, self.image_size, FLAGS.seed,
-                                    FLAGS.skip_bad_records, first)
+                                    FLAGS.skip_bad_records, first,
+                                    self.with_shapes)
     else:
       dataset = synthetic_dataset(self.model, self.image_size,
-                                  self.settings.batch_size, first)
+                                  self.settings.batch_size, first,
+                                  self.with_shapes)
+    if self.with_shapes:
+      logging.info('Supervised vertex loss, weight %g (not the paper: '
+                   'ground-truth meshes of synthetic data)',
+                   self.weights['vertex'])
     if FLAGS.coarse_augment:
       logging.info('Chen20 augmentation: colour x U(%g, %g) per channel, '
                    'flip p=%g, scale U(%g, %g) (--coarse_augment)',
@@ -256,19 +295,22 @@ class CoarseTraining(training_loop.TrainingLoop):
                      (augmentation.FLIP_PROBABILITY,) +
                      augmentation.SCALE_RANGE))
       dataset = augmentation.augment_dataset(
-          dataset, self.settings.batch_size, FLAGS.seed, first_example=first)
+          dataset, self.settings.batch_size, FLAGS.seed, first_example=first,
+          symmetry=self.model.symmetry)
     self.use_dataset(dataset)
 
   def compute(self, batch):
-    images, landmarks, masks = batch
+    images, landmarks, masks = batch[:3]
+    shapes = batch[3] if self.with_shapes else None
     out = self.sam.forward(images, training=True)
     total, terms = losses.coarse_losses(images, landmarks, masks, out.face,
                                         out.coefficients, self.weights,
-                                        self.identity, self.contour_model)
+                                        self.identity, self.contour_model,
+                                        shapes, self.model)
     return total, terms, out
 
   def write_images(self, step, batch, outputs):
-    images, landmarks, _ = batch
+    images, landmarks = batch[:2]
     face = outputs.face
     render = face.image.numpy()
     mask = face.mask.numpy()

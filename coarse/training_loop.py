@@ -338,18 +338,20 @@ class TrainingLoop:
       raise _bad_records_error(data, files, e) from None
 
   def record_dataset(self, data, image_size, seed, skip_bad_records,
-                     first_example=None):
+                     first_example=None, with_shapes=False):
     """record_dataset() of --data whose unreadable records this loop names.
 
     first_example: global index of the first example (None: where this
     folder's run stands, steps done x --batch_size, so that a resumed run
-    reads on where the uninterrupted run would be).
+    reads on where the uninterrupted run would be). with_shapes: batches
+    also carry the records' ground-truth meshes (record_dataset).
     """
     if first_example is None:
       first_example = self.steps_done() * self.settings.batch_size
     dataset, files = record_dataset(data, image_size,
                                     self.settings.batch_size, seed,
-                                    skip_bad_records, first_example)
+                                    skip_bad_records, first_example,
+                                    with_shapes)
     self._record_files = (data, files)
     return dataset
 
@@ -813,8 +815,10 @@ def _bad_records_error(data, files, error):
 
 
 def record_dataset(data, image_size, batch_size, seed, skip_bad_records,
-                   first_example=0):
-  """Endless shuffled global batches (images, landmarks, masks) of --data.
+                   first_example=0, with_shapes=False):
+  """Endless shuffled global batches (images, landmarks, masks) of --data;
+  with with_shapes, (images, landmarks, masks, shapes [B,V,3] mm): the
+  records' ground-truth meshes (preprocess/face_records.py 'shape').
 
   The records are shuffled epoch by epoch (`example_stream`: example g
   depends only on (seed, g)) and the stream starts at global example
@@ -844,6 +848,7 @@ def record_dataset(data, image_size, batch_size, seed, skip_bad_records,
     raise BadRecordsError('--data: only %d readable record(s) in %s, fewer '
                           'than --batch_size=%d' % (kept, data, batch_size))
   dataset = example_stream(records, kept, seed, first_example)
-  dataset = dataset.map(lambda r: face_records.decode(r, image_size),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.map(
+      lambda r: face_records.decode(r, image_size, with_shapes),
+      num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.batch(batch_size, drop_remainder=True).prefetch(2), files

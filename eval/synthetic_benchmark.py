@@ -12,7 +12,10 @@ r"""Synthetic full-pose benchmark: the paper's Table 4 ablation, known meshes.
    'synthetic' model); faces: --benchmark_faces (photo-like renders with
    real skin by default). The result records both.
 2. Training, always through `python coarse/train.py` subprocesses: one shared
-   no-SAM (Chen20) pre-training, then the w/o SAM run and, for every
+   no-SAM (Chen20) pre-training (plus a supervised loss on the training
+   faces' ground-truth meshes, --benchmark_pretrain_vertex_weight, a listed
+   shortcut: without it the network learns no identity at this scale),
+   then the w/o SAM run and, for every
    --benchmark_sam_reduce reduction, each other --benchmark_sam_configs run
    (our, our_star) from that checkpoint with the same steps, batch size,
    learning rate and data order (the paper's setting: SAM fine-tunes a
@@ -190,6 +193,8 @@ class Run:
   # coarse/train.py --lr_decay_steps / --lr_decay_rate; None: its defaults.
   lr_decay_steps: int = None
   lr_decay_rate: float = None
+  # coarse/train.py --coarse_vertex_weight (0: off, the paper's losses).
+  vertex_weight: float = 0.0
   wall_s: float = None
   reused: bool = False
 
@@ -211,6 +216,7 @@ def plan_runs(sets_folder, spec):
                       lr=FLAGS.benchmark_pretrain_learning_rate,
                       decay=(FLAGS.benchmark_pretrain_lr_decay_steps,
                              FLAGS.benchmark_pretrain_lr_decay_rate),
+                      vertex_weight=FLAGS.benchmark_pretrain_vertex_weight,
                       vgg_weights=FLAGS.benchmark_vgg_weights)
   pre_key = _key(pre_settings)
   pretrain = Run('pretrain', 'none', FLAGS.benchmark_pretrain_steps,
@@ -218,7 +224,8 @@ def plan_runs(sets_folder, spec):
                  os.path.join(runs_root, 'pretrain-' + pre_key),
                  vgg_weights=FLAGS.benchmark_vgg_weights,
                  lr_decay_steps=FLAGS.benchmark_pretrain_lr_decay_steps,
-                 lr_decay_rate=FLAGS.benchmark_pretrain_lr_decay_rate)
+                 lr_decay_rate=FLAGS.benchmark_pretrain_lr_decay_rate,
+                 vertex_weight=FLAGS.benchmark_pretrain_vertex_weight)
   del sets_folder
   runs = []
   for config in FLAGS.benchmark_sam_configs:
@@ -270,6 +277,8 @@ def train_command(run, data):
     argv.append('--lr_decay_steps=%d' % run.lr_decay_steps)
   if run.lr_decay_rate is not None:
     argv.append('--lr_decay_rate=%r' % run.lr_decay_rate)
+  if run.vertex_weight:
+    argv.append('--coarse_vertex_weight=%r' % run.vertex_weight)
   if run.init_checkpoint:
     argv.append('--init_checkpoint=' + run.init_checkpoint)
   if run.vgg_weights:
@@ -409,8 +418,11 @@ def run_benchmark(argv0='eval/synthetic_benchmark.py', log=print):
     log('Evaluating the shared pre-trained network')
     net = coarse_model.load(pretrain.log_dir, model)
     references.append({
-        'label': 'shared pre-trained network (%d no-SAM steps; start of every '
-                 'row)' % pretrain.steps,
+        'label': 'shared pre-trained network (%d no-SAM steps%s; start of '
+                 'every row)' % (pretrain.steps, (
+                     ', supervised vertex loss weight %g' %
+                     pretrain.vertex_weight) if pretrain.vertex_weight else
+                                 ''),
         'splits': evaluate(model, test_sets, net),
         'train_wall_s': pretrain.wall_s, 'reused': pretrain.reused,
         'log_dir': pretrain.log_dir})

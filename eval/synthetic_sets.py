@@ -20,7 +20,9 @@ Layout of one cached setting, <cache_dir>/sets-<key>/:
   settings.json            the SetSpec the folder was generated from, plus
                            'skins': {'train': [photo names], 'test': [...]}
                            for textured faces
-  train/train.tfrecord     training crops (image PNG, skin mask, landmarks)
+  train/train.tfrecord     training crops (image PNG, skin mask, landmarks,
+                           ground-truth mesh 'shape' for the supervised
+                           vertex loss)
   train_yaw_deg.npy        [N] yaw of each training image, degrees
   test_small.npz, test_large.npz   (arrays below)
 
@@ -58,8 +60,9 @@ TEST_SKIN_EVERY = 3
 
 # Bumped when the generation code changes in a way the settings do not show.
 # 2: SFM's jaw landmarks no longer collapse to one vertex per side (issue 17,
-# bfm/sfm_reader.py contour candidates).
-FORMAT_VERSION = 2
+# bfm/sfm_reader.py contour candidates). 3: training records carry their
+# ground-truth meshes (face_records 'shape').
+FORMAT_VERSION = 3
 SPLITS = ('small', 'large')
 _GENERATE_BATCH = 16
 
@@ -207,7 +210,8 @@ def _write_train(model, spec, folder, material=None):
       for i in range(images.shape[0]):
         writer.write(face_records.serialize(
             images[i], batch.landmarks[i], masks[i], 'synthetic_%06d' % index,
-            landmark_source=synthetic_data.LANDMARK_SOURCE))
+            landmark_source=synthetic_data.LANDMARK_SOURCE,
+            shape=batch.vertices[i]))
         index += 1
       yaws.append(batch.yaw_deg)
   yaws = np.concatenate(yaws).astype(np.float32)

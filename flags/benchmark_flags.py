@@ -156,6 +156,19 @@ def define_flags():
       '(mean 0.95x); the spread between training seeds is as large as the '
       'gain, so this is a weak choice.')
   _define_scaled(
+      'float', 'benchmark_pretrain_vertex_weight', 1.0,
+      (0.0, 'self-supervised pre-training, no ground-truth shape'),
+      'coarse/train.py --coarse_vertex_weight of the pre-training only: a '
+      'supervised loss on the training faces\' ground-truth meshes (mm^2) '
+      'added to Chen20\'s losses, so that the network SAM fine-tunes has '
+      'learned identity (the compared runs train self-supervised, as the '
+      'paper). Self-supervised pre-training at this scale learned no '
+      'identity: per-component correlation of predicted and true identity '
+      '~0 (README). On the validation split (sets of --benchmark_seed=100) '
+      'weight 1 and 5 gave the w/o SAM row 0.84x the mean face\'s '
+      'small-pose NME (2.035 / 2.045 vs 2.435 mm): the lower one. 0 = the '
+      'paper\'s self-supervised pre-training.')
+  _define_scaled(
       'float', 'benchmark_contour_landmark_weight', 0.5,
       (0.5, "Chen20's second landmark term, landmark2d_weight 0.5"),
       'coarse/train.py --coarse_contour_landmark_weight of every run (the '

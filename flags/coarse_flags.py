@@ -42,6 +42,12 @@ _WEIGHT_HELP = {
                         'landmarks that follow the outline (--data from '
                         'prepare_data --landmarks=dlib, the synthetic set); '
                         'FaceMesh records (fixed jaw points) leave it out.',
+    'vertex': 'Not in the paper: supervised loss, mean squared distance '
+              '(mm^2) of the predicted model-space mesh to the ground-truth '
+              'mesh of synthetic training records (eval/synthetic_sets.py '
+              'writes them; photos have none). 0 = off, the paper\'s '
+              'self-supervised training; the synthetic benchmark\'s '
+              'pre-training sets it (--benchmark_pretrain_vertex_weight).',
 }
 
 

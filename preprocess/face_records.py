@@ -13,6 +13,12 @@ One tf.train.Example per face (written by preprocess/prepare_data.py):
                      written before this feature existed lack it and read
                      as 'dlib', the only source prepare_data had then
                      (LEGACY_SOURCE).
+  'shape'     float  optional, 3V values: the face's ground-truth mesh, V x
+                     (x, y, z) millimetres in the model space of the morphable
+                     model that generated it (synthetic data only; eval/
+                     synthetic_sets.py). Read with decode(with_shape=True)
+                     for the supervised vertex loss (coarse/losses.py
+                     vertex_loss); photos have none.
 
 A dataset has one landmark source: `landmark_source(data)` reads it from the
 first record of every shard and refuses shards that disagree.
@@ -34,7 +40,8 @@ def _bytes(v):
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
 
 
-def serialize(image, landmarks, mask, name, landmark_source=LEGACY_SOURCE):
+def serialize(image, landmarks, mask, name, landmark_source=LEGACY_SOURCE,
+              shape=None):
   """tf.train.Example bytes for one crop.
 
   Args:
@@ -43,6 +50,8 @@ def serialize(image, landmarks, mask, name, landmark_source=LEGACY_SOURCE):
     landmark_source: one of SOURCES, the detector that marked `landmarks`
       (the default, 'dlib', is also the convention of model renders whose
       jaw slides to the silhouette: preprocess/synthetic_data.py).
+    shape: None, or the face's ground-truth mesh [V,3] float millimetres in
+      model space (the 'shape' feature).
   """
   if landmark_source not in SOURCES:
     raise ValueError('face_records.serialize: landmark_source must be one of '
@@ -64,6 +73,13 @@ def serialize(image, landmarks, mask, name, landmark_source=LEGACY_SOURCE):
       'name': _bytes(name.encode('utf-8')),
       'landmark_source': _bytes(landmark_source.encode('utf-8')),
   }
+  if shape is not None:
+    shape = np.asarray(shape, np.float32)
+    if shape.ndim != 2 or shape.shape[1] != 3 or not shape.shape[0]:
+      raise ValueError('face_records.serialize: shape must be [V,3] mm, got '
+                       '%s' % (shape.shape,))
+    feats['shape'] = tf.train.Feature(float_list=tf.train.FloatList(
+        value=shape.reshape(-1).tolist()))
   return tf.train.Example(features=tf.train.Features(feature=feats)
                          ).SerializeToString()
 
@@ -74,6 +90,15 @@ _SPEC = {
     'landmarks': tf.io.FixedLenFeature([136], tf.float32),
     'name': tf.io.FixedLenFeature([], tf.string, default_value=''),
 }
+
+
+_SHAPE_SPEC = {'shape': tf.io.VarLenFeature(tf.float32)}
+
+
+def record_shape_size(record):
+  """Number of 'shape' values (3V) of one serialized record; 0 without."""
+  ex = tf.io.parse_single_example(record, _SHAPE_SPEC)
+  return int(tf.size(ex['shape'].values))
 
 
 _SOURCE_SPEC = {
@@ -136,10 +161,14 @@ def list_files(data):
   return sorted(files)
 
 
-def decode(record, image_size):
+def decode(record, image_size, with_shape=False):
   """One serialized Example -> (image [S,S,3] float32 in [0,1], landmarks
-  [68,2] pixels, skin mask [S,S,1] float32), resized to image_size."""
-  ex = tf.io.parse_single_example(record, _SPEC)
+  [68,2] pixels, skin mask [S,S,1] float32), resized to image_size; with
+  with_shape, a fourth element: the 'shape' feature as [V,3] float32 mm
+  (a record without one fails the map with InvalidArgumentError: check the
+  data first with record_shape_size)."""
+  spec = dict(_SPEC, **_SHAPE_SPEC) if with_shape else _SPEC
+  ex = tf.io.parse_single_example(record, spec)
   image = tf.io.decode_png(ex['image'], channels=3)
   mask = tf.io.decode_png(ex['mask'], channels=1)
   size = tf.cast(tf.shape(image)[1], tf.float32)
@@ -151,7 +180,13 @@ def decode(record, image_size):
   landmarks = tf.reshape(ex['landmarks'], [68, 2]) * (image_size / size)
   image.set_shape([image_size, image_size, 3])
   mask.set_shape([image_size, image_size, 1])
-  return tf.clip_by_value(image, 0.0, 1.0), landmarks, mask
+  image = tf.clip_by_value(image, 0.0, 1.0)
+  if not with_shape:
+    return image, landmarks, mask
+  values = ex['shape'].values
+  tf.debugging.assert_positive(tf.size(values), message=(
+      'face_records.decode: a record has no \'shape\' feature'))
+  return image, landmarks, mask, tf.reshape(values, [-1, 3])
 
 
 def dataset(data, image_size, batch_size, seed=0, shuffle=True, repeat=True):

@@ -65,6 +65,59 @@ class AugmentationTest(tf.test.TestCase):
     shifted = augmentation.color_shift(bright, tf.constant([1.2, 1.2, 0.9]))
     self.assertAllClose(shifted[0, 0], [1.0, 1.0, 0.855])
 
+  def test_mirror_shape_moves_a_bump_to_the_mirrored_landmark(self):
+    """A displacement at the right outer eye corner (iBUG 36) reappears,
+    x negated, at the left outer eye corner (iBUG 45): the landmark mirror
+    map is independent of the model's nearest-neighbour symmetry map."""
+    model = bfm.load('synthetic')
+    mean = np.asarray(model.mean_shape, np.float32)
+    bump = np.array([2.0, -3.0, 1.5], np.float32)
+    right = int(model.landmarks68[36])
+    left = int(model.landmarks68[augmentation.IBUG68_MIRROR[36]])
+    self.assertNotEqual(left, right)
+    shape = mean.copy()
+    shape[right] += bump
+    mirrored = augmentation.mirror_shape(tf.constant(shape),
+                                         model.symmetry).numpy()
+    # The mean face is its own mirror image, up to the map's mismatch.
+    tolerance = model.symmetry_max_error_mm + 1e-4
+    moved = mirrored - augmentation.mirror_shape(
+        tf.constant(mean), model.symmetry).numpy()
+    self.assertAllClose(moved[left], bump * [-1.0, 1.0, 1.0], atol=1e-5)
+    self.assertAllClose(np.delete(moved, left, 0), 0.0 * np.delete(
+        moved, left, 0), atol=1e-5)
+    self.assertAllClose(
+        augmentation.mirror_shape(tf.constant(mean), model.symmetry), mean,
+        atol=tolerance)
+    twice = augmentation.mirror_shape(tf.constant(mirrored), model.symmetry)
+    self.assertAllClose(twice, shape, atol=1e-5)
+
+  def test_shape_is_mirrored_exactly_when_the_image_is(self):
+    model = bfm.load('synthetic')
+    rng = np.random.RandomState(1)
+    image = tf.constant(rng.uniform(0, 0.8, [SIZE, SIZE, 3]), tf.float32)
+    shape = tf.constant(np.asarray(model.mean_shape) +
+                        rng.normal(size=model.mean_shape.shape), tf.float32)
+    mirrored = augmentation.mirror_shape(shape, model.symmetry)
+    flips = 0
+    for index in range(8):
+      seed = tf.constant([5, index], tf.int64)
+      plain = augmentation.augment(image, tf.zeros([68, 2]),
+                                   tf.ones([SIZE, SIZE, 1]), seed)
+      out = augmentation.augment(image, tf.zeros([68, 2]),
+                                 tf.ones([SIZE, SIZE, 1]), seed, shape,
+                                 model.symmetry)
+      self.assertLen(out, 4)
+      self.assertAllClose(out[0], plain[0])  # the same draw with or without
+      # Which way it went: a landmark at x = 0 lands near x = W if flipped.
+      flipped = bool(np.asarray(out[1])[0, 0] > SIZE / 2)  # x -> W - x
+      flips += flipped
+      self.assertAllClose(out[3], mirrored if flipped else shape)
+    self.assertBetween(flips, 1, 7)
+    with self.assertRaisesRegex(ValueError, 'symmetry'):
+      augmentation.augment(image, tf.zeros([68, 2]), tf.ones([SIZE, SIZE, 1]),
+                           tf.constant([5, 0], tf.int64), shape)
+
   def test_dataset_is_seeded_and_varied(self):
     rng = np.random.RandomState(0)
     images = rng.uniform(0, 0.8, [8, SIZE, SIZE, 3]).astype(np.float32)

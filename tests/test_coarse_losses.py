@@ -372,6 +372,58 @@ class ContourTermInCoarseLossesTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotIn('contour_landmark', terms)
 
 
+class VertexLossTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_mean_squared_distance_in_mm2(self):
+    truth = np.zeros([2, 4, 3], np.float32)
+    pred = truth.copy()
+    pred[0, 1] = [3.0, 4.0, 0.0]  # 5 mm off: 25 mm^2 on 1 of 8 vertices
+    pred[1, :] = [0.0, 0.0, 2.0]  # 2 mm off everywhere: 4 mm^2 on 4
+    self.assertAllClose(losses.vertex_loss(pred, truth),
+                        (25.0 + 4 * 4.0) / 8.0)
+
+  @parameterized.parameters(0.5, 2.0)
+  def test_term_of_the_predicted_coefficients(self, weight):
+    """The term compares model.vertices(identity, expression) of the
+    prediction with the given meshes: zero at the true coefficients."""
+    model = bfm.load('synthetic')
+    rng = np.random.RandomState(0)
+    coeffs = coefficients.Coefficients.zeros(model, 2).numpy()
+    coeffs.identity[:] = rng.normal(size=coeffs.identity.shape)
+    coeffs.expression[:] = rng.normal(size=coeffs.expression.shape)
+    truth = np.asarray(model.vertices(coeffs.identity, coeffs.expression))
+    face = _face(np.zeros([2, 2, 2, 3]), np.ones([2, 2, 2, 1]),
+                 np.ones([2, 2, 2, 1]), np.zeros([2, 68, 2]))
+    weights = dict(photo=0.0, landmark=0.0, shape_prior=0.0, exp_prior=0.0,
+                   tex_prior=0.0, vertex=weight)
+    images, lm = np.zeros([2, 2, 2, 3], np.float32), np.zeros([2, 68, 2])
+    _, terms = losses.coarse_losses(images, lm, None, face, coeffs, weights,
+                                    true_shapes=truth, model=model)
+    self.assertAllClose(terms['vertex'], 0.0, atol=1e-6)
+    zero = coefficients.Coefficients.zeros(model, 2).numpy()
+    total, terms = losses.coarse_losses(images, lm, None, face, zero, weights,
+                                        true_shapes=truth, model=model)
+    mean = np.asarray(model.mean_shape)[None]
+    expected = np.mean(np.sum((truth - mean)**2, -1))
+    self.assertGreater(expected, 1.0)
+    self.assertAllClose(terms['vertex'], expected, rtol=1e-4)
+    self.assertAllClose(total, weight * expected, rtol=1e-4)
+
+  def test_off_by_default_and_needs_the_meshes(self):
+    self.assertEqual(losses.DEFAULT_WEIGHTS['vertex'], 0.0)
+    model = bfm.load('synthetic')
+    coeffs = coefficients.Coefficients.zeros(model, 1).numpy()
+    face = _face(np.zeros([1, 2, 2, 3]), np.ones([1, 2, 2, 1]),
+                 np.ones([1, 2, 2, 1]), np.zeros([1, 68, 2]))
+    images, lm = np.zeros([1, 2, 2, 3], np.float32), np.zeros([1, 68, 2])
+    _, terms = losses.coarse_losses(images, lm, None, face, coeffs,
+                                    dict(losses.DEFAULT_WEIGHTS))
+    self.assertNotIn('vertex', terms)
+    with self.assertRaisesRegex(ValueError, 'true_shapes'):
+      losses.coarse_losses(images, lm, None, face, coeffs,
+                           dict(losses.DEFAULT_WEIGHTS, vertex=1.0))
+
+
 class ContourTermAtKnownFacesTest(tf.test.TestCase, parameterized.TestCase):
   """On renders of known faces (landmarks of the truth, the synthetic sets'
   convention) the contour term is smallest at the true identity.

@@ -273,6 +273,54 @@ class CoarseTrainTest(test_utils.FlagsTestCase):
       self.assertEqual(landmarks.shape, (3, 68, 2))
       self.assertEqual(masks.shape, (3, 32, 32, 1))
 
+  def _records(self, folder, shapes):
+    """Two 32-px records; with `shapes`, each carries that ground-truth
+    mesh ([2,V,3] mm)."""
+    rng = np.random.RandomState(1)
+    path = os.path.join(folder, 'faces.tfrecord')
+    with tf.io.TFRecordWriter(path) as writer:
+      for k in range(2):
+        writer.write(face_records.serialize(
+            rng.randint(0, 256, [32, 32, 3]).astype(np.uint8),
+            rng.uniform(8, 24, [68, 2]).astype(np.float32),
+            np.full([32, 32], 255, np.uint8), 'face%d.png' % k,
+            shape=None if shapes is None else shapes[k]))
+    return path
+
+  def test_vertex_loss_learns_the_records_meshes(self):
+    """With only the supervised term on, training fits the two records'
+    ground-truth meshes (the augmentation's mirroring: test_coarse_
+    augmentation.py)."""
+    model = bfm.load('synthetic')
+    rng = np.random.RandomState(2)
+    shapes = np.asarray(model.vertices(
+        rng.normal(size=[2, model.num_id]).astype(np.float32)))
+    data = self.create_tempdir().full_path
+    self._records(data, shapes)
+    log_dir = self.create_tempdir().full_path
+    off = {'coarse_%s_weight' % k: 0.0 for k in losses.DEFAULT_WEIGHTS}
+    with flagsaver.flagsaver(**_settings(
+        log_dir, steps=40, sam_config='none', data=data, learning_rate=3e-3,
+        coarse_augment=False, **dict(off, coarse_vertex_weight=1.0))):
+      totals = coarse_train.train()
+    mean = np.asarray(model.mean_shape)[None]
+    start = np.mean(np.sum((shapes - mean)**2, -1))  # the first prediction
+    self.assertAllClose(totals[0], start, rtol=0.05)
+    self.assertLess(np.mean(totals[-5:]), 0.5 * start)
+
+  def test_vertex_loss_refuses_records_without_meshes(self):
+    data = self.create_tempdir().full_path
+    path = self._records(data, None)
+    log_dir = self.create_tempdir().full_path
+    with flagsaver.flagsaver(**_settings(log_dir, steps=1, sam_config='none',
+                                         data=data, coarse_vertex_weight=1.0)):
+      with self.assertRaisesRegex(
+          training_loop.UsageError,
+          r'--coarse_vertex_weight=1 needs records with the ground-truth mesh '
+          r"of the 'synthetic' model .* but %s has none" % path):
+        coarse_train.train()
+    self.assertEmpty(tf.io.gfile.glob(os.path.join(log_dir, 'ckpt-*')))
+
   def test_coarse_model_load_names_the_config_that_does_not_fit(self):
     folder = self.create_tempdir().full_path
     model = bfm.load('synthetic')

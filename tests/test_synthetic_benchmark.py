@@ -366,7 +366,32 @@ class TrainCommandTest(tf.test.TestCase, parameterized.TestCase):
         other, _ = synthetic_benchmark.plan_runs(tmp, _spec())
     self.assertNotEqual(pretrain.log_dir, other.log_dir)
 
+  def test_vertex_weight_reaches_the_pretraining_only(self):
+    tmp = self.create_tempdir().full_path
+    with flagsaver.flagsaver(benchmark_cache_dir=tmp,
+                             benchmark_pretrain_vertex_weight=2.5,
+                             benchmark_sam_configs=['none', 'our'],
+                             benchmark_sam_reduce=['sum'], bfm='synthetic'):
+      pretrain, runs = synthetic_benchmark.plan_runs(tmp, _spec())
+      self.assertIn('--coarse_vertex_weight=2.5',
+                    synthetic_benchmark.train_command(pretrain, tmp))
+      for run in runs:  # the compared runs train as the paper
+        argv = synthetic_benchmark.train_command(run, tmp)
+        self.assertEmpty([a for a in argv if a.startswith('--coarse_vertex')])
+      with flagsaver.flagsaver(benchmark_pretrain_vertex_weight=0.0):
+        other, other_runs = synthetic_benchmark.plan_runs(tmp, _spec())
+        argv = synthetic_benchmark.train_command(other, tmp)
+        self.assertEmpty([a for a in argv if a.startswith('--coarse_vertex')])
+      self.assertIn('--benchmark_pretrain_vertex_weight=2.5 (paper: '
+                    'self-supervised pre-training, no ground-truth shape)',
+                    synthetic_benchmark.shortcuts())
+    # Another pre-training: every run starting from it is another run too.
+    self.assertNotEqual(pretrain.log_dir, other.log_dir)
+    self.assertNotEqual([r.log_dir for r in runs],
+                        [r.log_dir for r in other_runs])
+
   @parameterized.parameters(
+      ('benchmark_pretrain_vertex_weight', 0.0),
       ('benchmark_contour_landmark_weight', 0.5),
       ('benchmark_pretrain_lr_decay_steps', 2000),
       ('benchmark_pretrain_lr_decay_rate', 0.98))

@@ -140,10 +140,7 @@ def check_record_shapes(data, model):
     training_loop.UsageError: naming the shard and what is wrong.
   """
   want = 3 * model.num_vertices
-  for path in face_records.list_files(data):
-    first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
-    if first is None:
-      continue
+  for path, first in face_records.first_records(data):
     got = face_records.record_shape_size(first)
     if got != want:
       raise training_loop.UsageError(

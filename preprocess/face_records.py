@@ -126,13 +126,10 @@ def landmark_source(data):
     ValueError: shards of different sources, or an unknown source.
   """
   found = {}
-  for path in list_files(data):
+  for path, first in first_records(data):
     try:
-      first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
-      if first is None:
-        continue
       source = record_source(first)
-    except tf.errors.OpError:
+    except tf.errors.OpError:  # not an Example: left to the loop too
       continue
     found.setdefault(source, path)
   if not found:
@@ -147,6 +144,19 @@ def landmark_source(data):
         'loss needs one jaw convention: prepare them with one --landmarks' %
         ', '.join('%s in %s' % (s, p) for s, p in sorted(found.items())))
   return next(iter(found))
+
+
+def first_records(data):
+  """(shard path, its first serialized record) of every shard of `data`
+  (folder, file or glob) that has a readable one; empty and unreadable
+  shards are left to the training loop's bad-record handling."""
+  for path in list_files(data):
+    try:
+      first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    except tf.errors.OpError:
+      continue
+    if first is not None:
+      yield path, first
 
 
 def list_files(data):

@@ -154,8 +154,9 @@ def define_flags():
       'coarse/train.py --lr_decay_rate of the pre-training: with a period '
       'of a tenth of the steps, the rate ends at 0.11x the start rate. '
       'Chosen on a validation split (the sets of --benchmark_seed=100, never '
-      'the test sets; README) for the self-supervised pre-training: two '
-      'pre-trainings with this decay reached 0.90x and 0.92x the mean '
+      'the test sets; eval/results/synthetic/HISTORY.md) for the '
+      'self-supervised pre-training: two pre-trainings with this decay '
+      'reached 0.90x and 0.92x the mean '
       'face\'s small-pose NME, four without it 0.88x-1.01x (mean 0.95x); the '
       'spread between training seeds is as large as the gain, so this is a '
       'weak choice.')

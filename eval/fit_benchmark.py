@@ -14,13 +14,15 @@ ANOTHER model: the fitted model never generated the geometry it is scored
 on (ict:sfm and sfm:ict); the same-model pairs are an in-model reference.
 Score: the FG 2018 NME (eval/protocols.py) of the fitted coarse mesh against
 the rendered mesh, beside the NME of the fitting model's mean face on the
-same photos, plus the detection rate, the median |yaw error| and the fit's
+same photos, plus the detection rate (a detection counts only when it is
+ON the rendered face, `on_face`: a face-like patch of the background is a
+miss, reported as "off_face"), the median |yaw error| and the fit's
 seconds per photo (detection, coarse and detail stages; the writing of
 output files is not part of it).
 
 Writes `--fit_benchmark_out`/NAME.json and NAME.md:
   {"bins": [{"render_model", "fit_model", "yaw_range", "images", "detected",
-             "nme_mm", "mean_face_nme_mm", "yaw_error_deg_median",
+             "off_face", "nme_mm", "mean_face_nme_mm", "yaw_error_deg_median",
              "seconds_per_photo"}, ...], "command", "git_commit", "settings"}
 with one entry per yaw bin and model pair, the yaw sign pooled (each sign
 is also reported in "by_sign"); NME over the detected images.
@@ -46,6 +48,32 @@ FLAGS = flags.FLAGS
 YAW_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90))
 TEXTURE_SIZE = 512
 MAX_TEXTURES = 8
+# `on_face`: the share of the 68 detected landmarks that must lie on the
+# rendered face (its mask's bounding box, grown by ON_FACE_MARGIN of its
+# size on each side: jaw points may sit just outside the visible skin).
+ON_FACE_SHARE = 0.5
+ON_FACE_MARGIN = 0.1
+
+
+def on_face(landmarks, face_mask):
+  """Whether a detection is on the rendered face.
+
+  Args:
+    landmarks: [68,2] float detected landmarks, photo pixels (x, y).
+    face_mask: [H,W] bool, the face model's rendered pixels.
+  Returns:
+    True when at least ON_FACE_SHARE of the landmarks lie in the mask's
+    bounding box grown by ON_FACE_MARGIN (False for an empty mask).
+  """
+  rows, cols = np.nonzero(face_mask)
+  if not rows.size:
+    return False
+  x0, x1 = cols.min(), cols.max() + 1.0
+  y0, y1 = rows.min(), rows.max() + 1.0
+  dx, dy = ON_FACE_MARGIN * (x1 - x0), ON_FACE_MARGIN * (y1 - y0)
+  x, y = np.asarray(landmarks, np.float64).T
+  inside = (x >= x0 - dx) & (x <= x1 + dx) & (y >= y0 - dy) & (y <= y1 + dy)
+  return bool(np.mean(inside) >= ON_FACE_SHARE)
 
 
 def _photos():
@@ -69,7 +97,7 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
         pitch = rng.uniform(-1, 1) * FLAGS.fit_benchmark_max_pitch_deg
         roll = rng.uniform(-1, 1) * FLAGS.fit_benchmark_max_roll_deg
         background = backgrounds[rng.randint(len(backgrounds))]
-        image, _ = textured_faces.render_textured(
+        image, face_mask = textured_faces.render_textured(
             model, vertices, textures[rng.randint(len(textures))],
             np.deg2rad([pitch, yaw, roll]),
             textured_faces.random_lighting(rng), size, background,
@@ -82,7 +110,8 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
             np.round(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
         records.append({'path': path, 'name': name, 'yaw_deg': float(yaw),
                         'bin': (lo, hi), 'sign': sign,
-                        'vertices': vertices})
+                        'vertices': vertices,
+                        'face_mask': np.asarray(face_mask) > 0.5})
   return records
 
 
@@ -100,16 +129,25 @@ def make_textures(model, photos, source):
 
 
 def reconstruct_set(pipeline, records, batch_size):
-  """Runs the reconstruct pipeline; adds 'coarse_vertices', 'yaw_est'."""
+  """Runs the reconstruct pipeline; adds 'coarse_vertices', 'yaw_est' (or
+  'failure', and 'off_face' when the detection is not on the rendered face,
+  `on_face`)."""
   from reconstruct import pipeline as pipeline_lib  # pylint: disable=g-import-not-at-top
   prepared = []
   timings = {}
   for rec in records:
     t0 = time.time()
     try:
-      prepared.append((rec, pipeline.prepare(rec['path'], rec['name'])))
+      face = pipeline.prepare(rec['path'], rec['name'])
     except pipeline_lib.InputError as e:
       rec['failure'] = str(e)
+    else:
+      if on_face(face.landmarks, rec['face_mask']):
+        prepared.append((rec, face))
+      else:
+        rec['failure'] = '%s: the detection is not on the rendered face' % (
+            rec['path'],)
+        rec['off_face'] = True
     timings['detection'] = timings.get('detection', 0.0) + time.time() - t0
   for start in range(0, len(prepared), batch_size):
     chunk = prepared[start:start + batch_size]
@@ -145,7 +183,8 @@ def summarize(records, render_name, fit_name, seconds_per_photo):
   for lo, hi in YAW_BINS:
     def stats(recs):
       done = [r for r in recs if 'nme' in r]
-      entry = {'images': len(recs), 'detected': len(done)}
+      entry = {'images': len(recs), 'detected': len(done),
+               'off_face': sum(1 for r in recs if r.get('off_face'))}
       if done:
         entry.update(
             nme_mm=float(np.mean([r['nme'] for r in done])),
@@ -176,16 +215,17 @@ def markdown(result):
       'same photos.' % (result['command'], result['git_commit'][:10],
                         result['settings']['renders']),
       '',
-      '| render → fit | yaw | photos | detected | NME | mean face | '
-      'median \\|yaw error\\| (°) | s / photo |',
-      '|---|---|---|---|---|---|---|---|',
+      '| render → fit | yaw | photos | detected | off the face | NME | '
+      'mean face | median \\|yaw error\\| (°) | s / photo |',
+      '|---|---|---|---|---|---|---|---|---|',
   ]
   for row in result['bins']:
     def num(key, fmt='%.2f'):
       return fmt % row[key] if key in row else '–'
-    lines.append('| %s → %s | %d–%d° | %d | %d | %s | %s | %s | %.1f |' % (
+    lines.append('| %s → %s | %d–%d° | %d | %d | %d | %s | %s | %s | %.1f |' % (
         row['render_model'], row['fit_model'], row['yaw_range'][0],
-        row['yaw_range'][1], row['images'], row['detected'], num('nme_mm'),
+        row['yaw_range'][1], row['images'], row['detected'],
+        row['off_face'], num('nme_mm'),
         num('mean_face_nme_mm'), num('yaw_error_deg_median', '%.1f'),
         row['seconds_per_photo']))
   return '\n'.join(lines) + '\n'
@@ -227,10 +267,11 @@ def run(argv):
       pair_rows = summarize(records, render_name, fit_name, seconds)
       rows.extend(pair_rows)
       for row in pair_rows:
-        print('%s -> %s yaw %2d-%2d: detected %d/%d  NME %s  mean face %s  '
-              'median |yaw err| %s  %.1f s/photo' % (
+        print('%s -> %s yaw %2d-%2d: detected %d/%d (%d off the face)  NME '
+              '%s  mean face %s  median |yaw err| %s  %.1f s/photo' % (
                   render_name, fit_name, row['yaw_range'][0],
                   row['yaw_range'][1], row['detected'], row['images'],
+                  row['off_face'],
                   '%.3f' % row['nme_mm'] if 'nme_mm' in row else '-',
                   '%.3f' % row['mean_face_nme_mm']
                   if 'mean_face_nme_mm' in row else '-',

@@ -10,12 +10,13 @@ import numpy as np
 import tensorflow as tf
 
 import bfm
+from eval import fit_benchmark
 from eval import textured_faces
 from tests import test_utils
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = ('render_model', 'fit_model', 'yaw_range', 'images', 'detected',
-        'seconds_per_photo')
+        'off_face', 'seconds_per_photo')
 
 
 class TexturedFacesTest(tf.test.TestCase):
@@ -49,6 +50,29 @@ class TexturedFacesTest(tf.test.TestCase):
     self.assertLess(head[:, 2].max(), nose[2])
 
 
+class OnFaceTest(tf.test.TestCase):
+
+  def test_landmarks_on_and_off_the_rendered_face(self):
+    mask = np.zeros([100, 100], bool)
+    mask[20:60, 30:70] = True  # the face: x 30-70, y 20-60
+    on = np.stack([np.linspace(32, 68, 68), np.linspace(22, 58, 68)], 1)
+    self.assertTrue(fit_benchmark.on_face(on, mask))
+    # A face-like patch elsewhere: every point outside the grown box.
+    self.assertFalse(fit_benchmark.on_face(on + [0.0, 45.0], mask))
+    # Within the margin (10% of 40 px = 4 px) still counts, beyond does not.
+    self.assertTrue(fit_benchmark.on_face(np.full([68, 2], [73.5, 40.0]),
+                                          mask))
+    self.assertFalse(fit_benchmark.on_face(np.full([68, 2], [74.5, 40.0]),
+                                           mask))
+    # Half of the points on the face is enough (a profile's hidden side).
+    half = on.copy()
+    half[:34] += [0.0, 45.0]
+    self.assertTrue(fit_benchmark.on_face(half, mask))
+    half[34] += [0.0, 45.0]
+    self.assertFalse(fit_benchmark.on_face(half, mask))
+    self.assertFalse(fit_benchmark.on_face(on, np.zeros_like(mask)))
+
+
 class EndToEndTest(tf.test.TestCase):
 
   def test_tiny_run_writes_the_documented_json(self):
@@ -75,6 +99,7 @@ class EndToEndTest(tf.test.TestCase):
         self.assertIn(key, row)
       self.assertEqual(row['images'], 2)
       self.assertBetween(row['detected'], 0, 2)
+      self.assertBetween(row['off_face'], 0, 2 - row['detected'])
       if row['detected']:
         self.assertGreater(row['nme_mm'], 0.0)
         self.assertGreater(row['mean_face_nme_mm'], 0.0)

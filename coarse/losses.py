@@ -233,8 +233,9 @@ def vertex_loss(pred_vertices, true_vertices):
   distance between predicted and ground-truth meshes, mm^2.
 
   Both meshes are in the same model space (no pose, no alignment): the
-  prediction is model.vertices(identity, expression) of the network, the
-  truth the mesh the synthetic face was rendered from.
+  prediction is the CoarseFace's vertices (model.vertices(identity,
+  expression) of the network), the truth the mesh the synthetic face was
+  rendered from.
 
   Args:
     pred_vertices, true_vertices: [B,V,3] float32 mm.
@@ -250,8 +251,7 @@ def composite(render, mask, images):
 
 
 def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
-                  id_features=None, contour_model=None, true_shapes=None,
-                  model=None):
+                  id_features=None, contour_model=None, true_shapes=None):
   """Eq. 14 (and Chen20's contour term): weighted terms and total.
 
   Args:
@@ -268,9 +268,8 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
       `face` for Chen20's contour term (`contour_landmark_term`; computed
       when weights['contour_landmark'] > 0). Pass it only for landmarks that
       follow the visible outline (dlib's, the synthetic set's).
-    true_shapes: None, or [B,V,3] float32 mm ground-truth meshes for
-      `vertex_loss` (computed when weights['vertex'] > 0; needs `model`).
-    model: the bfm.MorphableModel of `coeffs`, for `vertex_loss`.
+    true_shapes: None, or [B,V,3] float32 mm ground-truth meshes, compared
+      with face.vertices by `vertex_loss` (when weights['vertex'] > 0).
   Returns:
     (total scalar, dict name -> unweighted scalar term).
   """
@@ -294,11 +293,10 @@ def coarse_losses(images, gt_landmarks, skin_mask, face, coeffs, weights,
     terms['contour_landmark'] = contour_landmark_term(
         contour_model, face, gt_landmarks, int(images.shape[2]))
   if weights.get('vertex', 0.0) > 0:
-    if true_shapes is None or model is None:
+    if true_shapes is None:
       raise ValueError('coarse_losses: the vertex loss (weight %g) needs '
-                       'true_shapes and model' % weights['vertex'])
-    terms['vertex'] = vertex_loss(
-        model.vertices(coeffs.identity, coeffs.expression), true_shapes)
+                       'true_shapes' % weights['vertex'])
+    terms['vertex'] = vertex_loss(face.vertices, true_shapes)
   total = tf.add_n([weights[k] * v for k, v in terms.items()])
   return total, terms
 

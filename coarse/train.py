@@ -303,7 +303,7 @@ class CoarseTraining(training_loop.TrainingLoop):
     total, terms = losses.coarse_losses(images, landmarks, masks, out.face,
                                         out.coefficients, self.weights,
                                         self.identity, self.contour_model,
-                                        shapes, self.model)
+                                        shapes)
     return total, terms, out
 
   def write_images(self, step, batch, outputs):

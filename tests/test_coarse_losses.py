@@ -383,26 +383,31 @@ class VertexLossTest(tf.test.TestCase, parameterized.TestCase):
                         (25.0 + 4 * 4.0) / 8.0)
 
   @parameterized.parameters(0.5, 2.0)
-  def test_term_of_the_predicted_coefficients(self, weight):
-    """The term compares model.vertices(identity, expression) of the
-    prediction with the given meshes: zero at the true coefficients."""
+  def test_term_of_the_predicted_mesh(self, weight):
+    """The term compares the face's model-space vertices (model.vertices of
+    the predicted coefficients) with the given meshes: zero at the true
+    coefficients, the mean squared offset at the mean face."""
     model = bfm.load('synthetic')
     rng = np.random.RandomState(0)
     coeffs = coefficients.Coefficients.zeros(model, 2).numpy()
     coeffs.identity[:] = rng.normal(size=coeffs.identity.shape)
     coeffs.expression[:] = rng.normal(size=coeffs.expression.shape)
     truth = np.asarray(model.vertices(coeffs.identity, coeffs.expression))
-    face = _face(np.zeros([2, 2, 2, 3]), np.ones([2, 2, 2, 1]),
-                 np.ones([2, 2, 2, 1]), np.zeros([2, 68, 2]))
+    zero = coefficients.Coefficients.zeros(model, 2).numpy()
+
+    def face_of(c):
+      return _face(np.zeros([2, 2, 2, 3]), np.ones([2, 2, 2, 1]),
+                   np.ones([2, 2, 2, 1]), np.zeros([2, 68, 2]))._replace(
+                       vertices=model.vertices(c.identity, c.expression))
+
     weights = dict(photo=0.0, landmark=0.0, shape_prior=0.0, exp_prior=0.0,
                    tex_prior=0.0, vertex=weight)
     images, lm = np.zeros([2, 2, 2, 3], np.float32), np.zeros([2, 68, 2])
-    _, terms = losses.coarse_losses(images, lm, None, face, coeffs, weights,
-                                    true_shapes=truth, model=model)
+    _, terms = losses.coarse_losses(images, lm, None, face_of(coeffs), coeffs,
+                                    weights, true_shapes=truth)
     self.assertAllClose(terms['vertex'], 0.0, atol=1e-6)
-    zero = coefficients.Coefficients.zeros(model, 2).numpy()
-    total, terms = losses.coarse_losses(images, lm, None, face, zero, weights,
-                                        true_shapes=truth, model=model)
+    total, terms = losses.coarse_losses(images, lm, None, face_of(zero), zero,
+                                        weights, true_shapes=truth)
     mean = np.asarray(model.mean_shape)[None]
     expected = np.mean(np.sum((truth - mean)**2, -1))
     self.assertGreater(expected, 1.0)

@@ -22,7 +22,9 @@ output files is not part of it).
 
 Writes `--fit_benchmark_out`/NAME.json and NAME.md:
   {"bins": [{"render_model", "fit_model", "yaw_range", "images", "detected",
-             "off_face", "nme_mm", "mean_face_nme_mm", "yaw_error_deg_median",
+             "off_face", "nme_mm", "mean_face_nme_mm",
+             "nme_minus_mean_face_mm", "nme_minus_mean_face_se_mm",
+             "exact_points_nme_mm", "yaw_error_deg_median",
              "seconds_per_photo"}, ...], "command", "git_commit", "settings"}
 with one entry per yaw bin and model pair, the yaw sign pooled (each sign
 is also reported in "by_sign"); NME over the detected images.
@@ -53,6 +55,10 @@ MAX_TEXTURES = 8
 # size on each side: jaw points may sit just outside the visible skin).
 ON_FACE_SHARE = 0.5
 ON_FACE_MARGIN = 0.1
+# `exact_points_coefficients`: the frame the exact points are projected
+# into (the fit is invariant to it up to rounding).
+EXACT_POINTS_IMAGE_SIZE = (224, 224)
+EXACT_POINTS_PX_PER_MM = 1.0
 
 
 def on_face(landmarks, face_mask):
@@ -109,6 +115,7 @@ def render_set(model, textures, backgrounds, folder, rng, per_bin, size):
         cv2.imwrite(path, cv2.cvtColor(
             np.round(image * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
         records.append({'path': path, 'name': name, 'yaw_deg': float(yaw),
+                        'angles_rad': np.deg2rad([pitch, yaw, roll]),
                         'bin': (lo, hi), 'sign': sign,
                         'vertices': vertices,
                         'face_mask': np.asarray(face_mask) > 0.5})
@@ -159,22 +166,65 @@ def reconstruct_set(pipeline, records, batch_size):
   return seconds / max(len(records), 1)
 
 
+def exact_points_coefficients(render_corr, fit_model, fit_corr, vertices,
+                              angles):
+  """The closed-form fit (coarse/landmark_fit.py fit_dense) of `fit_model`
+  to the exact projections of a rendered face's points.
+
+  The 468 FaceMesh points and 6 BlazeFace keypoints of the rendered mesh
+  (`render_corr`, the render model's measured correspondence) are projected
+  orthographically with the render's rotation, as a perfect detector would
+  report them (hidden ones included), and fitted with the production
+  weights and priors at every yaw (no DENSE_MAX_YAW_DEG limit).
+
+  Args:
+    render_corr, fit_corr: facemesh_correspondence.Correspondence of the
+      render and fit models.
+    fit_model: bfm.MorphableModel.
+    vertices: [N,3] float rendered mesh, millimetres.
+    angles: (pitch, yaw, roll) radians of the render (renderer/camera.py).
+  Returns:
+    coarse.coefficients.Coefficients, NumPy, batch 1.
+  """
+  from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
+  from coarse import landmark_fit  # pylint: disable=g-import-not-at-top
+  points = facemesh_correspondence.points(render_corr,
+                                          np.asarray(vertices, np.float64))
+  rotation = landmark_fit.rotation_from_euler(*[float(a) for a in angles])
+  xy = EXACT_POINTS_PX_PER_MM * (points - points.mean(0)) @ rotation[:2].T
+  height, width = EXACT_POINTS_IMAGE_SIZE
+  pixels = np.stack([xy[:, 0] + width / 2.0, height / 2.0 - xy[:, 1]], 1)
+  return landmark_fit.fit_dense(fit_model, fit_corr, pixels[None],
+                                EXACT_POINTS_IMAGE_SIZE,
+                                max_shape_yaw_deg=90.0)
+
+
 def score(render_model, fit_model, records):
-  """Adds 'nme' and 'mean_face_nme' to each reconstructed record."""
+  """Adds 'nme', 'mean_face_nme' and, when both models have a measured
+  FaceMesh correspondence, 'exact_points_nme' (exact_points_coefficients)
+  to each reconstructed record."""
+  from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
   from eval import protocols  # pylint: disable=g-import-not-at-top
   mean = fit_model.mean_shape
+  render_corr = facemesh_correspondence.for_model(render_model)
+  fit_corr = facemesh_correspondence.for_model(fit_model)
+
+  def nme(truth, pred):
+    return float(protocols.nme(
+        truth, truth[render_model.keypoints7], pred, fit_model.triangles,
+        pred[fit_model.keypoints7]).distances.mean())
+
   for rec in records:
     if 'coarse_vertices' not in rec:
       continue
     truth = rec['vertices']
-    keys = truth[render_model.keypoints7]
-    pred = rec['coarse_vertices']
-    rec['nme'] = float(protocols.nme(
-        truth, keys, pred, fit_model.triangles,
-        pred[fit_model.keypoints7]).distances.mean())
-    rec['mean_face_nme'] = float(protocols.nme(
-        truth, keys, mean, fit_model.triangles,
-        mean[fit_model.keypoints7]).distances.mean())
+    rec['nme'] = nme(truth, rec['coarse_vertices'])
+    rec['mean_face_nme'] = nme(truth, mean)
+    if render_corr is not None and fit_corr is not None:
+      exact = exact_points_coefficients(render_corr, fit_model, fit_corr,
+                                        truth, rec['angles_rad'])
+      rec['exact_points_nme'] = nme(truth, np.asarray(fit_model.vertices(
+          exact.identity, exact.expression))[0])
 
 
 def summarize(records, render_name, fit_name, seconds_per_photo):
@@ -186,12 +236,20 @@ def summarize(records, render_name, fit_name, seconds_per_photo):
       entry = {'images': len(recs), 'detected': len(done),
                'off_face': sum(1 for r in recs if r.get('off_face'))}
       if done:
+        difference = [r['nme'] - r['mean_face_nme'] for r in done]
         entry.update(
             nme_mm=float(np.mean([r['nme'] for r in done])),
             mean_face_nme_mm=float(np.mean([r['mean_face_nme']
                                             for r in done])),
+            nme_minus_mean_face_mm=float(np.mean(difference)),
             yaw_error_deg_median=float(np.median(
                 [abs(r['yaw_est'] - r['yaw_deg']) for r in done])))
+        if len(done) > 1:
+          entry['nme_minus_mean_face_se_mm'] = float(
+              np.std(difference, ddof=1) / np.sqrt(len(done)))
+        if all('exact_points_nme' in r for r in done):
+          entry['exact_points_nme_mm'] = float(np.mean(
+              [r['exact_points_nme'] for r in done]))
       return entry
     in_bin = [r for r in records if r['bin'] == (lo, hi)]
     row = {'render_model': render_name, 'fit_model': fit_name,
@@ -212,22 +270,32 @@ def markdown(result):
       '',
       'Command: `%s` (commit %s). Renders: %s. NME (FG 2018, mm) over the '
       'detected photos; mean face = the fitting model\'s mean face on the '
-      'same photos.' % (result['command'], result['git_commit'][:10],
-                        result['settings']['renders']),
+      'same photos; NME − mean face: the mean paired difference ± its '
+      'standard error; exact points: the same closed-form fit from the '
+      'exact projections of the rendered face\'s FaceMesh points (a perfect '
+      'detector).' % (result['command'], result['git_commit'][:10],
+                      result['settings']['renders']),
       '',
       '| render → fit | yaw | photos | detected | off the face | NME | '
-      'mean face | median \\|yaw error\\| (°) | s / photo |',
-      '|---|---|---|---|---|---|---|---|---|',
+      'mean face | NME − mean face | exact points | '
+      'median \\|yaw error\\| (°) | s / photo |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for row in result['bins']:
     def num(key, fmt='%.2f'):
       return fmt % row[key] if key in row else '–'
-    lines.append('| %s → %s | %d–%d° | %d | %d | %d | %s | %s | %s | %.1f |' % (
-        row['render_model'], row['fit_model'], row['yaw_range'][0],
-        row['yaw_range'][1], row['images'], row['detected'],
-        row['off_face'], num('nme_mm'),
-        num('mean_face_nme_mm'), num('yaw_error_deg_median', '%.1f'),
-        row['seconds_per_photo']))
+    difference = num('nme_minus_mean_face_mm', '%+.2f')
+    if 'nme_minus_mean_face_se_mm' in row:
+      difference += ' ± %.2f' % row['nme_minus_mean_face_se_mm']
+    lines.append('| %s → %s | %d–%d° | %d | %d | %d | %s | %s | %s | %s | %s '
+                 '| %.1f |' % (
+                     row['render_model'], row['fit_model'],
+                     row['yaw_range'][0], row['yaw_range'][1], row['images'],
+                     row['detected'], row['off_face'], num('nme_mm'),
+                     num('mean_face_nme_mm'), difference,
+                     num('exact_points_nme_mm'),
+                     num('yaw_error_deg_median', '%.1f'),
+                     row['seconds_per_photo']))
   return '\n'.join(lines) + '\n'
 
 

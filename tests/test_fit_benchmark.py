@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -73,6 +74,66 @@ class OnFaceTest(tf.test.TestCase):
     self.assertFalse(fit_benchmark.on_face(on, np.zeros_like(mask)))
 
 
+class SummarizeTest(tf.test.TestCase):
+
+  def test_paired_difference_and_its_standard_error(self):
+    def record(nme, mean_face, yaw_est, yaw=20.0, sign=1):
+      return {'bin': (15, 30), 'sign': sign, 'yaw_deg': yaw, 'yaw_est': yaw_est,
+              'nme': nme, 'mean_face_nme': mean_face,
+              'exact_points_nme': nme / 2.0}
+    records = [record(2.0, 2.5, 21.0), record(3.0, 2.9, 17.0),
+               record(2.2, 2.6, 20.5, sign=-1),
+               {'bin': (15, 30), 'sign': 1, 'yaw_deg': 25.0,
+                'failure': 'no face'}]
+    rows = fit_benchmark.summarize(records, 'ict', 'sfm', 1.0)
+    row = [r for r in rows if r['yaw_range'] == [15, 30]][0]
+    self.assertEqual((row['images'], row['detected']), (4, 3))
+    # Differences -0.5, +0.1, -0.4: mean -0.26667, sample sd 0.32146.
+    self.assertAllClose(row['nme_minus_mean_face_mm'], -0.8 / 3.0)
+    self.assertAllClose(row['nme_minus_mean_face_se_mm'],
+                        0.321455 / np.sqrt(3.0), atol=1e-5)
+    self.assertAllClose(row['exact_points_nme_mm'], 7.2 / 6.0)
+    self.assertAllClose(row['yaw_error_deg_median'], 1.0)
+    # One photo: a difference but no standard error.
+    self.assertNotIn('nme_minus_mean_face_se_mm', row['by_sign']['-'])
+    self.assertAllClose(row['by_sign']['-']['nme_minus_mean_face_mm'], -0.4)
+    self.assertIn('| +-0.27 ± 0.19 |'.replace('+-', '-'),
+                  fit_benchmark.markdown({
+                      'bins': [row], 'command': 'c', 'git_commit': 'x' * 40,
+                      'settings': {'renders': 'r'}}))
+
+
+class ExactPointsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(('sfm', 0.0), ('sfm', 35.0), ('ict', 70.0))
+  def test_in_model_fit_of_exact_points_beats_the_mean_face(self, name, yaw):
+    test_utils.require_data(*{'sfm': ('sfm', 'sfm_shape_3448.bin'),
+                              'ict': ('ict', 'ict_face.npz')}[name])
+    from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
+    from eval import protocols  # pylint: disable=g-import-not-at-top
+    model = bfm.load(name)
+    corr = facemesh_correspondence.for_model(model)
+    rng = np.random.RandomState(3)
+    identity = rng.normal(size=[1, model.num_id]).astype(np.float32)
+    truth = np.asarray(model.vertices(
+        identity, np.zeros([1, model.num_exp], np.float32)))[0]
+    angles = np.deg2rad([10.0, yaw, -5.0])
+    fit = fit_benchmark.exact_points_coefficients(corr, model, corr, truth,
+                                                  angles)
+    # Yaw and roll; the pitch trades off against the shape under the prior.
+    self.assertAllClose(fit.pose[0, 1:3], angles[1:], atol=np.deg2rad(4.0))
+    pred = np.asarray(model.vertices(fit.identity, fit.expression))[0]
+
+    def nme(vertices):
+      return protocols.nme(truth, truth[model.keypoints7], vertices,
+                           model.triangles, vertices[model.keypoints7]
+                           ).distances.mean()
+
+    # A random identity: exact points under the production weights and
+    # prior recover part of its difference from the mean face.
+    self.assertLess(nme(pred), 0.9 * nme(model.mean_shape))
+
+
 class EndToEndTest(tf.test.TestCase):
 
   def test_tiny_run_writes_the_documented_json(self):
@@ -103,6 +164,9 @@ class EndToEndTest(tf.test.TestCase):
       if row['detected']:
         self.assertGreater(row['nme_mm'], 0.0)
         self.assertGreater(row['mean_face_nme_mm'], 0.0)
+        self.assertAllClose(row['nme_minus_mean_face_mm'],
+                            row['nme_mm'] - row['mean_face_nme_mm'])
+        self.assertGreater(row['exact_points_nme_mm'], 0.0)
     self.assertTrue(os.path.isfile(os.path.join(out, 'fit_benchmark.md')))
 
 

@@ -97,7 +97,7 @@ class SummarizeTest(tf.test.TestCase):
     # One photo: a difference but no standard error.
     self.assertNotIn('nme_minus_mean_face_se_mm', row['by_sign']['-'])
     self.assertAllClose(row['by_sign']['-']['nme_minus_mean_face_mm'], -0.4)
-    self.assertIn('| +-0.27 ± 0.19 |'.replace('+-', '-'),
+    self.assertIn('| -0.27 ± 0.19 |',
                   fit_benchmark.markdown({
                       'bins': [row], 'command': 'c', 'git_commit': 'x' * 40,
                       'settings': {'renders': 'r'}}))

@@ -188,13 +188,16 @@ def exact_points_coefficients(render_corr, fit_model, fit_corr, vertices,
   """
   from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
   from coarse import landmark_fit  # pylint: disable=g-import-not-at-top
+  from renderer import camera  # pylint: disable=g-import-not-at-top
   points = facemesh_correspondence.points(render_corr,
                                           np.asarray(vertices, np.float64))
-  rotation = landmark_fit.rotation_from_euler(*[float(a) for a in angles])
-  xy = EXACT_POINTS_PX_PER_MM * (points - points.mean(0)) @ rotation[:2].T
-  height, width = EXACT_POINTS_IMAGE_SIZE
-  pixels = np.stack([xy[:, 0] + width / 2.0, height / 2.0 - xy[:, 1]], 1)
-  return landmark_fit.fit_dense(fit_model, fit_corr, pixels[None],
+  width = EXACT_POINTS_IMAGE_SIZE[1]
+  pose = np.concatenate([np.asarray(angles, np.float64), [0.0, 0.0, np.log(
+      EXACT_POINTS_PX_PER_MM * camera.REFERENCE_SIZE / width)]])
+  pixels = camera.orthographic_project(
+      (points - points.mean(0))[None].astype(np.float32),
+      pose[None].astype(np.float32), EXACT_POINTS_IMAGE_SIZE)[..., :2]
+  return landmark_fit.fit_dense(fit_model, fit_corr, np.asarray(pixels),
                                 EXACT_POINTS_IMAGE_SIZE,
                                 max_shape_yaw_deg=90.0)
 

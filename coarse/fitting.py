@@ -31,6 +31,7 @@ from coarse import coefficients as coefficients_lib
 from coarse import face_reconstruction
 from coarse import landmark_fit
 from coarse import losses as coarse_losses
+from coarse import silhouette_yaw
 from renderer import camera
 
 # Coefficient change per unit of the optimised variable (a per-field
@@ -248,7 +249,8 @@ def fit_coarse(model,
                photo_weight=DEFAULT_PHOTO_WEIGHT,
                objective='map',
                dense_landmarks=None,
-               correspondence=None):
+               correspondence=None,
+               silhouette_yaw_deg=silhouette_yaw.MIN_YAW_DEG):
   """Fits coarse coefficients per image: closed-form start, then Adam.
 
   Args:
@@ -274,6 +276,10 @@ def fit_coarse(model,
       start is landmark_fit.fit_dense on them instead of fit_landmarks on
       the 68 points. The Adam steps use the 68 points either way.
     correspondence: facemesh_correspondence.Correspondence of `model`.
+    silhouette_yaw_deg: python float or None. With the dense start, the yaw
+      of faces fitted at least this far turned is searched again against
+      the photo's outline (coarse/silhouette_yaw.py); None (or > 90) keeps
+      the closed-form yaw.
   Returns:
     CoarseFit.
   """
@@ -294,8 +300,12 @@ def fit_coarse(model,
                dense_landmarks is not None and correspondence is not None)
   if use_dense:
     start = landmark_fit.fit_dense(model, correspondence,
-                                   np.asarray(dense_landmarks), image_size
-                                   ).to_vector()
+                                   np.asarray(dense_landmarks), image_size)
+    if silhouette_yaw_deg is not None and silhouette_yaw_deg <= 90.0:
+      start = silhouette_yaw.refine_yaw(model, correspondence, start,
+                                        dense_landmarks, images.numpy(),
+                                        image_size, silhouette_yaw_deg)
+    start = start.to_vector()
   elif initial is None:
     start = landmark_fit.fit_landmarks(
         model, landmarks.numpy(), image_size, source,

@@ -155,7 +155,20 @@ def _solve_pose(points3d, targets, weights):
   u, _, vt = np.linalg.svd(solution[:3].T, full_matrices=False)
   rows = u @ vt  # nearest matrix with orthonormal rows
   rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
-  # Scale and translation for this rotation (weighted least squares).
+  scale, translation = scale_translation(points3d, targets, weights, rotation)
+  return rotation, scale, translation
+
+
+def scale_translation(points3d, targets, weights, rotation):
+  """Weighted least-squares scale and translation for a given rotation.
+
+  Args:
+    points3d, targets, weights: as _solve_pose.
+    rotation: [3,3] float64.
+  Returns:
+    (scale px/mm, at least 1e-6; translation [2] px).
+  """
+  w = weights / np.sum(weights)
   projected = points3d @ rotation[:2].T
   p_mean = w @ projected
   t_mean = w @ targets
@@ -163,7 +176,7 @@ def _solve_pose(points3d, targets, weights):
   scale = float(np.sum(w[:, None] * pc * tc) /
                 max(np.sum(w[:, None] * pc * pc), 1e-12))
   scale = max(scale, 1e-6)
-  return rotation, scale, t_mean - scale * p_mean
+  return scale, t_mean - scale * p_mean
 
 
 def _solve_shape(basis, mean, rotation, scale, translation, targets,
@@ -287,7 +300,7 @@ def _alternate(bases, mean, normals, select, targets, sigma_mm, prior, pose,
   return rotation, scale, translation, coeff
 
 
-def _pose_row(rotation, scale, translation, height, width):
+def pose_row(rotation, scale, translation, height, width):
   """[6] pose (renderer/camera.py layout) of a scaled-orthographic fit in
   camera-centred pixels (y up) of a height x width image."""
   pitch, yaw, roll = euler_from_rotation(rotation)
@@ -351,7 +364,7 @@ def fit_landmarks(model, landmarks, image_size, source='facemesh',
         bases, mean, normals, select, targets, sigma_mm, prior,
         _solve_pose(mean[idx], targets, first), iterations, tolerance,
         fit_shape)
-    poses.append(_pose_row(rotation, scale, translation, height, width))
+    poses.append(pose_row(rotation, scale, translation, height, width))
     ids.append(coeff[:num_id])
     exps.append(coeff[num_id:num_id + num_exp])
   return out._replace(
@@ -410,7 +423,7 @@ DENSE_EFFECTIVE_POINTS = 68
 DENSE_MISFIT_MM = 3.0
 
 
-def _correspondence_rows(model, corr):
+def correspondence_rows(model, corr):
   """Mean [474,3], basis [K,474,3] and mean-face normals [474,3] of the
   measured points (barycentric combinations of the model's rows)."""
   from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
@@ -423,6 +436,34 @@ def _correspondence_rows(model, corr):
           np.einsum('lj,kljc->klc', corr.barycentrics,
                     bases[:, corr.triangles]),
           facemesh_correspondence.points(corr, normals))
+
+
+def dense_sigma_mm(correspondence):
+  """[474] float64 noise of FaceMesh's points and BlazeFace's keypoints in mm
+  on the face: the table's scatter and DENSE_MISFIT_MM in quadrature, the
+  mesh points' inflated for DENSE_EFFECTIVE_POINTS."""
+  from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
+  mesh = facemesh_correspondence.NUM_MESH_POINTS
+  scatter = np.asarray(correspondence.scatter_mm, np.float64)
+  sigma_mm = np.sqrt(np.square(scatter) + DENSE_MISFIT_MM**2)
+  sigma_mm[:mesh] *= math.sqrt(mesh / float(DENSE_EFFECTIVE_POINTS))
+  return sigma_mm
+
+
+def dense_weights(sigma_mm, normal_rows, rotation):
+  """[474] float64 weights (1/mm^2) of the dense points under `rotation`:
+  x OCCLUDED_SIGMA_FACTOR where the surface faces away, and an ear tragion
+  only while it faces the camera (the hidden one is the detector's guess).
+
+  Args:
+    sigma_mm: [474] dense_sigma_mm; normal_rows: [474,3] unit normals of the
+      points (correspondence_rows); rotation: [3,3].
+  """
+  facing = (np.asarray(normal_rows) @ rotation.T)[:, 2]
+  sigma = sigma_mm * np.where(facing < 0.0, OCCLUDED_SIGMA_FACTOR, 1.0)
+  weights = 1.0 / np.square(sigma)
+  weights[-2:] *= facing[-2:] > 0.0
+  return weights
 
 
 def _keypoint_pose(points, normals, targets, sigma, iterations=10):
@@ -479,11 +520,9 @@ def fit_dense(model, correspondence, points, image_size, iterations=30,
                      (num, points.shape))
   if not np.all(np.isfinite(points)):
     raise ValueError('fit_dense: points contain NaN or inf')
-  mean_rows, basis_rows, normal_rows = _correspondence_rows(
+  mean_rows, basis_rows, normal_rows = correspondence_rows(
       model, correspondence)
-  scatter = np.asarray(correspondence.scatter_mm, np.float64)
-  sigma_mm = np.sqrt(np.square(scatter) + DENSE_MISFIT_MM**2)
-  sigma_mm[:mesh] *= math.sqrt(mesh / float(DENSE_EFFECTIVE_POINTS))
+  sigma_mm = dense_sigma_mm(correspondence)
   prior = prior_sigma(model)
   num_id, num_exp = model.num_id, model.num_exp
   out = coefficients_lib.Coefficients.zeros(model, points.shape[0])
@@ -511,7 +550,7 @@ def fit_dense(model, correspondence, points, image_size, iterations=30,
         # both under-rotate there, so the larger yaw (this pose) is kept and
         # the shape is the mean, as in the keypoint branch.
         coeff = np.zeros_like(coeff)
-    poses.append(_pose_row(rotation, scale, translation, height, width))
+    poses.append(pose_row(rotation, scale, translation, height, width))
     coeffs.append(coeff)
   coeffs = np.asarray(coeffs, np.float32).reshape(len(coeffs), -1)
   return out._replace(identity=coeffs[:, :num_id],

@@ -14,6 +14,7 @@ same name.
 from absl import flags
 
 from coarse import fitting
+from coarse import silhouette_yaw
 from detail import displacement_fitting
 from flags import common_flags
 
@@ -124,6 +125,13 @@ def define_flags():
       'float', 'fit_photo_weight', fitting.DEFAULT_PHOTO_WEIGHT,
       '--fit: weight of the photometric term in the coarse fit '
       '(coarse/fitting.py map_losses; 0 = landmarks and priors only).')
+  _define(
+      'float', 'fit_silhouette_yaw_deg', silhouette_yaw.MIN_YAW_DEG,
+      '--fit: faces whose closed-form fit is turned at least this far '
+      '(degrees) get their yaw searched again, up to 90, against the '
+      'photo\'s outline on the side they turn to (coarse/silhouette_yaw.py: '
+      'FaceMesh\'s points stop turning with the face beyond ~55 deg). A value '
+      'above 90 keeps the landmark yaw.')
   _define(
       'integer', 'fit_detail_steps', displacement_fitting.DEFAULT_STEPS,
       '--fit: most Adam steps of the displacement-map fit per batch (all of '

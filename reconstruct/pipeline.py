@@ -32,6 +32,7 @@ from preprocess import image_io
 from coarse import face_reconstruction
 from coarse import facemesh_correspondence
 from coarse import fitting
+from coarse import silhouette_yaw
 from detail import detail_reconstruction
 from detail import displacement_fitting
 
@@ -170,6 +171,7 @@ class FacePipeline:
                fit_steps=fitting.DEFAULT_STEPS,
                fit_photo_weight=fitting.DEFAULT_PHOTO_WEIGHT,
                fit_objective='map',
+               fit_silhouette_yaw_deg=silhouette_yaw.MIN_YAW_DEG,
                fit_detail_steps=displacement_fitting.DEFAULT_STEPS,
                fit_detail_learning_rate=(
                    displacement_fitting.DEFAULT_LEARNING_RATE),
@@ -193,6 +195,8 @@ class FacePipeline:
     self.fit_steps = int(fit_steps)
     self.fit_photo_weight = float(fit_photo_weight)
     self.fit_objective = fit_objective
+    self.fit_silhouette_yaw_deg = (None if fit_silhouette_yaw_deg is None
+                                   else float(fit_silhouette_yaw_deg))
     self.fit_detail_steps = int(fit_detail_steps)
     self.fit_detail_learning_rate = float(fit_detail_learning_rate)
     self.fit_detail_tolerance = float(fit_detail_tolerance)
@@ -332,6 +336,7 @@ class FacePipeline:
                               steps=self.fit_steps, initial=initial,
                               photo_weight=self.fit_photo_weight,
                               objective=self.fit_objective,
+                              silhouette_yaw_deg=self.fit_silhouette_yaw_deg,
                               dense_landmarks=(crop_dense if
                                                self.correspondence else None),
                               correspondence=self.correspondence

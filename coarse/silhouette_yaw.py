@@ -22,9 +22,17 @@ stays.
 
 Measured before adoption on 231 validation renders (eval/fit_benchmark.py's
 renders of seeds 1 and 2, 5 per bin and sign; not the benchmark's seed 0),
-median |yaw error| in degrees at 30-45 / 45-60 / 60-75 / 75-90 deg:
-ICT faces fitted with SFM 3.9 / 6.0 / 10.9 / 21.1 -> 4.6 / 8.7 / 9.2 / 5.3,
-SFM faces fitted with ICT 3.4 / 3.7 / 11.1 / 27.3 -> 3.9 / 3.4 / 8.2 / 16.6.
+median |yaw error| in degrees at 30-45 / 45-60 / 60-75 / 75-90 deg, without
+-> with the search: ICT faces fitted with SFM 3.9 / 6.0 / 10.9 / 21.1 ->
+4.6 / 7.6 / 11.0 / 9.4; SFM faces fitted with ICT 3.4 / 3.7 / 11.1 / 27.3 ->
+3.4 / 3.3 / 5.0 / 17.3; in-model, ICT 2.8 / 4.0 / 14.9 / 24.9 -> 2.8 / 5.8 /
+14.0 / 5.5 and SFM 3.4 / 5.7 / 7.4 / 21.4 -> 3.4 / 10.8 / 4.7 / 13.7 (the
+outline near 45-60 deg is the far cheek's as much as the profile's, so the
+search can over-turn there). Faces whose landmarks put them below
+MIN_YAW_DEG are not searched: searching every face from 0 deg made 45-60
+deg worse (about 19 deg), and a profile the detector takes for a frontal
+face (a few near-profile renders) stays wrong.
+
 The yaw only: beyond landmark_fit.DENSE_MAX_YAW_DEG the shape is the mean
 face's either way.
 """

@@ -17,10 +17,12 @@ GrabCut runs on a copy whose longer side is at most WORK_SIDE_PX (its cost
 grows with the pixel count: ~0.6 s at 224 px on one core) and the mask is
 resized back; the reconstruct crops (224 px) run at full resolution, since
 at 112 px the profile search's yaw error grew (validation renders of the fit
-benchmark, 45-60 deg: median 3.7-6.0 -> 5.8-15.6 deg). The largest connected component of the result is returned.
-Known limits:
-hair, a beard, a hand or a background of skin colour touching the face's
-outline join the silhouette (GrabCut separates colours, not faces).
+benchmark, 45-60 deg: median 3.3-10.8 -> 5.8-15.6 deg). The largest
+connected component of the result is returned.
+
+Known limits: hair, a beard, a hand or a background of skin colour
+touching the face's outline join the silhouette (GrabCut separates colours,
+not faces).
 """
 
 import cv2

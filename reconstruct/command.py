@@ -62,8 +62,8 @@ FLAGS = flags.FLAGS
 
 PIPELINE_FLAGS = ('image_size', 'fit', 'coarse_checkpoint', 'detail_checkpoint',
                   'fit_uv_size', 'fit_displacement_scale_mm', 'fit_steps',
-                  'fit_photo_weight', 'fit_objective', 'fit_silhouette_yaw_deg',
-                  'fit_detail_steps',
+                  'fit_photo_weight', 'fit_objective',
+                  'fit_silhouette_yaw_deg', 'fit_detail_steps',
                   'fit_detail_learning_rate', 'fit_detail_tolerance',
                   'landmarks', 'landmark_model')
 EXIT_NOTHING_RECONSTRUCTED = 1

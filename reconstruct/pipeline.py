@@ -150,6 +150,9 @@ class FacePipeline:
     fit_displacement_scale_mm: mm per unit of the fitted map (same case).
     yaw_threshold_deg: large-pose threshold.
     fit_steps: Adam steps of the coarse fit.
+    fit_silhouette_yaw_deg: faces fitted at least this many degrees turned
+      get the profile yaw search (coarse/silhouette_yaw.py); None or > 90
+      turns it off.
     fit_detail_steps: most Adam steps of the displacement fit.
     fit_detail_learning_rate: its Adam learning rate (pre-tanh map).
     fit_detail_tolerance: its convergence stop

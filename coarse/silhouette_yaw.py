@@ -96,7 +96,8 @@ def profile_cost(photo_edge, model_edge, scale):
 
 
 def _candidate_masks(vertices, triangles, poses, image_size):
-  """[K,H,W] bool coverage of one face under K pose rows [K,6]."""
+  """Coverage [K,H,W] bool and screen vertices [K,N,3] (pixels) of one
+  face [N,3] (mm) under K pose rows [K,6]."""
   from renderer import rasterize_op  # pylint: disable=g-import-not-at-top
   count = len(poses)
   screen = camera.orthographic_project(

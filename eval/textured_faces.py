@@ -6,9 +6,10 @@ which no landmark detector was trained on. Here:
 
 * `skin_textures`: real photos (the shared sample photos) unwrapped into the
   model's UV layout with the project's own unwrap (reconstruct/outputs.py
-  `photo_texture`: visible texels from the photo, hidden ones from their
-  mirror texel, else the model's albedo), after a landmark fit of the model
-  to the photo (coarse/landmark_fit.py).
+  `photo_texture`: texels the photo sees face-on from the photo, hidden or
+  grazing ones from their mirror texel, else skin inpainted from the seen
+  ones), after a landmark fit of the model to the photo
+  (coarse/landmark_fit.py).
 * `random_lighting`: second-order SH lighting (renderer/shading.py layout)
   of an ambient term plus one directional light from the camera's side.
 * `background_tiles`: backgrounds shuffled from 24-px patches of photos, so

@@ -423,28 +423,64 @@ def _uv_layout(model, size):
   return _LAYOUTS[key][1]
 
 
+# photo_texture: a texel the photo sees at a grazing angle is a few photo
+# pixels stretched over many texels (hair, background and the face's edge
+# smeared over the temples, cheeks and jaw of a frontal photo, which a
+# turned render of the texture then shows face-on). Its weight from the
+# photo is 0 below TEXTURE_GRAZING_COS (view cosine of its triangle, about
+# 78 deg from the viewing direction), 1 above TEXTURE_FACING_COS (about 63
+# deg), linear between.
+TEXTURE_GRAZING_COS = 0.2
+TEXTURE_FACING_COS = 0.45
+TEXTURE_INPAINT_RADIUS = 5  # texels, cv2.inpaint's neighbourhood
+
+
 def photo_texture(model, photo, screen_photo, albedo, size):
   """The photo unwrapped into the model UV layout, [size,size,3] in [0,1].
 
-  Visible texels come from the photo; hidden ones from their mirror texel
-  when that is visible (face symmetry), else from the model albedo.
+  Each texel comes from the photo as far as the photo sees it face-on
+  (weight 0 where hidden or grazing, 1 where facing; TEXTURE_GRAZING_COS,
+  TEXTURE_FACING_COS), the rest from its mirror texel as far as the photo
+  sees that one (face symmetry), and what neither covers from skin
+  inpainted from the covered texels (cv2.inpaint, Telea); from the model
+  albedo when the photo covers no texel at all.
+
+  Args:
+    model: bfm.MorphableModel (triangles, uv, symmetry).
+    photo: [H,W,3] float RGB in [0,1].
+    screen_photo: [N,3] float screen vertices in the photo (x, y, z pixels,
+      camera.orthographic_project).
+    albedo: [N,3] float per-vertex albedo in [0,1].
+    size: python int, the texture side in texels.
   """
-  tex, vis = uv_lib.unwrap_image(
-      tf.constant(photo[None], tf.float32),
-      tf.constant(screen_photo[None], tf.float32), model.triangles, model.uv,
-      size)
-  both = np.concatenate([tex[0].numpy(), vis[0].numpy()], -1)
+  screen = tf.constant(np.asarray(screen_photo)[None], tf.float32)
+  tex, vis = uv_lib.unwrap_image(tf.constant(photo[None], tf.float32), screen,
+                                 model.triangles, model.uv, size)
   ids, bary, mirror = _uv_layout(model, size)
+  cosine = uv_lib.triangle_view_cosine(screen, model.triangles)[0].numpy()
+  facing = np.clip((cosine[np.maximum(ids, 0)] - TEXTURE_GRAZING_COS) /
+                   (TEXTURE_FACING_COS - TEXTURE_GRAZING_COS), 0.0, 1.0)
+  weight = vis[0, ..., 0].numpy() * facing * (ids >= 0)
+  both = np.concatenate([tex[0].numpy(), weight[..., None]], -1)
   # Bilinear lookup at the mirror texels (texel centres at +0.5).
   mirrored = cv2.remap(both, mirror[..., 0] - 0.5, mirror[..., 1] - 0.5,
-                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-  tex_m, vis_m = mirrored[..., :3], (mirrored[..., 3:] > 0.99)
-  corners = np.asarray(model.triangles)[np.maximum(ids, 0)]  # [S,S,3]
-  albedo_uv = np.einsum('ijk,ijkc->ijc', bary, np.asarray(albedo)[corners])
-  albedo_uv *= (ids >= 0)[..., None]
-  tex, vis = both[..., :3], both[..., 3:]
-  out = vis * tex + (1 - vis) * np.where(vis_m, tex_m, albedo_uv)
-  return np.clip(out, 0.0, 1.0)
+                       cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+  own = weight[..., None]
+  from_mirror = (1.0 - own) * mirrored[..., 3:]
+  covered = own + from_mirror
+  colour = own * both[..., :3] + from_mirror * mirrored[..., :3]
+  known = covered[..., 0] >= 0.5
+  if known.any():
+    source = np.where(known[..., None],
+                      colour / np.maximum(covered, 1e-6), 0.0)
+    fill = cv2.inpaint(np.round(np.clip(source, 0, 1) * 255).astype(np.uint8),
+                       (~known).astype(np.uint8), TEXTURE_INPAINT_RADIUS,
+                       cv2.INPAINT_TELEA).astype(np.float32) / 255.0
+  else:
+    corners = np.asarray(model.triangles)[np.maximum(ids, 0)]  # [S,S,3]
+    fill = np.einsum('ijk,ijkc->ijc', bary, np.asarray(albedo)[corners])
+  out = colour + (1.0 - covered) * fill
+  return np.clip(out * (ids >= 0)[..., None], 0.0, 1.0)
 
 
 def photo_overlay(result, triangles, lighting, photo=None,

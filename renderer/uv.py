@@ -147,6 +147,30 @@ def triangle_front_facing(screen_vertices, triangles):
   return (e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]) < 0.0
 
 
+def triangle_view_cosine(screen_vertices, triangles):
+  """Cosine between each triangle's normal and the viewing direction.
+
+  Under the orthographic camera (screen x, y and z in the same pixel units,
+  camera.orthographic_project) it is the triangle's projected area over its
+  area: 1 facing the camera, 0 seen edge-on; positive for front-facing
+  triangles (`triangle_front_facing`), negative for back-facing ones.
+
+  Args:
+    screen_vertices: [B, N, 3] float32 screen vertices (x right, y down, z
+      larger = closer), all three axes in pixels.
+    triangles: [T, 3] int32.
+
+  Returns:
+    [B, T] float32 in [-1, 1] (0 for degenerate triangles).
+  """
+  corners = tf.gather(screen_vertices, triangles, axis=1)  # [B, T, 3, 3]
+  e1 = corners[:, :, 1] - corners[:, :, 0]
+  e2 = corners[:, :, 2] - corners[:, :, 0]
+  normal = tf.linalg.cross(e1, e2)
+  # Same sign rule as triangle_front_facing: negative z-cross is front.
+  return tf.math.divide_no_nan(-normal[..., 2], tf.norm(normal, axis=-1))
+
+
 def unwrap_image(image, screen_vertices, triangles, uv, uv_size,
                  depth_tolerance_px=2.0,
                  depth_range_px=camera.DEFAULT_DEPTH_RANGE_PX):

@@ -147,6 +147,21 @@ class UVTest(tf.test.TestCase, parameterized.TestCase):
                                     uv, size)
     self.assertEqual(float(tf.reduce_sum(hidden)), 0.0)
 
+  @parameterized.parameters(0.0, 30.0, 60.0, 85.0, 120.0)
+  def test_triangle_view_cosine_is_the_tilt(self, degrees):
+    # A counter-clockwise (front-facing) triangle in the image plane, tilted
+    # about the vertical axis: its normal makes `degrees` with the view.
+    tilt = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(tilt), 0, np.sin(tilt)], [0, 1, 0],
+                         [-np.sin(tilt), 0, np.cos(tilt)]])
+    flat = np.array([[0, 0, 0], [10, 0, 0], [0, -10, 0]], np.float64)
+    screen = (flat @ rotation.T + [20, 20, 0]).astype(np.float32)[None]
+    triangles = np.array([[0, 1, 2], [0, 2, 1]], np.int32)
+    cosine = uv_lib.triangle_view_cosine(screen, triangles).numpy()[0]
+    self.assertAllClose(cosine, [np.cos(tilt), -np.cos(tilt)], atol=1e-5)
+    facing = uv_lib.triangle_front_facing(screen, triangles).numpy()[0]
+    self.assertAllEqual(facing, cosine > 0)
+
   def test_unwrap_gradients_flow(self):
     uv, triangles, _ = _grid_mesh()
     size = 16

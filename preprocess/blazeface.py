@@ -236,28 +236,21 @@ class BlazeFace:
                            transform.to_photo(det.keypoints), det.score))
     return out
 
-  def detect_augmented(self, image, min_score=MIN_SCORE,
-                       pad_fractions=AUGMENT_PAD_FRACTIONS, mirror=True):
-    """`detect` over padded and mirrored copies of `image`, merged.
-
-    Near profile the full-range model scores the true face around the
-    threshold, and the score moves by +-0.2 with the face's size in the
-    frame and with a mirror image (measured on textured renders at 45-90
-    degrees yaw: 9 of 24 faces under 0.5 on the photo alone, none under 0.5
-    in every copy). Each copy's detections are mapped back to `image` and
-    all are merged by `weighted_nms`, so a face found in any copy is found,
-    with box and keypoints averaged over the copies that found it.
+  def detect_copies(self, image, min_score=MIN_SCORE,
+                    pad_fractions=AUGMENT_PAD_FRACTIONS, mirror=True):
+    """`detect` on padded and mirrored copies of `image`, NOT merged.
 
     Args:
       image: [H,W,3] float32 RGB in [0,1].
-      min_score: threshold, applied per copy and to the merged result.
+      min_score: threshold per copy.
       pad_fractions: border (fraction of the longer side, edge pixels
         repeated) added around each copy; 0 = the photo as is.
       mirror: also run every copy mirrored left-right.
     Returns:
-      list of Detection in `image` pixels, highest score first (keypoints in
-      the order of the module docstring: the mirrored copies' left and right
-      keypoints are swapped back).
+      (boxes [N,4] float32 (xmin, ymin, xmax, ymax), keypoints [N,6,2]
+      float32, scores [N] float32), every copy's detections in `image`
+      pixels, keypoints in the order of the module docstring (a mirrored
+      copy's left and right keypoints are swapped back).
     """
     image = np.asarray(image, np.float32)
     height, width = image.shape[:2]
@@ -278,8 +271,28 @@ class BlazeFace:
           boxes.append((box - pad).ravel())
           keypoints.append(points - pad)
           scores.append(det.score)
-    if not scores:
+    return (np.asarray(boxes, np.float32).reshape(-1, 4),
+            np.asarray(keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 2),
+            np.asarray(scores, np.float32))
+
+  def detect_augmented(self, image, min_score=MIN_SCORE,
+                       pad_fractions=AUGMENT_PAD_FRACTIONS, mirror=True):
+    """`detect` over padded and mirrored copies of `image`, merged.
+
+    Near profile the full-range model scores the true face around the
+    threshold, and the score moves by +-0.2 with the face's size in the
+    frame and with a mirror image (measured on textured renders at 45-90
+    degrees yaw: 9 of 24 faces under 0.5 on the photo alone, none under 0.5
+    in every copy). Each copy's detections (`detect_copies`) are merged by
+    `weighted_nms`, so a face found in any copy is found, with box and
+    keypoints averaged over the copies that found it.
+
+    Args and keypoint order: as `detect_copies`.
+    Returns:
+      list of Detection in `image` pixels, highest score first.
+    """
+    boxes, keypoints, scores = self.detect_copies(image, min_score,
+                                                  pad_fractions, mirror)
+    if not len(scores):
       return []
-    return weighted_nms(np.asarray(boxes, np.float32),
-                        np.asarray(keypoints, np.float32),
-                        np.asarray(scores, np.float32), min_score)
+    return weighted_nms(boxes, keypoints, scores, min_score)

@@ -37,8 +37,21 @@ Pipeline per photo:
      +-10 deg), the landmarks' spread fell from 1.9% to 1.0% of the eye
      distance (2 passes: 0.7%); agreement with dlib on frontal photos is
      the same within 0.001. Each pass costs ~5 ms.
-The detector's score decides whether there is a face; FaceMesh's own
-presence score is unreliable on profiles and is not used.
+  4. Crop re-selection. Turned faces often get the best detector score on a
+     box around a PART of the face (chin and mouth, nose and cheek), and
+     FaceMesh then lays a whole small face into it. FaceMesh's presence score
+     does tell a crop holding a face from one holding a part up to about 75
+     deg (on the renders of step 2 at 45-75 deg: 0.9-1.0 on crops whose
+     landmarks cover the face, under 0.05 on part crops; at 75-90 deg it is
+     low on every crop). So when the chosen crop's presence is below
+     reselect_min_presence, every copy's boxes scoring at least
+     CANDIDATE_MIN_SCORE that contain the detection's centre are tried
+     (FaceMesh and its refinement on each, ~10 ms a box) and the one of
+     highest presence, if it reaches the threshold, gives the crop. Faces
+     whose landmarks then coincide (landmark-box IoU > DUPLICATE_IOU) are
+     kept once.
+The detector's score decides whether there is a face; FaceMesh's presence
+score is unreliable on profiles and only chooses among crops (step 4).
 
 Landmark conventions: landmarks468 z is in the same pixel scale as x,
 SMALLER z = CLOSER to the camera (MediaPipe's sign). The 68 points' jaw
@@ -55,7 +68,8 @@ API
   find_model_dir() -> the folder holding the .tflite files.
   MeshFace(box, score, keypoints6, landmarks468, landmarks68, detector)
   FaceMeshDetector(model_dir=None, max_side=1024, min_score=0.5,
-                   refine_passes=1, num_threads=None, augment='always')
+                   refine_passes=1, num_threads=None, augment='always',
+                   reselect_min_presence=0.5)
       .detect(image) -> list of MeshFace, largest face first ([] if none).
   detect_faces(image) -> list of MeshFace (a cached default FaceMeshDetector).
   estimate_yaw_deg(landmarks468) -> rough yaw in degrees from the 3D points.
@@ -82,6 +96,12 @@ MAX_SIDE = 1024   # longer side (pixels) the photo is reduced to for detection
 MIN_SIDE = 32     # smaller photos are refused
 MIN_SCORE = 0.5   # detector score threshold
 AUGMENT_MODES = ('always', 'fallback', 'off')  # see step 2 above
+# Step 4 (crop re-selection): FaceMesh presence below which a detection's
+# crop is re-chosen, the detector score down to which the copies' boxes are
+# candidates, and the landmark-box IoU above which two faces are one.
+RESELECT_MIN_PRESENCE = 0.5
+CANDIDATE_MIN_SCORE = 0.3
+DUPLICATE_IOU = 0.5
 
 MeshFace = collections.namedtuple(
     'MeshFace', ['box', 'score', 'keypoints6', 'landmarks468', 'landmarks68',
@@ -218,10 +238,14 @@ class FaceMeshDetector:
     num_threads: interpreter threads (None: the runtime's default).
     augment: one of AUGMENT_MODES, what the detector runs on (module
       docstring, step 2).
+    reselect_min_presence: FaceMesh presence below which a detection's crop
+      is re-chosen among the copies' boxes (module docstring, step 4); None
+      turns step 4 off.
   """
 
   def __init__(self, model_dir=None, max_side=MAX_SIDE, min_score=MIN_SCORE,
-               refine_passes=1, num_threads=None, augment='always'):
+               refine_passes=1, num_threads=None, augment='always',
+               reselect_min_presence=RESELECT_MIN_PRESENCE):
     if augment not in AUGMENT_MODES:
       raise ValueError('FaceMeshDetector: augment must be one of %s, got %r'
                        % (AUGMENT_MODES, augment))
@@ -231,6 +255,8 @@ class FaceMeshDetector:
     self.min_score = float(min_score)
     self.refine_passes = int(refine_passes)
     self.num_threads = num_threads
+    self.reselect_min_presence = (None if reselect_min_presence is None else
+                                  float(reselect_min_presence))
     self._lock = threading.Lock()
     self._detector = None
     self._mesh = None
@@ -267,16 +293,79 @@ class FaceMeshDetector:
         detections = self._detector.detect(small, self.min_score)
         if not detections and self.augment == 'fallback':
           detections = self._detector.detect_augmented(small, self.min_score)
-      faces = []
+      faces, candidates = [], None
       for det in detections:
-        points, _ = self._mesh.landmarks(
-            small, facemesh.roi_from_detection(det.box, det.keypoints))
-        for _ in range(self.refine_passes):
-          points, _ = self._mesh.landmarks(
-              small, facemesh.roi_from_landmarks(points))
+        points, presence = self._landmarks(small, det)
+        if (self.reselect_min_presence is not None and
+            presence < self.reselect_min_presence):
+          if candidates is None:
+            candidates = self._candidates(small)
+          det, points = self._reselect(small, det, points, candidates)
         faces.append(_mesh_face(det, points, sx, sy))
+    faces = _distinct(faces)
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
+
+  def _landmarks(self, image, detection):
+    """(FaceMesh points [468,3], presence) of a detection's crop, refined."""
+    points, presence = self._mesh.landmarks(
+        image, facemesh.roi_from_detection(detection.box, detection.keypoints))
+    for _ in range(self.refine_passes):
+      points, presence = self._mesh.landmarks(
+          image, facemesh.roi_from_landmarks(points))
+    return points, presence
+
+  def _candidates(self, image):
+    """Every copy's detections down to CANDIDATE_MIN_SCORE, unmerged."""
+    if self.augment == 'off':
+      copies = dict(pad_fractions=(0.0,), mirror=False)
+    else:
+      copies = {}
+    boxes, keypoints, scores = self._detector.detect_copies(
+        image, CANDIDATE_MIN_SCORE, **copies)
+    return [blazeface.Detection(tuple(float(v) for v in b), k, float(s))
+            for b, k, s in zip(boxes, keypoints, scores)]
+
+  def _reselect(self, image, detection, points, candidates):
+    """The crop of a detection FaceMesh does not see a face in, re-chosen.
+
+    Among the candidate boxes containing the detection's box centre, the one
+    whose crop FaceMesh gives the highest presence replaces the detection's
+    box and keypoints when that presence reaches reselect_min_presence; the
+    detector's score (whether there is a face) is kept. Returns (detection,
+    points)."""
+    left, top, right, bottom = detection.box
+    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
+    best, best_presence = (detection, points), self.reselect_min_presence
+    for cand in candidates:
+      c_left, c_top, c_right, c_bottom = cand.box
+      if not (c_left <= cx <= c_right and c_top <= cy <= c_bottom):
+        continue
+      cand_points, presence = self._landmarks(image, cand)
+      if presence >= best_presence:
+        best_presence = presence
+        best = (detection._replace(box=cand.box, keypoints=cand.keypoints),
+                cand_points)
+    return best
+
+
+def _landmark_box(face):
+  pts = face.landmarks468
+  return (float(pts[:, 0].min()), float(pts[:, 1].min()),
+          float(pts[:, 0].max()), float(pts[:, 1].max()))
+
+
+def _distinct(faces):
+  """Faces (highest detector score first) without those whose landmarks'
+  box overlaps an earlier face's by more than DUPLICATE_IOU (two detections
+  re-selected onto one face)."""
+  kept = []
+  for face in faces:
+    box = _landmark_box(face)
+    if not kept or np.max(blazeface.box_iou(
+        box, [_landmark_box(k) for k in kept])) <= DUPLICATE_IOU:
+      kept.append(face)
+  return kept
 
 
 def _mesh_face(detection, points, sx, sy):

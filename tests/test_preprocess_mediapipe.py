@@ -190,6 +190,125 @@ class InputTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(_detect(np.full([240, 320, 3], value, np.float32)), [])
 
 
+class _FakeMesh:
+  """FaceMesh stand-in for a photo of two faces of FACE_SIZE px, centred at
+  FACE_CENTRE and OTHER_FACE_CENTRE: a crop sees a face (presence 0.95) when
+  it holds a whole one, else 0.02. The 468 points fill the middle of the
+  crop, as FaceMesh's do."""
+
+  FACE_CENTRE = np.array([200.0, 200.0])
+  OTHER_FACE_CENTRE = np.array([80.0, 80.0])
+  FACE_SIZE = 120.0
+
+  def __init__(self):
+    self.rois = []
+
+  def landmarks(self, image, roi):
+    del image
+    self.rois.append(roi)
+    centre = np.array([roi.cx, roi.cy])
+    half = roi.size / (2.0 * facemesh.ROI_SCALE)
+    grid = np.random.RandomState(0).uniform(-1, 1, [468, 2]) * half
+    points = np.concatenate([centre + grid, np.zeros([468, 1])], 1)
+    holds = roi.size >= self.FACE_SIZE and any(
+        np.all(np.abs(centre - face) < roi.size / 4.0)
+        for face in (self.FACE_CENTRE, self.OTHER_FACE_CENTRE))
+    return points.astype(np.float32), 0.95 if holds else 0.02
+
+
+class _FakeDetector:
+  """BlazeFace stand-in returning fixed merged detections and copies."""
+
+  def __init__(self, merged, copies):
+    self.merged = merged
+    self.copies = copies
+    self.copy_calls = []
+
+  def detect_augmented(self, image, min_score):
+    del image, min_score
+    return list(self.merged)
+
+  def detect(self, image, min_score):
+    return self.detect_augmented(image, min_score)
+
+  def detect_copies(self, image, min_score, **kwargs):
+    del image
+    self.copy_calls.append((min_score, kwargs))
+    boxes = np.array([d.box for d in self.copies], np.float32)
+    return (boxes.reshape(-1, 4),
+            np.array([d.keypoints for d in self.copies],
+                     np.float32).reshape(-1, 6, 2),
+            np.array([d.score for d in self.copies], np.float32))
+
+
+def _det(box, score):
+  left, top, right, bottom = box
+  cy = (top + bottom) / 2.0
+  keypoints = np.array([[left, cy], [right, cy]] + [[(left + right) / 2, cy]] *
+                       4, np.float32)
+  return blazeface.Detection(tuple(float(v) for v in box), keypoints, score)
+
+
+# A chin-sized box inside the first fake face, that whole face, and the
+# other face, whose box does not contain the chin box's centre.
+_PART = _det((185, 215, 225, 255), 0.6)
+_WHOLE = _det((140, 140, 260, 260), 0.35)
+_ELSEWHERE = _det((20, 20, 140, 140), 0.45)
+
+
+class CropReselectionTest(tf.test.TestCase, parameterized.TestCase):
+  """FaceMeshDetector step 4 on stand-in models (no model files needed)."""
+
+  def _detector(self, merged, copies, **kwargs):
+    detector = mediapipe_landmarks.FaceMeshDetector(**kwargs)
+    detector._detector = _FakeDetector(merged, copies)  # pylint: disable=protected-access
+    detector._mesh = _FakeMesh()  # pylint: disable=protected-access
+    return detector
+
+  def test_part_crop_is_replaced_by_the_whole_face(self):
+    detector = self._detector([_PART], [_PART, _WHOLE, _ELSEWHERE])
+    (face,) = detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertAllClose(face.box, _WHOLE.box)
+    self.assertEqual(face.score, _PART.score)   # the detector's decision
+    centre = face.landmarks468[:, :2].mean(0)
+    self.assertAllClose(centre, _FakeMesh.FACE_CENTRE, atol=10.0)
+    self.assertGreater(np.ptp(face.landmarks468[:, 0]), 100.0)
+
+  def test_box_not_containing_the_detection_is_not_a_candidate(self):
+    detector = self._detector([_PART], [_PART, _ELSEWHERE])
+    (face,) = detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertAllClose(face.box, _PART.box)
+
+  def test_off_keeps_the_detectors_crop(self):
+    detector = self._detector([_PART], [_PART, _WHOLE],
+                              reselect_min_presence=None)
+    (face,) = detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertAllClose(face.box, _PART.box)
+    self.assertEmpty(detector._detector.copy_calls)  # pylint: disable=protected-access
+
+  def test_crop_holding_the_face_runs_no_candidates(self):
+    detector = self._detector([_WHOLE], [_PART, _WHOLE])
+    (face,) = detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertAllClose(face.box, _WHOLE.box)
+    self.assertEmpty(detector._detector.copy_calls)  # pylint: disable=protected-access
+
+  @parameterized.parameters(('always', {}),
+                            ('off', {'pad_fractions': (0.0,),
+                                     'mirror': False}))
+  def test_candidates_come_from_the_modes_copies(self, mode, kwargs):
+    detector = self._detector([_PART], [_WHOLE], augment=mode)
+    detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertEqual(detector._detector.copy_calls,  # pylint: disable=protected-access
+                     [(mediapipe_landmarks.CANDIDATE_MIN_SCORE, kwargs)])
+
+  def test_two_parts_of_one_face_give_one_face(self):
+    other_part = _det((175, 150, 215, 190), 0.55)
+    detector = self._detector([_PART, other_part], [_WHOLE])
+    faces = detector.detect(np.zeros([400, 400, 3], np.float32))
+    self.assertLen(faces, 1)
+    self.assertEqual(faces[0].score, _PART.score)
+
+
 class PhotoTest(tf.test.TestCase, parameterized.TestCase):
 
   def setUp(self):

@@ -45,6 +45,25 @@ class FaceSilhouetteTest(tf.test.TestCase):
     # The seed hull alone covers only ~half of the ellipse.
     self.assertGreater(mask.sum(), 1.6 * 0.49 * truth.sum())
 
+  def test_photo_silhouette_does_not_depend_on_earlier_calls(self):
+    from preprocess import face_landmarks  # pylint: disable=g-import-not-at-top
+    from preprocess import image_io  # pylint: disable=g-import-not-at-top
+    import cv2  # pylint: disable=g-import-not-at-top
+    path = test_utils.require_data('faces', 'aflw2000_sample',
+                                   'image00181.jpg')
+    image = image_io.read_image(path)
+    faces = face_landmarks.detect_faces(image, 'facemesh')
+    self.assertNotEmpty(faces)
+    points = faces[0].dense
+    masks = []
+    for seed in (1, 2, 3):
+      # OpenCV's global generator in the state other work may leave it in.
+      cv2.setRNGSeed(seed)
+      masks.append(face_silhouette.face_silhouette(image, points))
+    self.assertGreater(masks[0].sum(), 1000)
+    for mask in masks[1:]:
+      self.assertAllEqual(mask, masks[0])
+
   def test_rejects_bad_input(self):
     image, _, points = _ellipse_image(np.random.RandomState(1))
     test_utils.assert_rejects(

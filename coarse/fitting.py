@@ -250,7 +250,8 @@ def fit_coarse(model,
                objective='map',
                dense_landmarks=None,
                correspondence=None,
-               silhouette_yaw_deg=silhouette_yaw.MIN_YAW_DEG):
+               silhouette_yaw_deg=silhouette_yaw.MIN_YAW_DEG,
+               dense_presence=None):
   """Fits coarse coefficients per image: closed-form start, then Adam.
 
   Args:
@@ -280,6 +281,10 @@ def fit_coarse(model,
       of faces fitted at least this far turned is searched again against
       the photo's outline (coarse/silhouette_yaw.py); None (or > 90) keeps
       the closed-form yaw.
+    dense_presence: None or [B] float FaceMesh's presence on each crop
+      (mediapipe_landmarks.MeshFace.presence); a face below
+      silhouette_yaw.LOW_PRESENCE is searched too, whatever its fitted yaw
+      (silhouette_yaw.refine_yaw).
   Returns:
     CoarseFit.
   """
@@ -304,7 +309,8 @@ def fit_coarse(model,
     if silhouette_yaw_deg is not None and silhouette_yaw_deg <= 90.0:
       start = silhouette_yaw.refine_yaw(model, correspondence, start,
                                         dense_landmarks, images.numpy(),
-                                        image_size, silhouette_yaw_deg)
+                                        image_size, silhouette_yaw_deg,
+                                        presence=dense_presence)
     start = start.to_vector()
   elif initial is None:
     start = landmark_fit.fit_landmarks(

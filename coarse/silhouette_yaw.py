@@ -33,6 +33,29 @@ MIN_YAW_DEG are not searched: searching every face from 0 deg made 45-60
 deg worse (about 19 deg), and a profile the detector takes for a frontal
 face (a few near-profile renders) stays wrong.
 
+Faces FaceMesh barely sees. A face whose crop FaceMesh gives a presence
+below LOW_PRESENCE (preprocess/mediapipe_landmarks.py, MeshFace.presence;
+after its crop re-selection) is searched too, from MIN_YAW_DEG on the
+fitted yaw's side, with the mean face, whatever its fitted yaw: on such
+crops FaceMesh lays a small near-frontal face over a part of a profile, so
+neither the landmark yaw nor a shape fitted to those points says much,
+while the side the face turns to is mostly right. Measured before adoption
+on the validation renders at 45-90 deg (seeds 1 and 2, 5 per bin and sign,
+ICT -> SFM and SFM -> ICT; 107 faces on the face), with and without this
+gate: 17 faces had a presence below 0.5, all but one at 73-90 deg true
+yaw, and 6 of them were fitted under 45 deg. Only those 6 changed. Five
+went from |yaw errors| of 62.6 / 50.0 / 74.9 / 53.9 / 63.8 deg to 25.1 /
+24.5 / 25.3 / 12.6 / 3.9 deg; the sixth, fitted on the wrong side, from
+104.5 to 144.7 deg. All six now have the mean face's NME; their fitted
+shapes had scored +0.41 / +0.24 / -0.03 / +0.20 / +0.58 / +0.36 mm
+against it (median |yaw error| of SFM -> ICT at 75-90 deg, seed 2: 20.7 ->
+8.2 deg; the other bins' medians are unchanged). Searching both sides and
+keeping the lower cost chose the wrong side for 2 of the 6. On the 26
+shared real photos every face found but the profile has presence 1.000
+(the profile 0.82), so none is searched this way; a frontal face that
+FaceMesh scores low (heavy occlusion or blur) would be, and would come out
+at least MIN_YAW_DEG turned. That case is not measured here.
+
 The yaw only: beyond landmark_fit.DENSE_MAX_YAW_DEG the shape is the mean
 face's either way.
 """
@@ -46,6 +69,8 @@ from coarse import landmark_fit
 from renderer import camera
 
 MIN_YAW_DEG = 45.0
+# FaceMesh presence below which a face is searched whatever its fitted yaw.
+LOW_PRESENCE = 0.5
 MAX_YAW_DEG = 90.0
 STEP_DEG = 2.5
 # A row differing from the median row by more than this (3 x the ~3 mm a
@@ -169,8 +194,10 @@ def search_yaw(model, correspondence, identity, expression, pose, points,
 
 
 def refine_yaw(model, correspondence, coefficients, points, images,
-               image_size, min_yaw_deg=MIN_YAW_DEG):
-  """`search_yaw` for every face whose fitted |yaw| >= min_yaw_deg.
+               image_size, min_yaw_deg=MIN_YAW_DEG, presence=None):
+  """`search_yaw` for every face fitted at least min_yaw_deg turned, and
+  for every face FaceMesh barely sees (presence < LOW_PRESENCE), searched
+  from min_yaw_deg on its fitted side (module docstring).
 
   Args:
     model, correspondence: as search_yaw.
@@ -180,20 +207,37 @@ def refine_yaw(model, correspondence, coefficients, points, images,
     images: [B,H,W,3] float RGB in [0,1], the photos (crops) fitted.
     image_size: (height, width) python ints.
     min_yaw_deg: python float, degrees.
+    presence: None or [B] float FaceMesh presence of each face's crop.
   Returns:
-    Coefficients with the pose of the turned faces replaced.
+    Coefficients with the pose of the searched faces replaced, and the shape
+    of the barely seen ones searched from below min_yaw_deg set to the mean
+    face (a face whose outline gives no comparable row keeps its pose and
+    shape).
   """
   from preprocess import face_silhouette  # pylint: disable=g-import-not-at-top
   from coarse import facemesh_correspondence  # pylint: disable=g-import-not-at-top
   points = np.asarray(points, np.float64)
   pose = np.array(coefficients.pose, np.float32)
+  identity = np.array(coefficients.identity, np.float32)
+  expression = np.array(coefficients.expression, np.float32)
   for b in range(len(pose)):
-    if abs(math.degrees(pose[b, 1])) < min_yaw_deg:
+    turned = abs(math.degrees(pose[b, 1])) >= min_yaw_deg
+    unseen = presence is not None and presence[b] < LOW_PRESENCE
+    if not (turned or unseen):
       continue
+    start, shape = pose[b].copy(), (identity[b], expression[b])
+    if not turned:
+      # Searched from min_yaw_deg with the mean face: a shape explained by
+      # points FaceMesh does not see a face in is none (fit_dense keeps the
+      # mean face wherever a pose is beyond its limit, too).
+      start[1] = math.copysign(math.radians(min_yaw_deg), pose[b, 1])
+      shape = (np.zeros_like(identity[b]), np.zeros_like(expression[b]))
     silhouette = face_silhouette.face_silhouette(
         images[b], points[b, :facemesh_correspondence.NUM_MESH_POINTS])
-    pose[b] = search_yaw(model, correspondence,
-                         np.asarray(coefficients.identity[b]),
-                         np.asarray(coefficients.expression[b]), pose[b],
-                         points[b], silhouette, image_size)[0]
-  return coefficients._replace(pose=pose)
+    found, costs = search_yaw(model, correspondence, shape[0], shape[1],
+                              start, points[b], silhouette, image_size)
+    if any(math.isfinite(cost) for _, cost in costs):
+      pose[b] = found
+      identity[b], expression[b] = shape
+  return coefficients._replace(pose=pose, identity=identity,
+                               expression=expression)

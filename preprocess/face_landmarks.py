@@ -25,7 +25,8 @@ from coarse import landmark_fit
 SOURCES = landmark_fit.LANDMARK_SOURCES
 
 Face = collections.namedtuple(
-    'Face', ['box', 'landmarks', 'score', 'detector', 'source', 'dense'])
+    'Face', ['box', 'landmarks', 'score', 'detector', 'source', 'dense',
+             'presence'])
 Face.__doc__ = """One detected face.
 
   box: (left, top, right, bottom) float pixels of the detector's rectangle.
@@ -37,6 +38,8 @@ Face.__doc__ = """One detected face.
   dense: [474,2] float32 x, y pixels of FaceMesh's 468 points then
     BlazeFace's 6 keypoints ('facemesh'; None for 'dlib'): what
     coarse/landmark_fit.fit_dense fits on a measured correspondence.
+  presence: FaceMesh's face-presence score in [0,1] on the face's crop
+    ('facemesh'; None for 'dlib'), mediapipe_landmarks.MeshFace.presence.
 """
 
 
@@ -79,12 +82,13 @@ def detect_faces(image, source='facemesh', landmark_model=None,
         Face(f.box, np.asarray(f.landmarks68, np.float32), f.score,
              f.detector, source,
              np.concatenate([np.asarray(f.landmarks468, np.float32)[:, :2],
-                             np.asarray(f.keypoints6, np.float32)]))
+                             np.asarray(f.keypoints6, np.float32)]),
+             f.presence)
         for f in mediapipe_landmarks.detect_faces(image)
     ]
   from preprocess import dlib_landmarks  # pylint: disable=g-import-not-at-top
   return [
-      Face(f.box, f.landmarks, f.score, f.detector, source, None)
+      Face(f.box, f.landmarks, f.score, f.detector, source, None, None)
       for f in dlib_landmarks.detect_faces(
           image, landmark_model=landmark_model, cnn_fallback=cnn_fallback)
   ]

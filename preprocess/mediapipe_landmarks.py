@@ -51,7 +51,10 @@ Pipeline per photo:
      whose landmarks then coincide (landmark-box IoU > DUPLICATE_IOU) are
      kept once.
 The detector's score decides whether there is a face; FaceMesh's presence
-score is unreliable on profiles and only chooses among crops (step 4).
+score is unreliable on profiles and only chooses among crops (step 4). It is
+returned with each face (MeshFace.presence): the --fit start searches the
+yaw of a face it scores low against the photo's outline
+(coarse/silhouette_yaw.py).
 
 Landmark conventions: landmarks468 z is in the same pixel scale as x,
 SMALLER z = CLOSER to the camera (MediaPipe's sign). The 68 points' jaw
@@ -66,7 +69,8 @@ screen space and preprocess/dlib_landmarks.py.
 
 API
   find_model_dir() -> the folder holding the .tflite files.
-  MeshFace(box, score, keypoints6, landmarks468, landmarks68, detector)
+  MeshFace(box, score, keypoints6, landmarks468, landmarks68, detector,
+           presence)
   FaceMeshDetector(model_dir=None, max_side=1024, min_score=0.5,
                    refine_passes=1, num_threads=None, augment='always',
                    reselect_min_presence=0.5)
@@ -105,7 +109,7 @@ DUPLICATE_IOU = 0.5
 
 MeshFace = collections.namedtuple(
     'MeshFace', ['box', 'score', 'keypoints6', 'landmarks468', 'landmarks68',
-                 'detector'])
+                 'detector', 'presence'])
 MeshFace.__doc__ = """One face found by BlazeFace and marked by FaceMesh.
 
   box: (left, top, right, bottom) float pixels of the detector's box.
@@ -117,6 +121,10 @@ MeshFace.__doc__ = """One face found by BlazeFace and marked by FaceMesh.
   landmarks68: [68,2] float32 iBUG-order points, pixels (jaw = fixed surface
     points, not the silhouette: see the module docstring).
   detector: 'facemesh'.
+  presence: FaceMesh's face-presence score in [0,1] on the crop the
+    landmarks come from (after step 4): near 1 when FaceMesh sees a whole
+    face there; low on a crop holding a part of one, and on most crops of
+    a face beyond ~75 deg yaw (module docstring, step 4).
 """
 
 
@@ -300,8 +308,9 @@ class FaceMeshDetector:
             presence < self.reselect_min_presence):
           if candidates is None:
             candidates = self._candidates(small)
-          det, points = self._reselect(small, det, points, candidates)
-        faces.append(_mesh_face(det, points, sx, sy))
+          det, points, presence = self._reselect(small, det, points,
+                                                 presence, candidates)
+        faces.append(_mesh_face(det, points, presence, sx, sy))
     faces = _distinct(faces)
     faces.sort(key=lambda f: -(f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
     return faces
@@ -326,26 +335,27 @@ class FaceMeshDetector:
     return [blazeface.Detection(tuple(float(v) for v in b), k, float(s))
             for b, k, s in zip(boxes, keypoints, scores)]
 
-  def _reselect(self, image, detection, points, candidates):
+  def _reselect(self, image, detection, points, presence, candidates):
     """The crop of a detection FaceMesh does not see a face in, re-chosen.
 
     Among the candidate boxes containing the detection's box centre, the one
     whose crop FaceMesh gives the highest presence replaces the detection's
     box and keypoints when that presence reaches reselect_min_presence; the
     detector's score (whether there is a face) is kept. Returns (detection,
-    points)."""
+    points, presence), the given ones when no candidate qualifies."""
     left, top, right, bottom = detection.box
     cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
-    best, best_presence = (detection, points), self.reselect_min_presence
+    best = (detection, points, presence)
+    best_presence = self.reselect_min_presence
     for cand in candidates:
       c_left, c_top, c_right, c_bottom = cand.box
       if not (c_left <= cx <= c_right and c_top <= cy <= c_bottom):
         continue
-      cand_points, presence = self._landmarks(image, cand)
-      if presence >= best_presence:
-        best_presence = presence
+      cand_points, cand_presence = self._landmarks(image, cand)
+      if cand_presence >= best_presence:
+        best_presence = cand_presence
         best = (detection._replace(box=cand.box, keypoints=cand.keypoints),
-                cand_points)
+                cand_points, cand_presence)
     return best
 
 
@@ -368,7 +378,7 @@ def _distinct(faces):
   return kept
 
 
-def _mesh_face(detection, points, sx, sy):
+def _mesh_face(detection, points, presence, sx, sy):
   """A MeshFace in original-photo pixels from working-image results."""
   scale = np.array([sx, sy], np.float32)
   box = np.reshape(detection.box, [2, 2]) * scale
@@ -380,7 +390,8 @@ def _mesh_face(detection, points, sx, sy):
       keypoints6=(np.asarray(detection.keypoints, np.float32) * scale),
       landmarks468=landmarks,
       landmarks68=facemesh_to_ibug68.to_ibug68(landmarks),
-      detector='facemesh')
+      detector='facemesh',
+      presence=float(presence))
 
 
 _DEFAULT = []

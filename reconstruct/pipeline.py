@@ -39,7 +39,7 @@ from detail import displacement_fitting
 PreparedFace = collections.namedtuple('PreparedFace', [
     'name', 'path', 'image', 'crop', 'landmarks', 'crop_landmarks',
     'transform', 'num_faces', 'detector', 'source', 'converted_from',
-    'crop_dense'
+    'crop_dense', 'presence'
 ])
 PreparedFace.__doc__ = """One photo ready for the network.
 
@@ -55,6 +55,8 @@ PreparedFace.__doc__ = """One photo ready for the network.
   converted_from: PIL mode the photo was converted from, or None.
   crop_dense: [474,2] float32 FaceMesh's 468 points and BlazeFace's 6
     keypoints in crop pixels ('facemesh'), or None.
+  presence: FaceMesh's face-presence score on the face's crop
+    ('facemesh'), or None (preprocess/face_landmarks.Face.presence).
 """
 
 FaceResult = collections.namedtuple('FaceResult', [
@@ -320,12 +322,14 @@ class FacePipeline:
                         source=face.source,
                         converted_from=loaded.converted_from,
                         crop_dense=(None if face.dense is None else
-                                    transform.to_crop(face.dense)))
+                                    transform.to_crop(face.dense)),
+                        presence=face.presence)
 
   # --- Stage 1: coarse --------------------------------------------------------
-  def coarse(self, crops, crop_landmarks, crop_dense=None):
+  def coarse(self, crops, crop_landmarks, crop_dense=None, presence=None):
     """Coefficients (NumPy) of a batch of crops [B,S,S,3] (crop_dense:
-    [B,474,2] or None, PreparedFace.crop_dense)."""
+    [B,474,2] or None, PreparedFace.crop_dense; presence: [B] or None,
+    PreparedFace.presence)."""
     initial = None
     if self.coarse_net is not None:
       initial = coefficients_lib.Coefficients(*[
@@ -342,6 +346,7 @@ class FacePipeline:
                               silhouette_yaw_deg=self.fit_silhouette_yaw_deg,
                               dense_landmarks=(crop_dense if
                                                self.correspondence else None),
+                              dense_presence=presence,
                               correspondence=self.correspondence
                               ).coefficients
 
@@ -383,9 +388,11 @@ class FacePipeline:
     size = (self.image_size, self.image_size)
     t0 = time.time()
     dense = None
+    presence = None
     if all(f.crop_dense is not None for f in faces):
       dense = np.stack([f.crop_dense for f in faces]).astype(np.float32)
-    coeffs = self.coarse(crops, crop_lms, dense)
+      presence = np.array([f.presence for f in faces], np.float32)
+    coeffs = self.coarse(crops, crop_lms, dense, presence)
     t1 = time.time()
     yaw_deg = np.rad2deg(coeffs.pose[:, 1])
     large = np.abs(yaw_deg) > self.yaw_threshold_deg

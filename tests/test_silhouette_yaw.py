@@ -185,6 +185,28 @@ class SearchYawTest(parameterized.TestCase, tf.test.TestCase):
                                        min_yaw_deg=30.0)
     self.assertGreater(math.degrees(turned.pose[0, 1]), 70.0)
 
+  def test_refine_yaw_searches_a_face_facemesh_barely_sees(self):
+    identity = np.zeros([self.model.num_id], np.float32)
+    mask, points, pose = self._photo(identity, 80.0)
+    image = np.repeat(mask[..., None], 3, -1).astype(np.float32)
+    start = pose.copy()
+    start[1] = math.radians(20.0)
+    fitted = coefficients_lib.Coefficients.zeros(self.model, 1)._replace(
+        identity=np.full([1, self.model.num_id], 0.5, np.float32),
+        pose=start[None])
+    seen = silhouette_yaw.refine_yaw(self.model, self.corr, fitted,
+                                     points[None], image[None], SIZE,
+                                     presence=np.array([0.9]))
+    self.assertAllEqual(seen.pose, fitted.pose)
+    self.assertAllEqual(seen.identity, fitted.identity)
+    unseen = silhouette_yaw.refine_yaw(self.model, self.corr, fitted,
+                                       points[None], image[None], SIZE,
+                                       presence=np.array([0.1]))
+    self.assertGreater(math.degrees(unseen.pose[0, 1]), 70.0)
+    self.assertAllEqual(unseen.identity, np.zeros_like(fitted.identity))
+    self.assertAllClose(unseen.pose[0, [0, 2]], start[[0, 2]], atol=1e-5)
+
+
 
 if __name__ == '__main__':
   tf.test.main()
